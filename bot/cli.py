@@ -1,0 +1,213 @@
+"""The ``delphi`` command line.
+
+Every command that fails because of the user's input prints one line per problem and
+exits 2, never a traceback; exit 1 is kept for real failures of the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.config import Config, load_config
+from engine.clock import SystemClock
+from engine.db import Store
+from engine.errors import DelphiError
+from engine.loading import load_study
+from engine.problems import FileProblems
+from engine.schema import downgrade, schema_state, upgrade
+from engine.studyfile import describe, load_study_file
+
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as ``delphi: <message>`` with exit code 2."""
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    return asyncio.run(coro)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+async def _with_store(config: Config, body: Callable[[Store], Coroutine[Any, Any, int]]) -> int:
+    store = Store.from_url(config.database_url)
+    try:
+        return await body(store)
+    finally:
+        await store.dispose()
+
+
+async def require_current_schema(store: Store, config_path: str) -> None:
+    """Refuse to work on a database whose schema is behind the code (or ahead of it)."""
+    state = await schema_state(store.engine)
+    if not state.up_to_date:
+        found = state.current or "empty"
+        raise CommandError(
+            f"the database schema is out of date ({found}, this version needs {state.head}); "
+            f"run `delphi db upgrade --config {config_path}` first")
+
+
+# --- study -------------------------------------------------------------------------------
+
+def cmd_study_check(args: argparse.Namespace) -> int:
+    study = load_study_file(args.file)
+    print(f"{args.file}: valid. {describe(study)}")
+    return 0
+
+
+def cmd_study_load(args: argparse.Namespace) -> int:
+    config = _config(args)
+    path = Path(args.file) if args.file else config.study_path
+    study = load_study_file(path)
+
+    async def body(store: Store) -> int:
+        await require_current_schema(store, args.config)
+        async with store.transaction() as session:
+            outcome = await load_study(session, study, SystemClock().now())
+        if outcome.created:
+            print(f"Loaded study {outcome.study_id!r} with {outcome.statements} statements; "
+                  "round 1 is ready to open.")
+        else:
+            print(f"Study {outcome.study_id!r} is already loaded from this file; nothing "
+                  "changed.")
+        return 0
+
+    return _run(_with_store(config, body))
+
+
+# --- db ----------------------------------------------------------------------------------
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def body(store: Store) -> int:
+        before = await schema_state(store.engine)
+        await upgrade(store.engine, args.revision)
+        after = await schema_state(store.engine)
+        print(f"Database schema: {before.current or 'empty'} -> {after.current} "
+              f"(head {after.head}).")
+        return 0
+
+    return _run(_with_store(config, body))
+
+
+def cmd_db_downgrade(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def body(store: Store) -> int:
+        await downgrade(store.engine, args.revision)
+        after = await schema_state(store.engine)
+        print(f"Database schema now at {after.current or 'base (empty)'}.")
+        return 0
+
+    return _run(_with_store(config, body))
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def body(store: Store) -> int:
+        state = await schema_state(store.engine)
+        verdict = "up to date" if state.up_to_date else "out of date"
+        print(f"Database schema: {state.current or 'empty'} (head {state.head}): {verdict}.")
+        return 0 if state.up_to_date else 1
+
+    return _run(_with_store(config, body))
+
+
+# --- run / demo --------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.runtime import run_bot
+
+    config = _config(args)
+    return _run(run_bot(config, args.config))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return _run(run_demo(Path(args.out), args.seed))
+
+
+# --- parser ------------------------------------------------------------------------------
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, metavar="CONFIG",
+                        help="the deployment config (see config.example.toml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="delphi", description="Run Delphi expert-consensus studies in Telegram and Slack.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    study = commands.add_parser("study", help="check or load a study file")
+    study_commands = study.add_subparsers(dest="study_command", required=True)
+    check = study_commands.add_parser("check", help="validate a study file")
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(func=cmd_study_check)
+    load = study_commands.add_parser("load", help="load a study file into the database")
+    load.add_argument("file", metavar="FILE", nargs="?",
+                      help="default: the study file named in the config")
+    _add_config(load)
+    load.set_defaults(func=cmd_study_load)
+
+    db = commands.add_parser("db", help="database schema migrations")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    up = db_commands.add_parser("upgrade", help="migrate the database to the newest schema")
+    _add_config(up)
+    up.add_argument("--revision", default="head", help=argparse.SUPPRESS)
+    up.set_defaults(func=cmd_db_upgrade)
+    down = db_commands.add_parser("downgrade", help="migrate back to REVISION (base = empty)")
+    _add_config(down)
+    down.add_argument("revision", metavar="REVISION")
+    down.set_defaults(func=cmd_db_downgrade)
+    current = db_commands.add_parser("current", help="show the schema revision")
+    _add_config(current)
+    current.set_defaults(func=cmd_db_current)
+
+    run = commands.add_parser("run", help="run the bot on the configured messengers")
+    _add_config(run)
+    run.set_defaults(func=cmd_run)
+
+    demo = commands.add_parser("demo", help="run the example study end to end on SQLite")
+    demo.add_argument("--out", default="demo-output", metavar="DIR")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=cmd_demo)
+
+    try:
+        from bot.analyze_cli import register as register_analyze
+    except ImportError:  # pragma: no cover - the analysis command ships with the package
+        pass
+    else:
+        register_analyze(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except FileProblems as problems:
+        for problem in problems.problems:
+            print(problem.render(problems.path), file=sys.stderr)
+        return EXIT_USAGE
+    except (CommandError, DelphiError) as error:
+        print(f"delphi: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""The round lifecycle: draft -> open -> closed, enforced here and nowhere else.
+
+Round N+1 exists as a *draft* between rounds: that is where revisions, drops and
+additions go, so the round being rated is never changed under the experts' thumbs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.errors import (
+    InvalidValue,
+    NoMoreRounds,
+    RoundAlreadyOpen,
+    RoundClosed,
+    RoundNotOpen,
+)
+from engine.loading import get_study, study_file_of
+from engine.models import (
+    Ballot,
+    Participant,
+    Rating,
+    Round,
+    RoundItem,
+    Statement,
+    StatementVersion,
+)
+
+
+async def round_by_status(session: AsyncSession, study_id: str, status: str) -> Round | None:
+    return await session.scalar(select(Round).where(
+        Round.study_id == study_id, Round.status == status).order_by(Round.number.desc()))
+
+
+async def open_round_or_none(session: AsyncSession, study_id: str) -> Round | None:
+    return await round_by_status(session, study_id, "open")
+
+
+async def latest_round(session: AsyncSession, study_id: str) -> Round | None:
+    return await session.scalar(select(Round).where(Round.study_id == study_id)
+                                .order_by(Round.number.desc()))
+
+
+async def open_round(
+    session: AsyncSession,
+    study_id: str,
+    now: datetime,
+    deadline: datetime | None = None,
+    number: int | None = None,
+) -> Round:
+    """Open the next (draft) round; round 1 freezes the pre-registered protocol."""
+    study = await get_study(session, study_id)
+    spec = study_file_of(study)
+    current = await open_round_or_none(session, study_id)
+    if current is not None:
+        raise RoundAlreadyOpen(
+            f"Round {current.number} is already open; close it before opening another.")
+    if number is not None:
+        wanted = await session.scalar(select(Round).where(
+            Round.study_id == study_id, Round.number == number))
+        if wanted is not None and wanted.status == "closed":
+            raise RoundClosed(f"Round {number} is closed and cannot be reopened.")
+    draft = await round_by_status(session, study_id, "draft")
+    if draft is None or (number is not None and draft.number != number):
+        raise NoMoreRounds(_no_draft_reason(spec.study.max_rounds, number))
+    items = await session.scalar(select(func.count()).select_from(RoundItem)
+                                 .where(RoundItem.round_id == draft.id))
+    if not items:
+        raise NoMoreRounds(f"Round {draft.number} has no statements to rate; add or revise "
+                           "statements first.")
+    deadline = deadline or now + timedelta(days=spec.schedule.round_days)
+    if deadline <= now:
+        raise InvalidValue("The deadline must be in the future.")
+    if draft.number == 1 and study.protocol_frozen_at is None:
+        study.protocol_frozen_at = now
+    draft.status = "open"
+    draft.opened_at = now
+    draft.deadline = deadline
+    await session.flush()
+    return draft
+
+
+def _no_draft_reason(max_rounds: int, number: int | None) -> str:
+    if number is not None:
+        return f"Round {number} is not the next round to open."
+    return (f"There is no further round to open: the study has run its rounds (at most "
+            f"{max_rounds}) or every statement is resolved.")
+
+
+@dataclass(frozen=True)
+class RatingRow:
+    """One rating as the statistics see it: pseudonymous, NULL value = unable to rate."""
+
+    round: int
+    statement: str
+    participant: str
+    rating: int | None
+    group: str | None
+
+
+@dataclass(frozen=True)
+class ClosedRound:
+    round: Round
+    statements: list[str]
+    ratings: list[RatingRow]
+    panel_size: int
+
+
+async def round_ratings(session: AsyncSession, round_: Round) -> list[RatingRow]:
+    rows = await session.execute(
+        select(Statement.code, Participant.pseudonym, Rating.value,
+               Participant.stakeholder_group)
+        .join(Ballot, Ballot.id == Rating.ballot_id)
+        .join(Participant, Participant.id == Ballot.participant_id)
+        .join(StatementVersion, StatementVersion.id == Rating.statement_version_id)
+        .join(Statement, Statement.id == StatementVersion.statement_id)
+        .where(Ballot.round_id == round_.id)
+        .order_by(Statement.position, Participant.pseudonym)
+    )
+    return [RatingRow(round_.number, code, pseudonym, value, group)
+            for code, pseudonym, value, group in rows]
+
+
+async def panel_size(session: AsyncSession, round_: Round) -> int:
+    """Participants expected to rate this round: active now, or holding a ballot in it."""
+    has_ballot = select(Ballot.participant_id).where(Ballot.round_id == round_.id)
+    count = await session.scalar(
+        select(func.count()).select_from(Participant).where(
+            Participant.study_id == round_.study_id,
+            or_(Participant.status == "active", Participant.id.in_(has_ballot))))
+    return count or 0
+
+
+async def round_statement_codes(session: AsyncSession, round_id: int) -> list[str]:
+    rows = await session.scalars(
+        select(Statement.code)
+        .join(StatementVersion, StatementVersion.statement_id == Statement.id)
+        .join(RoundItem, RoundItem.statement_version_id == StatementVersion.id)
+        .where(RoundItem.round_id == round_id).order_by(RoundItem.position))
+    return list(rows)
+
+
+async def close_round(session: AsyncSession, study_id: str, now: datetime) -> ClosedRound:
+    """Close the open round and return what the statistics need. Closing twice is refused."""
+    current = await open_round_or_none(session, study_id)
+    if current is None:
+        raise RoundNotOpen("No round is open, so there is nothing to close.")
+    current.status = "closed"
+    current.closed_at = now
+    await session.flush()
+    return ClosedRound(
+        round=current,
+        statements=await round_statement_codes(session, current.id),
+        ratings=await round_ratings(session, current),
+        panel_size=await panel_size(session, current),
+    )
+
+
+async def latest_versions(session: AsyncSession, study_id: str) -> dict[str, StatementVersion]:
+    """The newest version of every statement that has not been dropped, by code."""
+    newest = (select(StatementVersion.statement_id,
+                     func.max(StatementVersion.version).label("version"))
+              .group_by(StatementVersion.statement_id).subquery())
+    rows = await session.execute(
+        select(Statement.code, StatementVersion)
+        .join(StatementVersion, StatementVersion.statement_id == Statement.id)
+        .join(newest, (newest.c.statement_id == StatementVersion.statement_id)
+              & (newest.c.version == StatementVersion.version))
+        .where(Statement.study_id == study_id, Statement.dropped_in_round.is_(None))
+        .order_by(Statement.position))
+    return {code: version for code, version in rows}
+
+
+async def set_round_items(
+    session: AsyncSession, round_: Round, versions: Iterable[StatementVersion]
+) -> None:
+    """Replace a draft round's ballot, ordered by the statements' study order."""
+    await session.execute(delete(RoundItem).where(RoundItem.round_id == round_.id))
+    await session.flush()
+    ordered = list(versions)
+    positions = {}
+    if ordered:
+        positions = dict((await session.execute(
+            select(Statement.id, Statement.position).where(
+                Statement.id.in_({v.statement_id for v in ordered})))).all())
+    ordered.sort(key=lambda v: positions[v.statement_id])
+    session.add_all(RoundItem(round_id=round_.id, statement_version_id=v.id, position=i)
+                    for i, v in enumerate(ordered, start=1))
+    await session.flush()
+
+
+async def prepare_next_round(
+    session: AsyncSession, study_id: str, carry: Iterable[str]
+) -> Round | None:
+    """Create the next draft round holding the statements to rate again (by code).
+
+    Returns None when the study has used all its rounds or nothing is left to rate.
+    """
+    study = await get_study(session, study_id)
+    spec = study_file_of(study)
+    last = await latest_round(session, study_id)
+    if last is None or last.status != "closed" or last.number >= spec.study.max_rounds:
+        return None
+    latest = await latest_versions(session, study_id)
+    versions = [latest[code] for code in carry if code in latest]
+    if not versions:
+        return None
+    draft = Round(study_id=study_id, number=last.number + 1, status="draft")
+    session.add(draft)
+    await session.flush()
+    await set_round_items(session, draft, versions)
+    return draft

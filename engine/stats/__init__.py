@@ -1,0 +1,1 @@
+"""Consensus and stability statistics (pandas / scipy), platform-neutral."""
