@@ -203,6 +203,21 @@ class Identity(Base):
     created_at: Mapped[datetime]
 
 
+class PendingInput(Base):
+    """What the next free-text message from a participant means (e.g. a comment on S05).
+
+    Kept in the database, not in memory, so it survives restarts and works across devices.
+    """
+
+    __tablename__ = "pending_inputs"
+
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    round_number: Mapped[int]
+    statement_code: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+
 class Invite(Base):
     """A single-use invitation. Only the SHA-256 of the token is stored."""
 

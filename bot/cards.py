@@ -1,0 +1,86 @@
+"""Neutral messages: what the conductor says, before any platform formats it.
+
+All text here is plain, unescaped text; each adapter escapes it for its own markup
+(Telegram HTML, Slack mrkdwn), so user-written text can never inject formatting,
+mentions or links into another expert's chat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Style = Literal["plain", "bold", "italic", "quote", "mono"]
+
+
+@dataclass(frozen=True)
+class Section:
+    text: str
+    style: Style = "plain"
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str  # an encoded action, see bot.actions
+
+
+@dataclass(frozen=True)
+class Card:
+    """One message: an optional heading, sections, and rows of buttons."""
+
+    sections: tuple[Section, ...]
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    heading: str | None = None
+
+    def plain_text(self) -> str:
+        """The card as a person would read it without formatting (for logs and tests)."""
+        parts = [self.heading] if self.heading else []
+        parts += [s.text for s in self.sections]
+        return "\n\n".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "heading": self.heading,
+            "sections": [[s.text, s.style] for s in self.sections],
+            "buttons": [[[b.label, b.data] for b in row] for row in self.buttons],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Card:
+        return cls(
+            heading=data.get("heading"),
+            sections=tuple(Section(text, style) for text, style in data["sections"]),
+            buttons=tuple(tuple(Button(label, d) for label, d in row)
+                          for row in data["buttons"]),
+        )
+
+
+def card(*texts: str | Section, heading: str | None = None,
+         buttons: tuple[tuple[Button, ...], ...] = ()) -> Card:
+    """Shorthand: strings become plain sections."""
+    sections = tuple(t if isinstance(t, Section) else Section(t) for t in texts)
+    return Card(sections=sections, buttons=buttons, heading=heading)
+
+
+@dataclass(frozen=True)
+class Document:
+    filename: str
+    content: bytes
+    caption: str = ""
+
+
+@dataclass
+class Reply:
+    """The conductor's answer to one event, rendered by the adapter after commit.
+
+    ``toast`` answers a button press (Telegram answerCallbackQuery, Slack ephemeral or
+    nothing); ``edit`` replaces the message whose button was pressed; ``send`` are new
+    messages to the same chat, in order.
+    """
+
+    toast: str | None = None
+    edit: Card | None = None
+    send: list[Card] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+    alert: bool = False  # show the toast as a dialog (refusals the user must notice)

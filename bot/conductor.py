@@ -1,0 +1,355 @@
+"""The conductor: the platform-neutral dialogue.
+
+An adapter hands it a neutral event; the conductor decides what it means, calls the
+engine in ONE transaction (with the update id recorded in the same transaction, so a
+replay changes nothing), and returns a :class:`Reply` for the adapter to render after
+the commit. Refusals roll back to a savepoint (nothing written) and become one sentence.
+Every adapter shares this code; none of it knows about Telegram or Slack.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import actions, texts
+from bot.cards import Card, Reply, card
+from bot.events import Command, Event, Joined, Pressed, Texted
+from engine import ballots, conversation, enrolment
+from engine.clock import Clock
+from engine.db import Store, upsert
+from engine.errors import DelphiError, NotEnrolled, NotOnBallot
+from engine.feedback import statement_feedback
+from engine.models import Participant, ProcessedUpdate
+from engine.rounds import open_round_or_none
+from engine.studyfile import StudyFile
+
+log = logging.getLogger(__name__)
+
+EXPERT_COMMANDS = ("start", "ballot", "progress", "help", "withdraw", "timezone")
+COORDINATOR_COMMANDS = ("status", "openround", "closeround", "results", "revise", "drop",
+                        "add", "invite", "export")
+
+
+class NotCoordinator(DelphiError):
+    code = "not_coordinator"
+
+
+@dataclass(frozen=True)
+class Coordinators:
+    """The platform user ids allowed to run the study, from the config."""
+
+    ids: frozenset[tuple[str, str]]
+
+    @classmethod
+    def of(cls, telegram: Sequence[int | str] = (), slack: Sequence[str] = ()) -> Coordinators:
+        return cls(frozenset({("telegram", str(i)) for i in telegram}
+                             | {("slack", str(i)) for i in slack}))
+
+    def __contains__(self, who: object) -> bool:
+        platform, user_id = getattr(who, "platform", None), getattr(who, "user_id", None)
+        return (platform, user_id) in self.ids
+
+
+InviteForm = Callable[[str], str]
+
+
+class Conductor:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        spec: StudyFile,
+        coordinators: Coordinators,
+        invite_forms: Sequence[InviteForm] = (),
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.spec = spec
+        self.study_id = spec.study.id
+        self.coordinators = coordinators
+        self.invite_forms = list(invite_forms)
+        from bot.coordination import Coordination
+
+        self.coordination = Coordination(self)
+
+    # --- the one way in ---------------------------------------------------------------
+
+    async def handle(self, event: Event) -> Reply:
+        """Decide, write, commit; return what the adapter should show."""
+        now = self.clock.now()
+        async with self.store.transaction() as session:
+            if event.update_key is not None and not await self._first_time(session, event, now):
+                log.info("replayed update %s ignored", event.update_key)
+                return Reply(toast="Already recorded.")
+            try:
+                async with session.begin_nested():
+                    return await self._dispatch(session, event, now)
+            except actions.BadAction as bad:
+                log.info("bad button data from %s: %s", event.who.platform, bad)
+                return self._refuse(event, "This button is not valid (it may be from an old "
+                                           "message). Send /ballot to continue.")
+            except NotCoordinator as refusal:
+                await self.coordination.audit_refusal(session, event, now)
+                return self._refuse(event, str(refusal))
+            except DelphiError as refusal:
+                return self._refuse(event, str(refusal))
+
+    @staticmethod
+    def _refuse(event: Event, sentence: str) -> Reply:
+        """A press is answered with an alert on the button; anything else in the chat."""
+        if isinstance(event, Pressed):
+            return Reply(toast=sentence[:200], alert=True)
+        return Reply(send=[card(sentence)])
+
+    async def _first_time(self, session: AsyncSession, event: Event, now: datetime) -> bool:
+        result = await session.execute(upsert(
+            session, ProcessedUpdate.__table__,
+            {"platform": event.who.platform, "update_key": str(event.update_key),
+             "processed_at": now},
+            conflict=("platform", "update_key")))
+        return bool(getattr(result, "rowcount", 1))
+
+    async def _dispatch(self, session: AsyncSession, event: Event, now: datetime) -> Reply:
+        if isinstance(event, Joined):
+            return await self._join(session, event, now)
+        if isinstance(event, Command):
+            return await self._command(session, event, now)
+        if isinstance(event, Pressed):
+            return await self._press(session, event, now)
+        if isinstance(event, Texted):
+            return await self._text(session, event, now)
+        raise TypeError(f"unknown event {event!r}")  # pragma: no cover
+
+    # --- helpers ----------------------------------------------------------------------
+
+    async def participant(self, session: AsyncSession, event: Event) -> Participant:
+        found = await enrolment.find_participant(session, self.study_id, event.who.platform,
+                                                 event.who.user_id)
+        if found is None:
+            raise NotEnrolled("You are not on this study's panel. To take part you need a "
+                              "personal invite link from the study coordinator.")
+        return found
+
+    def zone(self, participant: Participant | None = None) -> str:
+        if participant is not None and participant.timezone:
+            return participant.timezone
+        return self.spec.study.timezone
+
+    async def card_for(self, session: AsyncSession, participant: Participant,
+                       item: ballots.BallotItem) -> Card:
+        feedback = await statement_feedback(session, participant.id, self.study_id,
+                                            item.round, item.code, item.version_id)
+        given = {entry.code: (value, answered) for entry, value, answered
+                 in await ballots.answers(session, participant.id)}
+        value, answered = given.get(item.code, (None, False))
+        return texts.statement_card(self.spec, item, feedback, value, answered)
+
+    async def continue_ballot(self, session: AsyncSession, participant: Participant) -> Card:
+        """The card an expert should see next: first unanswered, review, or a round note."""
+        current = await open_round_or_none(session, self.study_id)
+        if current is None:
+            return card("No round is open at the moment. You will get a message here "
+                              "when the next one opens.")
+        state = await ballots.progress(session, participant.id)
+        if state.submitted_at is not None:
+            return texts.submitted(state, self.zone(participant))
+        if state.first_unanswered is not None:
+            return await self.card_for(session, participant, state.first_unanswered)
+        return await self.review(session, participant)
+
+    async def review(self, session: AsyncSession, participant: Participant) -> Card:
+        entries = await ballots.answers(session, participant.id)
+        state = await ballots.progress(session, participant.id)
+        return texts.review(self.spec, state.round, entries, state.submitted_at is not None)
+
+    async def after_enrolment_step(self, session: AsyncSession,
+                                   participant: Participant) -> list[Card]:
+        """What follows consent or a screening answer."""
+        if participant.status == "declined":
+            return [texts.declined()]
+        if participant.status == "ineligible":
+            return [texts.ineligible()]
+        if participant.status == "screening":
+            question = await enrolment.next_screening_question(session, participant)
+            if question is not None:
+                questions = self.spec.screening
+                index = next(i for i, q in enumerate(questions, 1) if q.id == question.id)
+                return [texts.screening_question(question, index, len(questions))]
+        round_open = await open_round_or_none(session, self.study_id) is not None
+        cards = [texts.welcome_active(round_open)]
+        if round_open:
+            cards.append(await self.continue_ballot(session, participant))
+        return cards
+
+    # --- expert events ----------------------------------------------------------------
+
+    async def _join(self, session: AsyncSession, event: Joined, now: datetime) -> Reply:
+        existing = await enrolment.find_participant(session, self.study_id, event.who.platform,
+                                                    event.who.user_id)
+        if existing is not None:
+            return Reply(send=await self._resume_enrolment(session, existing))
+        await enrolment.redeem_invite(session, self.study_id, event.token,
+                                                    event.who, now)
+        return Reply(send=[texts.consent(self.spec)])
+
+    async def _resume_enrolment(self, session: AsyncSession,
+                                participant: Participant) -> list[Card]:
+        if participant.status == "enrolled":
+            return [texts.consent(self.spec)]
+        if participant.status == "withdrawn":
+            return [texts.withdrawn()]
+        return await self.after_enrolment_step(session, participant)
+
+    async def _command(self, session: AsyncSession, event: Command, now: datetime) -> Reply:
+        name = event.name.lower()
+        if name in COORDINATOR_COMMANDS:
+            return await self.coordination.command(session, event, now)
+        if name == "help":
+            return Reply(send=[texts.expert_help(event.who in self.coordinators)])
+        if name == "start":
+            found = await enrolment.find_participant(session, self.study_id,
+                                                     event.who.platform, event.who.user_id)
+            if found is None:
+                if event.who in self.coordinators:
+                    return Reply(send=[texts.expert_help(True)])
+                return Reply(send=[texts.need_invite()])
+            return Reply(send=await self._resume_enrolment(session, found))
+        if name not in EXPERT_COMMANDS:
+            return Reply(send=[card(f"Unknown command /{name}. Send /help for the "
+                                          "list.")])
+        participant = await self.participant(session, event)
+        if name == "withdraw":
+            if participant.status == "withdrawn":
+                return Reply(send=[texts.withdrawn()])
+            return Reply(send=[texts.withdraw_confirm()])
+        ballots.ensure_active(participant)
+        if name == "ballot":
+            await conversation.clear_pending(session, participant.id)
+            return Reply(send=[await self.continue_ballot(session, participant)])
+        if name == "progress":
+            return Reply(send=[texts.progress_text(await ballots.progress(
+                session, participant.id), self.zone(participant))])
+        return await self._set_timezone(session, participant, event.args)
+
+    async def _set_timezone(self, session: AsyncSession, participant: Participant,
+                            zone: str) -> Reply:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        zone = zone.strip()
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return Reply(send=[card(
+                f"Your time zone is {self.zone(participant)}. To change it send e.g. "
+                "/timezone Europe/Berlin (an IANA time zone name).")])
+        participant.timezone = zone
+        return Reply(send=[card(f"Times are now shown in {zone}.")])
+
+    async def _press(self, session: AsyncSession, event: Pressed, now: datetime) -> Reply:
+        action = actions.decode(event.data)
+        if isinstance(action, actions.CloseRound):
+            return await self.coordination.confirm_close(session, event, action, now)
+        participant = await self.participant(session, event)
+        match action:
+            case actions.Consent(accepted):
+                before = participant.status
+                participant = await enrolment.record_consent(session, participant.id,
+                                                             accepted, now)
+                if before != "enrolled":
+                    return Reply(toast="Already answered.")
+                return Reply(toast="Thank you.", edit=None,
+                             send=await self.after_enrolment_step(session, participant))
+            case actions.Screen(question_id, option):
+                question = next((q for q in self.spec.screening if q.id == question_id), None)
+                if question is None or option >= len(question.options):
+                    raise actions.BadAction("unknown screening answer")
+                participant = await enrolment.record_screening_answer(
+                    session, participant.id, question_id, question.options[option], now)
+                return Reply(toast=f"Answer: {question.options[option]}",
+                             send=await self.after_enrolment_step(session, participant))
+            case actions.Withdraw(confirmed):
+                if not confirmed:
+                    return Reply(toast="You stay on the panel. Thank you!",
+                                 edit=card("You stay on the panel."))
+                await enrolment.withdraw(session, participant.id, now)
+                await conversation.clear_pending(session, participant.id)
+                return Reply(toast="You have withdrawn.", edit=texts.withdrawn())
+        ballots.ensure_active(participant)
+        return await self._ballot_press(session, participant, action, now)
+
+    async def _ballot_press(self, session: AsyncSession, participant: Participant,
+                            action: actions.Action, now: datetime) -> Reply:
+        match action:
+            case actions.Rate(round_number, code, value):
+                receipt = await ballots.record_rating(session, participant.id, round_number,
+                                                      code, value, now)
+                label = texts.scale_label(self.spec, value)
+                nxt = receipt.progress.first_unanswered
+                follow = (await self.card_for(session, participant, nxt) if nxt is not None
+                          else await self.review(session, participant))
+                return Reply(toast=f"Recorded: {label}",
+                             edit=texts.rated_card(self.spec, receipt.item, value),
+                             send=[follow])
+            case actions.AskComment(round_number, code):
+                await self._check_round(session, round_number)
+                item = next((i for i, _, _ in await ballots.answers(session, participant.id)
+                             if i.code == code), None)
+                if item is None:
+                    raise NotOnBallot(f"Statement {code} is not on this round's ballot. Send "
+                                      "/ballot to continue.")
+                await conversation.expect_comment(session, participant.id, round_number, code,
+                                                  now)
+                return Reply(toast="Send your comment as a message.",
+                             send=[texts.ask_comment(item)])
+            case actions.Goto(round_number, position):
+                item = await ballots.item_at(session, participant.id, position)
+                if item.round != round_number:
+                    raise StaleRound(round_number)
+                return Reply(send=[await self.card_for(session, participant,
+                                                                   item)])
+            case actions.Resume():
+                return Reply(send=[await self.continue_ballot(session, participant)])
+            case actions.Review(round_number):
+                return Reply(send=[await self.review(session, participant)])
+            case actions.Submit(round_number):
+                await self._check_round(session, round_number)
+                state = await ballots.submit_ballot(session, participant.id, now)
+                return Reply(toast="Ballot submitted. Thank you!",
+                             edit=texts.submitted(state, self.zone(participant)))
+            case actions.Reopen(round_number):
+                await self._check_round(session, round_number)
+                await ballots.reopen_ballot(session, participant.id, now)
+                return Reply(toast="You can change your answers now.",
+                             send=[await self.review(session, participant)])
+        raise actions.BadAction(f"unexpected action {action!r}")
+
+    async def _check_round(self, session: AsyncSession, round_number: int) -> None:
+        current = await open_round_or_none(session, self.study_id)
+        if current is None or current.number != round_number:
+            raise StaleRound(round_number)
+
+    async def _text(self, session: AsyncSession, event: Texted, now: datetime) -> Reply:
+        participant = await self.participant(session, event)
+        pending = await conversation.pending_input(session, participant.id)
+        if pending is None or pending.kind != "comment":
+            return Reply(send=[card("Please use the buttons to rate, or send /ballot to "
+                                          "continue; /help lists the commands.")])
+        item = await ballots.record_comment(session, participant.id, pending.round_number,
+                                            pending.statement_code, event.text, now)
+        await conversation.clear_pending(session, participant.id)
+        return Reply(send=[texts.comment_saved(item)])
+
+
+class StaleRound(DelphiError):
+    """A button from another round than the open one."""
+
+    code = "stale_round"
+
+    def __init__(self, round_number: int) -> None:
+        super().__init__(f"This button belongs to round {round_number}, which is not the open "
+                         "round. Send /ballot to continue.")

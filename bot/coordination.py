@@ -1,0 +1,264 @@
+"""Coordinator commands: running the study from a private chat with the bot.
+
+Only the user ids in the config's ``[coordinators]`` may use them; anyone else is told
+so, nothing changes, and the attempt is audited. Every accepted action is audited too.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import actions, texts
+from bot.cards import Button, Card, Document, Reply, Section, card
+from bot.events import Command, Event, Pressed
+from bot.outbox import enqueue
+from engine import conclusion, enrolment, revisions, rounds
+from engine.audit import record_audit
+from engine.ballots import ballot_items
+from engine.errors import InvalidValue, RoundNotOpen
+from engine.exports import export_tables
+from engine.models import Ballot, Participant, Rating, Round
+
+if TYPE_CHECKING:
+    from bot.conductor import Conductor
+
+_RELATIVE = re.compile(r"^\+?(\d{1,3})\s*([dh])$")
+
+
+def _actor(event: Event) -> str:
+    return f"{event.who.platform}:{event.who.user_id}"
+
+
+class Coordination:
+    def __init__(self, conductor: Conductor) -> None:
+        self.conductor = conductor
+        self.spec = conductor.spec
+        self.study_id = conductor.study_id
+
+    def _require(self, event: Event, what: str) -> None:
+        from bot.conductor import NotCoordinator
+
+        if event.who not in self.conductor.coordinators:
+            raise NotCoordinator(f"{what} is only for the study coordinators; nothing was "
+                                 "changed.")
+
+    async def audit_refusal(self, session: AsyncSession, event: Event, now: datetime) -> None:
+        what = event.name if isinstance(event, Command) else "closeround (button)"
+        await record_audit(session, self.study_id, _actor(event), what, False, now)
+
+    async def command(self, session: AsyncSession, event: Command, now: datetime) -> Reply:
+        name = event.name.lower()
+        self._require(event, f"/{name}")
+        handler = getattr(self, f"_{name}")
+        reply: Reply = await handler(session, event.args.strip(), now)
+        await record_audit(session, self.study_id, _actor(event), name, True, now,
+                           args=event.args.strip()[:500])
+        return reply
+
+    # --- round control ----------------------------------------------------------------
+
+    def parse_deadline(self, text: str, now: datetime) -> datetime | None:
+        """``14d``, ``+36h``, ``2026-12-01`` (end of that day) or ``2026-12-01 18:00``,
+        in the study's time zone."""
+        text = text.strip()
+        if not text:
+            return None
+        relative = _RELATIVE.match(text)
+        if relative:
+            amount, unit = int(relative.group(1)), relative.group(2)
+            return now + (timedelta(days=amount) if unit == "d" else timedelta(hours=amount))
+        zone = ZoneInfo(self.spec.study.timezone)
+        for pattern, end_of_day in (("%Y-%m-%d %H:%M", False), ("%Y-%m-%d", True)):
+            try:
+                moment = datetime.strptime(text, pattern)
+            except ValueError:
+                continue
+            if end_of_day:
+                moment = moment.replace(hour=23, minute=59)
+            return moment.replace(tzinfo=zone)
+        raise InvalidValue(f"Cannot read the deadline {text!r}: use e.g. 14d, 36h, 2026-12-01 "
+                           "or \"2026-12-01 18:00\".")
+
+    async def _openround(self, session: AsyncSession, args: str, now: datetime) -> Reply:
+        deadline = self.parse_deadline(args, now)
+        opened = await rounds.open_round(session, self.study_id, now, deadline)
+        experts = (await session.scalars(select(Participant).where(
+            Participant.study_id == self.study_id, Participant.status == "active")
+            .order_by(Participant.id))).all()
+        items = await ballot_items(session, opened)
+        for expert in experts:
+            first = await self.conductor.card_for(session, expert, items[0])
+            intro = card(
+                f"Round {opened.number} is open: {len(items)} statements, until "
+                f"{texts.format_time(opened.deadline, self.conductor.zone(expert))}. "
+                "Tap a number to rate each statement; /ballot resumes where you left off.")
+            await enqueue(session, self.study_id, "round_open", [intro, first],
+                          f"round-open:{self.study_id}:{opened.number}:{expert.id}", now,
+                          participant_id=expert.id)
+        when = texts.format_time(opened.deadline, self.spec.study.timezone)
+        return Reply(send=[card(f"Round {opened.number} is open until {when} with "
+                                      f"{len(items)} statements; the first card is queued for "
+                                      f"{len(experts)} experts.")])
+
+    async def _closeround(self, session: AsyncSession, args: str, now: datetime) -> Reply:
+        current = await rounds.open_round_or_none(session, self.study_id)
+        if current is None:
+            raise RoundNotOpen("No round is open, so there is nothing to close.")
+        submitted, started, panel = await self._counts(session, current)
+        return Reply(send=[card(
+            f"Close round {current.number} now? {submitted} of {panel} experts have submitted "
+            f"({started} started). Closing computes the results, stores them and sends every "
+            "expert the summary.",
+            buttons=((Button("Close the round",
+                             actions.encode(actions.CloseRound(current.number, True))),
+                      Button("Cancel",
+                             actions.encode(actions.CloseRound(current.number, False)))),))])
+
+    async def confirm_close(self, session: AsyncSession, event: Pressed,
+                            action: actions.CloseRound, now: datetime) -> Reply:
+        self._require(event, "Closing a round")
+        if not action.confirmed:
+            return Reply(toast="Not closed.", edit=card("Round closing cancelled."))
+        current = await rounds.open_round_or_none(session, self.study_id)
+        if current is None or current.number != action.round:
+            raise RoundNotOpen(f"Round {action.round} is not open (already closed?); nothing "
+                               "was changed.")
+        outcome = await conclusion.conclude_round(session, self.study_id, now)
+        await self._queue_summaries(session, outcome, now)
+        await record_audit(session, self.study_id, _actor(event), "closeround", True, now,
+                           round=outcome.round)
+        return Reply(toast=f"Round {outcome.round} closed.",
+                     edit=card(f"Round {outcome.round} closed."),
+                     send=[self.results_card(outcome.round, outcome.outcomes, final=True,
+                                             next_round=outcome.next_round)])
+
+    async def _queue_summaries(self, session: AsyncSession, outcome: conclusion.Conclusion,
+                               now: datetime) -> None:
+        summary = texts.round_summary(outcome)
+        recipients = (await session.scalars(select(Participant.id).where(
+            Participant.study_id == self.study_id,
+            Participant.status == "active").order_by(Participant.id))).all()
+        for participant_id in recipients:
+            await enqueue(session, self.study_id, "round_summary", [summary],
+                          f"summary:{self.study_id}:{outcome.round}:{participant_id}", now,
+                          participant_id=participant_id)
+
+    def results_card(self, round_number: int, outcomes: list[conclusion.StatementOutcome],
+                     final: bool, next_round: int | None = None) -> Card:
+        lines = [f"{o.code}: {texts.CLASS_WORDS.get(o.consensus, o.consensus)} · n={o.n} · "
+                 f"median {texts.fmt(o.median)} · IQR {texts.fmt(o.iqr)} · "
+                 f"{texts.fmt(o.pct_agree)} % agree" for o in outcomes]
+        reached = sum(1 for o in outcomes if o.consensus != "none")
+        head = (f"Round {round_number} results" if final
+                else f"Round {round_number} so far (live, not final)")
+        tail = [f"{reached} of {len(outcomes)} statements reached consensus."]
+        if final:
+            tail.append(f"Round {next_round} is prepared as a draft: revise, drop or add "
+                        "statements, then /openround." if next_round else
+                        "No further round: the study is complete. Run the report.")
+        return Card(heading=head, sections=(Section("\n".join(lines), "mono"),
+                                            Section(" ".join(tail), "bold")))
+
+    async def _results(self, session: AsyncSession, args: str, now: datetime) -> Reply:
+        current = await rounds.open_round_or_none(session, self.study_id)
+        if current is None:
+            raise RoundNotOpen("No round is open; the results of closed rounds are in the "
+                               "summary and in /export.")
+        outcomes = await conclusion.live_results(session, self.study_id, current)
+        return Reply(send=[self.results_card(current.number, outcomes, final=False)])
+
+    async def _counts(self, session: AsyncSession, round_: Round) -> tuple[int, int, int]:
+        submitted = await session.scalar(select(func.count()).select_from(Ballot).where(
+            Ballot.round_id == round_.id, Ballot.submitted_at.is_not(None))) or 0
+        started = await session.scalar(select(func.count()).select_from(Ballot).where(
+            Ballot.round_id == round_.id)) or 0
+        return submitted, started, await rounds.panel_size(session, round_)
+
+    async def _status(self, session: AsyncSession, args: str, now: datetime) -> Reply:
+        current = await rounds.open_round_or_none(session, self.study_id)
+        latest = await rounds.latest_round(session, self.study_id)
+        if current is None:
+            state = (f"No round is open. Latest: round {latest.number} ({latest.status})."
+                     if latest else "No round yet.")
+            return Reply(send=[card(state)])
+        items = len(await ballot_items(session, current))
+        rows = (await session.execute(
+            select(Participant.pseudonym, Participant.status, Ballot.submitted_at,
+                   func.count(Rating.id))
+            .outerjoin(Ballot, (Ballot.participant_id == Participant.id)
+                       & (Ballot.round_id == current.id))
+            .outerjoin(Rating, Rating.ballot_id == Ballot.id)
+            .where(Participant.study_id == self.study_id)
+            .group_by(Participant.pseudonym, Participant.status, Ballot.submitted_at)
+            .order_by(Participant.pseudonym))).all()
+        groups: dict[str, list[str]] = {"submitted": [], "in progress": [], "not started": [],
+                                        "not active": []}
+        for pseudonym, status, submitted_at, answered in rows:
+            if status != "active":
+                groups["not active"].append(f"{pseudonym} ({status})")
+            elif submitted_at is not None:
+                groups["submitted"].append(pseudonym)
+            elif answered:
+                groups["in progress"].append(f"{pseudonym} {answered}/{items}")
+            else:
+                groups["not started"].append(pseudonym)
+        lines = [f"{name.capitalize()} ({len(members)}): {', '.join(members) or '–'}"
+                 for name, members in groups.items()]
+        deadline = texts.format_time(current.deadline, self.spec.study.timezone)
+        return Reply(send=[Card(heading=f"Round {current.number} · deadline {deadline}",
+                                sections=(Section("\n".join(lines)),))])
+
+    # --- statements ---------------------------------------------------------------------
+
+    async def _revise(self, session: AsyncSession, args: str, now: datetime) -> Reply:
+        code, _, text = args.partition(" ")
+        if not code or not text.strip():
+            raise InvalidValue("Use: /revise <statement id> <new text>")
+        version = await revisions.revise_statement(session, self.study_id, code, text, now,
+                                                   note="revised by the steering committee")
+        return Reply(send=[card(f"{code} revised (version {version.version}) for round "
+                                      f"{version.created_for_round}: {version.text}")])
+
+    async def _drop(self, session: AsyncSession, args: str, now: datetime) -> Reply:
+        code, _, reason = args.partition(" ")
+        if not code:
+            raise InvalidValue("Use: /drop <statement id> [reason]")
+        statement = await revisions.drop_statement(session, self.study_id, code, now,
+                                                   reason.strip() or None)
+        return Reply(send=[card(f"{code} dropped from round "
+                                      f"{statement.dropped_in_round} on.")])
+
+    async def _add(self, session: AsyncSession, args: str, now: datetime) -> Reply:
+        domain, bar, text = args.partition("|")
+        if not bar or not domain.strip() or not text.strip():
+            raise InvalidValue("Use: /add <domain> | <statement text>")
+        version = await revisions.add_statement(session, self.study_id, domain, text, now)
+        return Reply(send=[card(f"Statement added for round "
+                                      f"{version.created_for_round}: {version.text}")])
+
+    # --- people and data ----------------------------------------------------------------
+
+    async def _invite(self, session: AsyncSession, args: str, now: datetime) -> Reply:
+        count = int(args) if args.isdigit() else 0
+        if not 1 <= count <= 200:
+            raise InvalidValue("Use: /invite <number from 1 to 200>")
+        tokens = await enrolment.create_invites(session, self.study_id, count, now)
+        lines = [" · ".join(form(token) for form in self.conductor.invite_forms) or token
+                 for token in tokens]
+        return Reply(send=[card(
+            f"{count} single-use invites (each works once; send one to each expert):",
+            Section("\n".join(lines), "mono"))])
+
+    async def _export(self, session: AsyncSession, args: str, now: datetime) -> Reply:
+        tables = await export_tables(session, self.study_id)
+        documents = [Document(name, content.encode("utf-8"), caption=name)
+                     for name, content in tables.items()]
+        return Reply(send=[card(f"Export of study {self.study_id}: "
+                                      f"{', '.join(tables)} (pseudonyms only).")],
+                     documents=documents)

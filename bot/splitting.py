@@ -1,0 +1,30 @@
+"""Splitting long text for platforms with message limits, never mid-word."""
+
+from __future__ import annotations
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Pieces of at most ``limit`` characters, broken at paragraph, line or word boundaries.
+
+    A single word longer than ``limit`` (a URL, say) is the only thing ever cut.
+    """
+    if limit < 1:
+        raise ValueError("limit must be positive")
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[: limit + 1]
+        cut = -1
+        for separator in ("\n\n", "\n", " "):
+            cut = window.rfind(separator, 0, limit + 1)
+            if cut > 0:
+                break
+        if cut <= 0:
+            pieces.append(rest[:limit])
+            rest = rest[limit:]
+            continue
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces

@@ -1,0 +1,275 @@
+"""The wording of every card, in one place, platform-neutral.
+
+Each function turns engine data into a :class:`bot.cards.Card`. Nothing here touches
+the database, so the texts can be read, tested and revised on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from engine.conclusion import Conclusion
+
+from bot import actions
+from bot.cards import Button, Card, Section, card
+from engine.ballots import BallotItem, Progress
+from engine.feedback import Feedback
+from engine.studyfile import ScreeningQuestion, StudyFile
+
+BAR = "█"
+BAR_WIDTH = 12
+CLASS_WORDS = {"in": "consensus to endorse", "out": "consensus to reject",
+               "none": "no consensus"}
+
+
+def format_time(moment: datetime | None, zone: str) -> str:
+    if moment is None:
+        return "no deadline"
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{local:%a %d %b %Y, %H:%M} ({zone})"
+
+
+def scale_label(spec: StudyFile, value: int | None) -> str:
+    """``7 · Agree``: the number first, so buttons and summaries read the same everywhere."""
+    if value is None:
+        return "Unable to rate"
+    return f"{value} · {spec.scale.labels[value - 1]}"
+
+
+def fmt(value: float | None) -> str:
+    """Numbers as people read them: 7, 7.5, 86.7; a dash when there is none."""
+    if value is None or value != value:
+        return "–"
+    return f"{round(value, 1):g}"
+
+
+# --- enrolment -----------------------------------------------------------------------
+
+def need_invite() -> Card:
+    return card("To take part you need a personal invite link from the study coordinator. "
+                "Please open the link you were sent, or ask the coordinator for one.")
+
+
+def consent(spec: StudyFile) -> Card:
+    return card(
+        spec.study.description,
+        Section("What is stored: your ratings and comments, under a pseudonym (e.g. P07). "
+                "Your messenger account is kept in a separate table, only to send you "
+                "messages, and never appears in feedback, exports or the report.", "italic"),
+        Section("Feedback is anonymous: other experts see the group's distribution and "
+                "comments without names. You can withdraw at any time with /withdraw.",
+                "italic"),
+        heading=spec.study.title,
+        buttons=((Button("I agree to take part", actions.encode(actions.Consent(True))),
+                  Button("I do not agree", actions.encode(actions.Consent(False)))),),
+    )
+
+
+def declined() -> Card:
+    return card("Thank you for considering the study. Nothing more will be sent to you.")
+
+
+def screening_question(question: ScreeningQuestion, index: int, total: int) -> Card:
+    buttons = tuple((Button(option, actions.encode(actions.Screen(question.id, i))),)
+                    for i, option in enumerate(question.options))
+    return card(question.question, heading=f"Eligibility · question {index} of {total}",
+                buttons=buttons)
+
+
+def ineligible() -> Card:
+    return card("Thank you for your answers. This study's panel needs a profile that "
+                "differs from yours, so we will not ask you to rate statements. Your "
+                "answers are recorded; nothing else will be sent to you.")
+
+
+def welcome_active(round_open: bool) -> Card:
+    if round_open:
+        return card("Thank you: you are on the panel. Here is the first statement.")
+    return card("Thank you: you are on the panel. You will get a message here when the "
+                "first round opens.")
+
+
+# --- ballot --------------------------------------------------------------------------
+
+def histogram(spec: StudyFile, feedback: Feedback) -> str:
+    peak = max(feedback.counts.values(), default=0) or 1
+    width = len(str(spec.scale.points))
+    lines = []
+    for point in range(1, spec.scale.points + 1):
+        count = feedback.counts.get(point, 0)
+        bar = BAR * round(BAR_WIDTH * count / peak)
+        mine = "  ← you" if feedback.own_rating == point else ""
+        lines.append(f"{point:>{width}} {bar:<{BAR_WIDTH}} {count}{mine}")
+    if feedback.n_unable:
+        lines.append(f"Unable to rate: {feedback.n_unable}")
+    return "\n".join(lines)
+
+
+def feedback_sections(spec: StudyFile, feedback: Feedback) -> list[Section]:
+    own = (scale_label(spec, feedback.own_rating) if feedback.own_rated
+           else "you did not rate it")
+    sections = [
+        Section(f"Round {feedback.round} results (n = {feedback.n}): median "
+                f"{fmt(feedback.median)}, IQR {fmt(feedback.q1)}–"
+                f"{fmt(feedback.q3)}, {fmt(feedback.pct_agree)} % agreed; "
+                f"{CLASS_WORDS.get(feedback.consensus, feedback.consensus)}. "
+                f"Your rating: {own}.", "bold"),
+        Section(histogram(spec, feedback), "mono"),
+    ]
+    if feedback.previous_text is not None:
+        note = f" ({feedback.change_note})" if feedback.change_note else ""
+        sections.append(Section(f"Revised since round {feedback.round}{note}. Previous "
+                                f"wording: {feedback.previous_text}", "italic"))
+    if feedback.comments:
+        sections.append(Section("Comments from other experts (anonymous):", "bold"))
+        sections += [Section(comment, "quote") for comment in feedback.comments]
+    return sections
+
+
+def statement_card(spec: StudyFile, item: BallotItem, feedback: Feedback | None,
+                   chosen: int | None = None, answered: bool = False) -> Card:
+    rate_buttons = [Button(scale_label(spec, v) if v in (1, spec.scale.points) else str(v),
+                           actions.encode(actions.Rate(item.round, item.code, v)))
+                    for v in range(1, spec.scale.points + 1)]
+    rows: list[tuple[Button, ...]] = [tuple(rate_buttons[:5]), tuple(rate_buttons[5:])]
+    extra = []
+    if spec.scale.unable_to_rate:
+        extra.append(Button("Unable to rate",
+                            actions.encode(actions.Rate(item.round, item.code, None))))
+    extra.append(Button("Comment", actions.encode(actions.AskComment(item.round, item.code))))
+    if item.position > 1:
+        extra.append(Button("Back", actions.encode(actions.Goto(item.round,
+                                                                item.position - 1))))
+    rows.append(tuple(extra))
+    sections = [Section(item.text)]
+    if answered:
+        sections.append(Section(f"Your current answer: {scale_label(spec, chosen)}", "italic"))
+    if feedback is not None:
+        sections += feedback_sections(spec, feedback)
+    return Card(
+        heading=f"Round {item.round} · Statement {item.position} of {item.total} · "
+                f"{item.domain}",
+        sections=tuple(sections),
+        buttons=tuple(r for r in rows if r),
+    )
+
+
+def rated_card(spec: StudyFile, item: BallotItem, value: int | None) -> Card:
+    """What a rated card turns into: the statement and the choice, with a way back."""
+    return Card(
+        heading=f"Round {item.round} · Statement {item.position} of {item.total} · "
+                f"{item.domain}",
+        sections=(Section(item.text), Section(f"✓ {scale_label(spec, value)}", "bold")),
+        buttons=((Button("Change", actions.encode(actions.Goto(item.round, item.position))),),),
+    )
+
+
+def review(spec: StudyFile, round_number: int,
+           entries: Sequence[tuple[BallotItem, int | None, bool]],
+           submitted: bool) -> Card:
+    lines = [f"{item.position}. {item.code} ({item.domain}): "
+             f"{scale_label(spec, value) if answered else 'not answered'}"
+             for item, value, answered in entries]
+    missing = [item for item, _, answered in entries if not answered]
+    buttons: list[tuple[Button, ...]] = []
+    jump = [Button(str(item.position), actions.encode(actions.Goto(round_number,
+                                                                   item.position)))
+            for item, _, _ in entries] if len(entries) <= 60 else []
+    buttons += [tuple(jump[i:i + 8]) for i in range(0, len(jump), 8)]
+    if submitted:
+        status = ("Your ballot is submitted. You can still change answers until the round "
+                  "closes.")
+        buttons.append((Button("Change answers", actions.encode(actions.Reopen(round_number))),))
+    elif missing:
+        status = (f"{len(missing)} statement(s) still unanswered: "
+                  f"{', '.join(i.code for i in missing)}. Tap a number to go to it.")
+    else:
+        status = "Every statement is answered. Check your answers, then submit."
+        buttons.append((Button("Submit my ballot", actions.encode(actions.Submit(round_number))),))
+    return Card(heading=f"Round {round_number} · Review",
+                sections=(Section("\n".join(lines)), Section(status, "bold")),
+                buttons=tuple(buttons))
+
+
+def submitted(progress: Progress, zone: str) -> Card:
+    return card(f"Thank you: your round {progress.round} ballot is submitted "
+                f"({progress.answered} statements). You can change answers until the round "
+                f"closes ({format_time(progress.deadline, zone)}).",
+                buttons=((Button("Change answers",
+                                 actions.encode(actions.Reopen(progress.round))),),))
+
+
+def progress_text(progress: Progress, zone: str) -> Card:
+    state = "submitted" if progress.submitted_at else "not submitted yet"
+    unable = f", {progress.unable} unable to rate" if progress.unable else ""
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if not progress.submitted_at:
+        buttons = ((Button("Continue", actions.encode(actions.Resume())),),)
+    return card(f"Round {progress.round}: {progress.answered} of {progress.total} answered"
+                f"{unable}; {state}. Deadline: {format_time(progress.deadline, zone)}.",
+                buttons=buttons)
+
+
+def ask_comment(item: BallotItem) -> Card:
+    return card(f"Send your comment on statement {item.position} ({item.code}) as your next "
+                "message (up to 2000 characters). Other experts will see it without your "
+                "name.")
+
+
+def comment_saved(item: BallotItem) -> Card:
+    return card(f"Comment saved on statement {item.position} ({item.code}).",
+                buttons=((Button("Continue", actions.encode(actions.Resume())),),))
+
+
+def withdraw_confirm() -> Card:
+    return card("Do you want to withdraw from the study? Your ratings so far stay in the "
+                "study under your pseudonym; you will get no more messages.",
+                buttons=((Button("Yes, withdraw", actions.encode(actions.Withdraw(True))),
+                          Button("No, stay", actions.encode(actions.Withdraw(False)))),))
+
+
+def withdrawn() -> Card:
+    return card("You have withdrawn from the study. Thank you for your time.")
+
+
+def expert_help(coordinator: bool) -> Card:
+    text = ("Commands: /ballot continues your ballot at the first unanswered statement; "
+            "/progress shows how far you are; /withdraw leaves the study; /help shows this. "
+            "Rate each statement with the buttons; \"Comment\" adds a comment.")
+    if coordinator:
+        text += ("\n\nCoordinator commands: /status, /openround [deadline], /closeround, "
+                 "/results, /revise <id> <new text>, /drop <id> [reason], "
+                 "/add <domain> | <text>, /invite <n>, /export.")
+    return card(text)
+
+
+def round_summary(outcome: Conclusion) -> Card:
+    """What every expert gets when a round closes: what was agreed, what comes back, why."""
+    reached = [o for o in outcome.outcomes if o.consensus != "none"]
+    open_ = [o for o in outcome.outcomes if o.consensus == "none"]
+    sections = [Section(f"Round {outcome.round} has closed. Thank you! {outcome.submitted} of "
+                        f"{outcome.panel_size} experts submitted a ballot.")]
+    if reached:
+        sections.append(Section("Consensus reached:", "bold"))
+        sections.append(Section("\n".join(
+            f"{o.code} ({o.domain}): {CLASS_WORDS[o.consensus]}, {fmt(o.pct_agree)} % agreed, "
+            f"median {fmt(o.median)}" for o in reached)))
+    if open_:
+        sections.append(Section("No consensus yet:", "bold"))
+        sections.append(Section("\n".join(
+            f"{o.code} ({o.domain}): {fmt(o.pct_agree)} % agreed, median {fmt(o.median)}, "
+            f"IQR {fmt(o.iqr)}" for o in open_)))
+    carried = [o.code for o in outcome.outcomes if o.carried]
+    if outcome.next_round is not None and carried:
+        sections.append(Section(
+            f"Round {outcome.next_round} will ask again about {', '.join(carried)}: "
+            "statements without consensus (some revised in the light of your comments) "
+            "and any whose agreement was not yet stable. You will see the group's answers "
+            "and comments next to each one. You will get a message when it opens.",
+            "italic"))
+    else:
+        sections.append(Section("This was the final round. The steering committee will "
+                                "share the results.", "italic"))
+    return Card(heading=f"Round {outcome.round} summary", sections=tuple(sections))

@@ -1,0 +1,195 @@
+"""Closing a round for good: statistics, stored results, the stopping rule, the next draft.
+
+One call, inside the coordinator's transaction, so a round is never half closed: either
+the round is closed *and* its results stored *and* the next round prepared, or nothing.
+
+Statements are analysed under an *analysis key*: the statement id for its first wording
+and ``S05.v2`` for a revised wording, because a revised statement is a new question and
+must not be tested for stability against the old one. ``ratings.csv`` uses the same keys,
+so ``delphi analyze`` on the export reproduces the stored results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.ballots import ballot_items
+from engine.loading import get_study, study_file_of
+from engine.models import (
+    Ballot,
+    Participant,
+    Rating,
+    Round,
+    RoundResult,
+    Statement,
+    StatementVersion,
+)
+from engine.rounds import close_round, panel_size, prepare_next_round
+from engine.stats.api import analyze, decide_after_round
+from engine.studyfile import StudyFile
+
+RATING_COLUMNS = ["round", "statement", "participant", "rating", "group"]
+
+
+def analysis_key(code: str, version: int) -> str:
+    return code if version == 1 else f"{code}.v{version}"
+
+
+@dataclass(frozen=True)
+class StatementOutcome:
+    code: str
+    domain: str
+    version_id: int
+    n: int
+    n_unable: int
+    median: float | None
+    q1: float | None
+    q3: float | None
+    iqr: float | None
+    pct_agree: float | None
+    pct_disagree: float | None
+    consensus: str
+    reason: str
+    status: str
+    carried: bool
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    round: int
+    outcomes: list[StatementOutcome]
+    next_round: int | None
+    finished: bool
+    reason: str
+    panel_size: int
+    submitted: int
+
+
+async def ratings_frame(session: AsyncSession, study_id: str,
+                        up_to_round: int | None = None) -> pd.DataFrame:
+    """Every rating of the study in ``delphi analyze``'s long format (pseudonyms only)."""
+    query = (select(Round.number, Statement.code, StatementVersion.version,
+                    Participant.pseudonym, Rating.value, Participant.stakeholder_group)
+             .join(Ballot, Ballot.id == Rating.ballot_id)
+             .join(Round, Round.id == Ballot.round_id)
+             .join(Participant, Participant.id == Ballot.participant_id)
+             .join(StatementVersion, StatementVersion.id == Rating.statement_version_id)
+             .join(Statement, Statement.id == StatementVersion.statement_id)
+             .where(Round.study_id == study_id)
+             .order_by(Round.number, Statement.position, Participant.pseudonym))
+    if up_to_round is not None:
+        query = query.where(Round.number <= up_to_round)
+    rows = (await session.execute(query)).all()
+    frame = pd.DataFrame(
+        [(r, analysis_key(code, version), who, value, group)
+         for r, code, version, who, value, group in rows], columns=RATING_COLUMNS)
+    frame["rating"] = frame["rating"].astype("Int64")
+    return frame
+
+
+def _value(row: dict[str, Any], name: str) -> Any:
+    value = row.get(name)
+    if value is None or pd.isna(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _empty_row() -> dict[str, Any]:
+    return {"n": 0, "n_unable": 0, "consensus": "none", "reason": "no ratings",
+            "status": "open"}
+
+
+def _results(spec: StudyFile, round_: Round, frame: pd.DataFrame, eligible: int
+             ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    if frame.empty:
+        return pd.DataFrame(), {}
+    results = analyze(frame, spec.consensus, spec.scale.points, spec.stopping,
+                      eligible={round_.number: eligible})
+    rows = results[results["round"] == round_.number]
+    return results, {str(r["statement"]): r for r in rows.to_dict("records")}
+
+
+def _outcome(item: Any, row: dict[str, Any], carried: bool) -> StatementOutcome:
+    return StatementOutcome(
+        code=item.code, domain=item.domain, version_id=item.version_id,
+        n=int(_value(row, "n") or 0), n_unable=int(_value(row, "n_unable") or 0),
+        median=_value(row, "median"), q1=_value(row, "q1"), q3=_value(row, "q3"),
+        iqr=_value(row, "iqr"), pct_agree=_value(row, "pct_agree"),
+        pct_disagree=_value(row, "pct_disagree"),
+        consensus=str(_value(row, "consensus") or "none"),
+        reason=str(_value(row, "reason") or ""), status=str(_value(row, "status") or "open"),
+        carried=carried)
+
+
+def _details(row: dict[str, Any], points: int) -> dict[str, Any]:
+    skip = {"round", "statement", "n", "n_unable", "median", "q1", "q3", "iqr", "pct_agree",
+            "pct_disagree", "consensus", "reason"}
+    details = {k: _value(row, k) for k in row if k not in skip and not k.startswith("count_")}
+    details["counts"] = {str(p): int(_value(row, f"count_{p}") or 0)
+                         for p in range(1, points + 1)}
+    details["reason"] = _value(row, "reason")
+    return details
+
+
+async def conclude_round(session: AsyncSession, study_id: str, now: datetime) -> Conclusion:
+    """Close the open round, store every statement's result, prepare the next round."""
+    spec = study_file_of(await get_study(session, study_id))
+    closed = await close_round(session, study_id, now)
+    round_ = closed.round
+    items = await ballot_items(session, round_)
+    frame = await ratings_frame(session, study_id, round_.number)
+    results, by_key = _results(spec, round_, frame, closed.panel_size)
+    if results.empty:
+        finished = round_.number >= spec.study.max_rounds
+        carry = [] if finished else [i.code for i in items]
+        reason = "no ratings were given"
+    else:
+        decision = decide_after_round(results, spec.stopping, spec.study.max_rounds,
+                                      round_.number)
+        keys = {analysis_key(i.code, i.version): i.code for i in items}
+        carry_keys = set(map(str, decision.carry))
+        missing = [i.code for i in items if analysis_key(i.code, i.version) not in by_key]
+        finished = decision.finished and not (missing and round_.number
+                                              < spec.study.max_rounds)
+        carry = [] if finished else [keys[k] for k in keys if k in carry_keys] + missing
+        reason = decision.reason
+    outcomes = []
+    for item in items:
+        row = by_key.get(analysis_key(item.code, item.version), _empty_row())
+        outcomes.append(_outcome(item, row, item.code in carry))
+        session.add(RoundResult(
+            round_id=round_.id, statement_version_id=item.version_id,
+            n=int(_value(row, "n") or 0), n_unable=int(_value(row, "n_unable") or 0),
+            median=_value(row, "median"), q1=_value(row, "q1"), q3=_value(row, "q3"),
+            iqr=_value(row, "iqr"), pct_agree=_value(row, "pct_agree"),
+            pct_disagree=_value(row, "pct_disagree"),
+            consensus=str(_value(row, "consensus") or "none"),
+            reason=str(_value(row, "reason") or ""),
+            details=_details(row, spec.scale.points), computed_at=now))
+    draft = await prepare_next_round(session, study_id, carry) if carry else None
+    submitted = await session.scalar(select(func.count()).select_from(Ballot).where(
+        Ballot.round_id == round_.id, Ballot.submitted_at.is_not(None))) or 0
+    return Conclusion(round=round_.number, outcomes=outcomes,
+                      next_round=draft.number if draft else None,
+                      finished=draft is None, reason=reason,
+                      panel_size=closed.panel_size, submitted=submitted)
+
+
+async def live_results(session: AsyncSession, study_id: str,
+                       round_: Round) -> list[StatementOutcome]:
+    """The open round's statistics so far (nothing stored; no stability yet)."""
+    spec = study_file_of(await get_study(session, study_id))
+    items = await ballot_items(session, round_)
+    frame = await ratings_frame(session, study_id, round_.number)
+    frame = frame[frame["round"] == round_.number]
+    _, by_key = _results(spec, round_, frame, await panel_size(session, round_))
+    return [_outcome(item, by_key.get(analysis_key(item.code, item.version), _empty_row()),
+                     False) for item in items]

@@ -1,0 +1,177 @@
+"""Turn a ratings DataFrame into integer codes once, so every later step is array work.
+
+Input contract (long format, one row per rating)::
+
+    round        int     round number (1, 2, ...)
+    statement    any     statement id (str or int); the same id in rounds r and r + 1
+                         means the statement was carried unchanged
+    participant  any     pseudonymous participant id
+    rating       Int64   1..points, or NA for "unable to rate"
+    group        str     optional stakeholder group (NA: none)
+
+Statements are ordered "naturally" (S2 before S10), rounds numerically, so results
+never depend on the order of the input rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.stats.descriptive import CountTable
+from engine.stats.quantiles import IntArray, QuantileMethod
+from engine.stats.rules import GroupTable
+
+REQUIRED_COLUMNS = ("round", "statement", "participant", "rating")
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(value: Hashable) -> tuple[tuple[Any, ...], str]:
+    """Sort key putting S2 before S10; ties (S01 vs S1) broken by the plain text."""
+    text = str(value)
+    parts = _DIGITS.split(text)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), text
+
+
+@dataclass(frozen=True)
+class EncodedRatings:
+    """Ratings as integer codes plus the tables that map codes back to ids.
+
+    Per input row: ``round_index``, ``statement``, ``participant``, ``rating`` (0 =
+    unable to rate), ``group`` (-1 = none) and ``cell`` (the row's statement-in-round).
+    Per cell (sorted by round, then statement): ``cell_round`` and ``cell_statement``.
+    """
+
+    points: int
+    round_index: IntArray
+    statement: IntArray
+    participant: IntArray
+    rating: IntArray
+    group: IntArray | None
+    cell: IntArray
+    rounds: IntArray
+    statements: list[Any]
+    participants: int
+    groups: list[str]
+    cell_round: IntArray
+    cell_statement: IntArray
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.cell_round)
+
+    def counts(self, method: QuantileMethod) -> CountTable:
+        """Counts per scale point of every cell (statement in a round)."""
+        width = self.points + 1
+        flat = np.bincount(self.cell * width + self.rating, minlength=self.n_cells * width)
+        flat = flat.reshape(self.n_cells, width)
+        return CountTable(flat[:, 1:], flat[:, 0], method)
+
+    def group_counts(self, method: QuantileMethod) -> GroupTable:
+        """Counts of every (cell, group) pair for the groups present in the cell's round."""
+        if self.group is None or not self.groups:
+            raise ValueError("every_group needs a group column with at least one group")
+        n_groups, width = len(self.groups), self.points + 1
+        has = self.group >= 0
+        present = np.bincount(self.round_index[has] * n_groups + self.group[has],
+                              minlength=len(self.rounds) * n_groups) > 0
+        key = self.cell[has] * n_groups + self.group[has]
+        flat = np.bincount(key * width + self.rating[has],
+                           minlength=self.n_cells * n_groups * width)
+        flat = flat.reshape(self.n_cells * n_groups, width)
+        pairs = np.arange(self.n_cells * n_groups)
+        cell, group = pairs // n_groups, pairs % n_groups
+        keep = present[self.cell_round[cell] * n_groups + group]
+        table = CountTable(flat[keep, 1:], flat[keep, 0], method)
+        return GroupTable(table, cell[keep], [self.groups[g] for g in group[keep]])
+
+    def participants_per_round(self) -> IntArray:
+        """Distinct participants with at least one row (rated or unable) in each round."""
+        seen = np.zeros(len(self.rounds) * self.participants, dtype=bool)
+        seen[self.round_index * self.participants + self.participant] = True
+        return np.asarray(seen.reshape(len(self.rounds), self.participants).sum(axis=1),
+                          dtype=np.int64)
+
+
+def _codes(values: pd.Series, name: str) -> tuple[IntArray, list[Any]]:
+    """Codes in first-seen order; a missing id is a data error."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        uniques: list[Any] = list(values.cat.categories)
+    else:
+        raw = values.to_numpy(dtype=object)
+        found, table = pd.factorize(raw)
+        codes, uniques = found.astype(np.int64), list(table)
+    if len(codes) and int(codes.min()) < 0:
+        raise ValueError(f"column {name!r} has missing values")
+    return codes, uniques
+
+
+def _codes_in_natural_order(values: pd.Series, name: str) -> tuple[IntArray, list[Any]]:
+    codes, uniques = _codes(values, name)
+    order = sorted(range(len(uniques)), key=lambda i: natural_key(uniques[i]))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return rank[codes], [uniques[i] for i in order]
+
+
+def _integers(values: pd.Series, name: str) -> IntArray:
+    if values.dtype.kind in "iu" and not isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
+        return values.to_numpy().astype(np.int64, copy=False)
+    if values.isna().any():
+        raise ValueError(f"column {name!r} has missing values")
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.isna().any():
+        raise ValueError(f"column {name!r} must hold integers")
+    array = numbers.to_numpy(dtype=np.float64)
+    if not np.all(np.floor(array) == array):
+        raise ValueError(f"column {name!r} must hold integers")
+    return array.astype(np.int64)
+
+
+def _dense_ranks(values: IntArray) -> tuple[IntArray, IntArray]:
+    """Sorted distinct values and each value's index among them (small ranges: no sort)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    low, high = int(values.min()), int(values.max())
+    if high - low <= 1_000_000:
+        present = np.bincount(values - low, minlength=high - low + 1) > 0
+        distinct = np.flatnonzero(present).astype(np.int64) + low
+        index_of = np.cumsum(present) - 1
+        return distinct, index_of[values - low].astype(np.int64)
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return distinct.astype(np.int64), inverse.astype(np.int64)
+
+
+def _check_duplicates(cell: IntArray, participant: IntArray, n_participants: int,
+                      ratings: pd.DataFrame, statements: Sequence[Any], rounds: IntArray,
+                      round_index: IntArray, statement: IntArray) -> None:
+    """One rating per participant, statement and round: a repeat is a data error."""
+    if len(cell) == 0:
+        return
+    key = cell * max(n_participants, 1) + participant
+    size = (int(cell.max()) + 1) * max(n_participants, 1)
+    if size <= 50_000_000:  # dense tally: linear time
+        if int(np.bincount(key, minlength=size).max()) < 2:
+            return
+        first = np.zeros(len(key), dtype=bool)
+        unique_rows = np.unique(key, return_index=True)[1]
+        first[unique_rows] = True
+        row = int(np.flatnonzero(~first)[0])
+    else:
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        repeated = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
+        if not len(repeated):
+            return
+        row = int(order[repeated[0] + 1])
+    who = ratings["participant"].iloc[row]
+    raise ValueError(
+        f"participant {who!r} rated statement {statements[int(statement[row])]!r} more "
+        f"than once in round {int(rounds[int(round_index[row])])}"
+    )

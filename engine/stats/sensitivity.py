@@ -1,0 +1,141 @@
+"""Sensitivity of the results to the consensus definition.
+
+Different definitions give different results on the same data (Webbe et al., Trials
+2023), so the report shows the round under common alternatives next to the study's
+own pre-registered rule and flags every statement whose class changes.
+
+Default alternatives (:func:`default_definitions`), all with the study's quantile
+method and agree / disagree sets:
+
+- percent agreement at 70 %, 75 % and 80 % (Diamond et al. 2014: 75 % is the median);
+- median and IQR: 1-9 scale: median >= 7 in / <= 3 out with IQR <= 1, and with
+  IQR <= 2; 5- and 7-point scales: median >= lowest agree point in / <= highest
+  disagree point out, IQR <= 1;
+- GRADE / COMET 70 / 15;
+- RAND/UCLA with the IPR disagreement test and with the panel-size count test
+  (1-9 scale only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.stats.encoding import EncodedRatings, encode_ratings
+from engine.stats.quantiles import QuantileMethod
+from engine.stats.rules import RuleInput, Verdicts, bands_for, evaluate, uses_groups
+from engine.studyfile import ConsensusSection, RuleSpec
+
+STUDY = "study"
+
+
+@dataclass(frozen=True)
+class Definition:
+    """An alternative consensus definition with a short name and a description."""
+
+    name: str
+    description: str
+    spec: RuleSpec
+
+
+def default_definitions(consensus: ConsensusSection, scale_points: int) -> list[Definition]:
+    """The common alternatives to compare the study's rule against (see module docs)."""
+    bands = bands_for(consensus, scale_points)
+    agree, disagree = list(bands.agree), list(bands.disagree)
+    out: list[Definition] = []
+    for pct in (70, 75, 80):
+        out.append(Definition(f"percent_agreement_{pct}", f">= {pct}% in the agree set",
+                              RuleSpec(rule="percent_agreement", threshold=pct / 100, agree=agree,
+                                       disagree=disagree)))
+    if scale_points == 9:
+        high, low, limits = 7.0, 3.0, (1.0, 2.0)
+    else:
+        high, low, limits = float(min(agree)), float(max(disagree)), (1.0,)
+    for limit in limits:
+        out.append(Definition(
+            f"median_iqr_{high:g}_{limit:g}",
+            f"median >= {high:g} (in) or <= {low:g} (out) with IQR <= {limit:g}",
+            RuleSpec(rule="median_iqr", median_agree=high, median_disagree=low, max_iqr=limit,
+                     agree=agree, disagree=disagree)))
+    out.append(Definition("grade_70_15", ">= 70% in one band and < 15% in the other",
+                          RuleSpec(rule="grade_70_15", agree=agree, disagree=disagree)))
+    if scale_points == 9:
+        out.append(Definition("rand_ucla_ipr", "RAND/UCLA median bands, IPR disagreement",
+                              RuleSpec(rule="rand_ucla", disagreement="ipr")))
+        out.append(Definition("rand_ucla_count", "RAND/UCLA median bands, count disagreement",
+                              RuleSpec(rule="rand_ucla", disagreement="count")))
+    return out
+
+
+def sensitivity_table(
+    ratings: pd.DataFrame | EncodedRatings,
+    consensus: ConsensusSection,
+    scale_points: int,
+    definitions: list[Definition] | None = None,
+) -> pd.DataFrame:
+    """Every statement of every round under every definition, long format.
+
+    Columns: ``round, statement, definition, description, consensus, reason,
+    study_consensus, changed`` where ``changed`` is True when the definition's class
+    differs from the study's own rule. The study's rule itself is included with
+    definition name ``"study"``.
+    """
+    enc = ratings if isinstance(ratings, EncodedRatings) else encode_ratings(ratings,
+                                                                             scale_points)
+    if definitions is None:
+        definitions = default_definitions(consensus, scale_points)
+    results = evaluate_definitions(enc, consensus, consensus.quantile, definitions)
+    study = results[0][1]
+    frames = []
+    rounds = enc.rounds[enc.cell_round]
+    statements = np.asarray(enc.statements, dtype=object)[enc.cell_statement]
+    study_names = np.asarray(study.names(), dtype=object)
+    for definition, verdicts in results:
+        names = np.asarray(verdicts.names(), dtype=object)
+        frames.append(pd.DataFrame({
+            "round": rounds,
+            "statement": statements,
+            "definition": definition.name,
+            "description": definition.description,
+            "consensus": names,
+            "reason": verdicts.reasons,
+            "study_consensus": study_names,
+            "changed": names != study_names,
+        }))
+    table = pd.concat(frames, ignore_index=True)
+    order = [d.name for d, _ in results]
+    table["_order"] = table["definition"].map({name: i for i, name in enumerate(order)})
+    table["_cell"] = np.tile(np.arange(enc.n_cells), len(results))
+    table = table.sort_values(["_cell", "_order"], kind="stable")
+    return table.drop(columns=["_order", "_cell"]).reset_index(drop=True)
+
+
+def evaluate_definitions(enc: EncodedRatings, consensus: ConsensusSection,
+                         method: QuantileMethod,
+                         definitions: list[Definition]) -> list[tuple[Definition, Verdicts]]:
+    """The study's rule first, then every definition, on one shared count table."""
+    study = Definition(STUDY, "the study's pre-registered rule", consensus)
+    everything = [study, *definitions]
+    data = RuleInput(enc.counts(method))
+    if any(uses_groups(d.spec) for d in everything):
+        data.groups = enc.group_counts(method)
+    return [(d, evaluate(d.spec, data, enc.points)) for d in everything]
+
+
+def changed_statements(table: pd.DataFrame) -> pd.DataFrame:
+    """Wide view of :func:`sensitivity_table`: one row per round and statement whose class
+    changes under some definition, one column per definition (in the table's order)."""
+    keys = ["round", "statement"]
+    flagged = table.groupby(keys, sort=False)["changed"].transform("any")
+    subset = table[flagged.to_numpy()]
+    definitions = list(dict.fromkeys(subset["definition"]))
+    rows = list(dict.fromkeys(zip(subset["round"], subset["statement"], strict=True)))
+    lookup = {(r, s, d): c for r, s, d, c in zip(subset["round"], subset["statement"],
+                                                  subset["definition"], subset["consensus"],
+                                                  strict=True)}
+    return pd.DataFrame(
+        [[r, s, *(lookup.get((r, s, d), "") for d in definitions)] for r, s in rows],
+        columns=[*keys, *definitions],
+    )

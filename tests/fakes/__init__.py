@@ -1,0 +1,1 @@
+"""Loopback fakes of the chat platforms, so end-to-end tests never reach the internet."""

@@ -1,0 +1,698 @@
+"""A loopback fake of the Telegram Bot API for end-to-end tests of the real bot stack.
+
+The bot talks to it through python-telegram-bot exactly as it would to Telegram
+(``{base_url}{token}/{method}``, form-encoded or multipart, ``{"ok": ..., "result": ...}``
+answers), so the adapter, PTB's request layer, polling and webhook handling all run for
+real. Simulated users (:class:`SimulatedUser`) send messages, press buttons and read their
+chats as a human would; test controls inject failures, flood limits and blocked users.
+
+Typical use::
+
+    async with running_telegram_fake() as fake:
+        app = (ApplicationBuilder().token(fake.token)
+               .base_url(fake.base_url).base_file_url(fake.base_file_url).build())
+        ...
+        alice = fake.create_user("Alice")
+        sent = alice.start("INVITE-TOKEN")
+        reply = await alice.wait_for_message(since=sent)
+        query = alice.press_button(reply, "Agree")
+        await fake.wait_until_answered(query.id)
+
+Everything runs in the test's event loop on 127.0.0.1 with an ephemeral port; nothing here
+sleeps to synchronise, waiting is on :class:`~tests.fakes.telegram_model.Signal` s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import mimetypes
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Final
+
+from aiohttp import web
+
+from tests.fakes import telegram_rules as rules
+from tests.fakes.telegram_controls import (
+    ApiCall,
+    ApiError,
+    FailurePlan,
+    InjectedFailure,
+    RateLimiter,
+    UploadedFile,
+    WebhookDelivery,
+)
+from tests.fakes.telegram_model import (
+    CallbackQueryRecord,
+    ChatMessage,
+    InlineButton,
+    Signal,
+    SimulatedUser,
+    StoredFile,
+    wait_for,
+)
+from tests.fakes.telegram_rules import Params
+from tests.fakes.telegram_updates import UpdateQueue, WebhookSender
+
+__all__ = [
+    "DEFAULT_TOKEN",
+    "ApiCall",
+    "CallbackQueryRecord",
+    "ChatMessage",
+    "FakeTelegram",
+    "InjectedFailure",
+    "InlineButton",
+    "SimulatedUser",
+    "StoredFile",
+    "WebhookDelivery",
+    "running_telegram_fake",
+]
+
+JsonDict = dict[str, Any]
+Handler = Callable[[Params, dict[str, UploadedFile]], Any]
+
+DEFAULT_TOKEN: Final = "123456789:AAF-fake-token-for-loopback-tests_0123"
+_MAX_UPLOAD_BYTES: Final = 50 * 1024 * 1024
+_CONFLICT_WEBHOOK: Final = ("Conflict: can't use getUpdates method while webhook is active; "
+                            "use deleteWebhook to delete the webhook first")
+_CONFLICT_POLL: Final = ("Conflict: terminated by other getUpdates request; make sure that "
+                         "only one bot instance is running")
+
+
+class FakeTelegram:
+    """The fake Bot API server, its simulated users and its test controls.
+
+    Args:
+        token: the bot token; requests with another token get 401 like the real API.
+        clock: monotonic clock for callback-query expiry and flood limits (inject a manual
+            clock to test them without waiting).
+        callback_query_ttl: seconds after which an unanswered button press can no longer be
+            answered ("query is too old").
+        webhook_max_attempts / webhook_retry_delay: how often an update the webhook refused
+            is re-sent before it is dropped (Telegram retries for hours; tests want an end).
+        record_calls: keep an :class:`ApiCall` per request (switch off in big benchmarks).
+    """
+
+    def __init__(self, token: str = DEFAULT_TOKEN, *, bot_username: str = "delphi_test_bot",
+                 bot_first_name: str = "Delphi Test Bot",
+                 clock: Callable[[], float] = time.monotonic,
+                 callback_query_ttl: float = 15.0, webhook_max_attempts: int = 1,
+                 webhook_retry_delay: float = 0.05, webhook_timeout: float = 10.0,
+                 record_calls: bool = True) -> None:
+        self.token = token
+        prefix = token.split(":", 1)[0]
+        self.bot_user: JsonDict = {
+            "id": int(prefix) if prefix.isdigit() else 1, "is_bot": True,
+            "first_name": bot_first_name, "username": bot_username, "can_join_groups": True,
+            "can_read_all_group_messages": False, "supports_inline_queries": False,
+            "can_connect_to_business": False, "has_main_web_app": False,
+        }
+        self.callback_query_ttl = callback_query_ttl
+        self.record_calls = record_calls
+        self._clock = clock
+        self.failures = FailurePlan()
+        self.rate_limits = RateLimiter(clock)
+        self._queue = UpdateQueue()
+        self.webhook = WebhookSender(self._queue, clock, max_attempts=webhook_max_attempts,
+                                     retry_delay=webhook_retry_delay, timeout=webhook_timeout)
+        self._users: dict[int, SimulatedUser] = {}
+        self._user_ids = itertools.count(10_000_001)
+        self._queries: dict[str, CallbackQueryRecord] = {}
+        self._query_ids = itertools.count(1)
+        self._files: dict[str, StoredFile] = {}
+        self._files_by_path: dict[str, StoredFile] = {}
+        self._file_ids = itertools.count(1)
+        self._commands: dict[tuple[str, str], list[JsonDict]] = {}
+        self._calls: list[ApiCall] = []
+        self._calls_by_method: dict[str, list[ApiCall]] = {}
+        self._calls_changed = Signal()
+        self._poll_generation = 0
+        self._parked_polls = 0
+        self._polls_changed = Signal()
+        self._closing = False
+        #: exceptions raised by the fake itself (a bug here, not in the bot); answered 500
+        self.internal_errors: list[Exception] = []
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._methods: dict[str, Handler] = {
+            "getme": lambda _p, _f: self.bot_user,
+            "sendmessage": self._send_message,
+            "editmessagetext": self._edit_message_text,
+            "editmessagecaption": self._edit_message_caption,
+            "editmessagereplymarkup": self._edit_message_reply_markup,
+            "deletemessage": self._delete_message,
+            "answercallbackquery": self._answer_callback_query,
+            "senddocument": lambda p, f: self._send_file(p, f, "document"),
+            "sendphoto": lambda p, f: self._send_file(p, f, "photo"),
+            "getfile": self._get_file,
+            "sendchataction": self._send_chat_action,
+            "setwebhook": self._set_webhook,
+            "deletewebhook": self._delete_webhook,
+            "getwebhookinfo": lambda _p, _f: self.webhook.info(),
+            "setmycommands": self._set_my_commands,
+            "deletemycommands": self._delete_my_commands,
+            "getmycommands": self._get_my_commands,
+        }
+
+    # lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on 127.0.0.1 with an ephemeral port (must run in the test's loop)."""
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
+        app.router.add_get("/file/bot{token}/{file_path:.+}", self._handle_file)
+        # handler_cancellation: a long poll whose client went away must not linger
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
+                                     shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self._port = int(self._runner.addresses[0][1])
+        await self.webhook.start()
+
+    async def stop(self) -> None:
+        """Release pending long polls, stop webhook delivery and close the server."""
+        self._closing = True
+        self._queue.signal.notify()
+        await self.webhook.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeTelegram:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the fake is not started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """For ``ApplicationBuilder().base_url(...)``: PTB appends ``{token}/{method}``."""
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        """For ``ApplicationBuilder().base_file_url(...)``: file downloads."""
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    # users ---------------------------------------------------------------------------------
+
+    def create_user(self, first_name: str | None = None, *, username: str | None = None,
+                    user_id: int | None = None, last_name: str | None = None,
+                    language_code: str | None = "en", started: bool = False) -> SimulatedUser:
+        """A new user with a private chat. The bot may write to them only after they wrote
+        to it (e.g. ``/start``), unless ``started`` says they already did."""
+        uid = user_id if user_id is not None else next(self._user_ids)
+        if uid in self._users:
+            raise ValueError(f"user {uid} exists already")
+        user = SimulatedUser(self, uid, first_name or f"User {uid}", username=username,
+                             last_name=last_name, language_code=language_code, started=started)
+        self._users[uid] = user
+        return user
+
+    def create_users(self, count: int, *, prefix: str = "Expert") -> list[SimulatedUser]:
+        """``count`` users named "Expert 1"... with usernames expert_1..., for panels."""
+        return [self.create_user(f"{prefix} {n}", username=f"{prefix.lower()}_{n}")
+                for n in range(1, count + 1)]
+
+    def user(self, user_id: int) -> SimulatedUser:
+        return self._users[user_id]
+
+    @property
+    def users(self) -> list[SimulatedUser]:
+        return list(self._users.values())
+
+    # UserHost protocol (called by SimulatedUser) -------------------------------------------
+
+    def push_update(self, kind: str, payload: JsonDict) -> int:
+        return self._queue.push(kind, payload)
+
+    def register_callback_query(self, user: SimulatedUser, message: ChatMessage,
+                                data: str) -> CallbackQueryRecord:
+        query = CallbackQueryRecord(str(4_000_000_000_000_000 + next(self._query_ids)),
+                                    user.id, message.message_id, data, self._clock())
+        self._queries[query.id] = query
+        return query
+
+    # test controls -------------------------------------------------------------------------
+
+    def inject_failure(self, failure: InjectedFailure, *, method: str | None = None,
+                       chat_id: int | None = None, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` (any if ``None``) to ``chat_id`` (any if
+        ``None``) fail with ``failure``, e.g. ``InjectedFailure.flood(retry_after=1)``."""
+        self.failures.inject(failure, method=method, chat_id=chat_id, times=times)
+
+    def override_webhook_secret(self, secret: str | None) -> None:
+        """Deliver webhook updates with this secret header (``None``: without the header)."""
+        self.webhook.override_secret(secret)
+
+    def restore_webhook_secret(self) -> None:
+        self.webhook.restore_secret()
+
+    # records and waiting -------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[ApiCall]:
+        return list(self._calls)
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        """Calls of one method (case-insensitive), oldest first."""
+        return list(self._calls_by_method.get(method.lower(), ()))
+
+    def clear_calls(self) -> None:
+        self._calls.clear()
+        self._calls_by_method.clear()
+
+    async def wait_for_call(self, method: str, predicate: Callable[[ApiCall], bool] | None = None,
+                            *, timeout: float = 5.0) -> ApiCall:  # noqa: ASYNC109
+        """The first recorded call of ``method`` matching ``predicate``, waiting if needed."""
+        def probe() -> ApiCall | None:
+            calls = self._calls_by_method.get(method.lower(), ())
+            return next((call for call in calls if predicate is None or predicate(call)), None)
+
+        return await wait_for(self._calls_changed, probe, limit=timeout,
+                              describe=lambda: f"no matching {method} call among "
+                              f"{len(self.calls_to(method))}")
+
+    def callback_query(self, query_id: str) -> CallbackQueryRecord:
+        return self._queries[query_id]
+
+    async def wait_until_answered(self, query_id: str, *,
+                                  timeout: float = 5.0,  # noqa: ASYNC109
+                                  ) -> CallbackQueryRecord:
+        return await self._queries[query_id].wait_answered(timeout)
+
+    @property
+    def pending_update_count(self) -> int:
+        return len(self._queue)
+
+    @property
+    def last_update_id(self) -> int:
+        """The id of the newest update a user action created (0 before any)."""
+        return self._queue.last_id
+
+    async def wait_until_polling(self, *, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until a ``getUpdates`` long poll is parked here, i.e. the bot is polling and
+        the next user action will be answered at once rather than at the next poll."""
+        await wait_for(self._polls_changed, lambda: True if self._parked_polls else None,
+                       limit=timeout, describe=lambda: "no getUpdates long poll arrived")
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        return list(self.webhook.deliveries)
+
+    async def wait_for_webhook_delivery(self, update_id: int, *,
+                                        timeout: float = 5.0,  # noqa: ASYNC109
+                                        ) -> WebhookDelivery:
+        """The latest delivery attempt of ``update_id`` to the webhook, waiting if needed."""
+        def probe() -> WebhookDelivery | None:
+            attempts = self.webhook.deliveries_for(update_id)
+            return attempts[-1] if attempts else None
+
+        return await wait_for(self.webhook.delivered, probe, limit=timeout,
+                              describe=lambda: f"update {update_id} was not delivered "
+                              f"(webhook {self.webhook.url!r})")
+
+    def commands(self, scope: JsonDict | None = None, language_code: str = "") -> list[JsonDict]:
+        """The command list the bot set for this scope and language."""
+        key = (json.dumps(scope or {"type": "default"}, sort_keys=True), language_code)
+        return list(self._commands.get(key, []))
+
+    @property
+    def files(self) -> dict[str, StoredFile]:
+        return dict(self._files)
+
+    # HTTP ----------------------------------------------------------------------------------
+
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return web.json_response({"ok": False, "error_code": 401,
+                                      "description": "Unauthorized"}, status=401)
+        method = request.match_info["method"]
+        try:
+            params, files = await _read_request(request)
+        except ValueError:
+            error = ApiError.bad_request("can't parse request body")
+            return web.json_response(error.body(), status=error.status)
+        call = ApiCall(method, params.decoded(), self._clock(), files)
+        try:
+            result = await self._dispatch(method.lower(), params, files)
+        except ApiError as error:
+            call.status, call.description = error.status, error.description
+            self._record(call)
+            if error.raw_body is not None:
+                return web.Response(status=error.status, text=error.raw_body,
+                                    content_type="text/html")
+            return web.json_response(error.body(), status=error.status)
+        except asyncio.CancelledError:
+            call.status, call.description = 499, "client closed the connection"
+            self._record(call)
+            raise
+        except Exception as exc:  # a bug in the fake: make it visible, not a hang
+            self.internal_errors.append(exc)
+            call.status, call.description = 500, f"fake internal error: {exc!r}"
+            self._record(call)
+            return web.json_response({"ok": False, "error_code": 500,
+                                      "description": call.description}, status=500)
+        call.status, call.result = 200, result
+        self._record(call)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _dispatch(self, method: str, params: Params,
+                        files: dict[str, UploadedFile]) -> Any:
+        chat_id = params.chat_id_or_none()
+        failure = self.failures.take(method, chat_id)
+        if failure is not None:
+            raise failure.to_error()
+        if method == "getupdates":
+            return await self._get_updates(params)
+        handler = self._methods.get(method)
+        if handler is None:
+            raise ApiError(404, "Not Found")
+        self.rate_limits.check(method, chat_id)
+        result = handler(params, files)
+        self.rate_limits.record(method, chat_id)
+        return result
+
+    def _record(self, call: ApiCall) -> None:
+        if not self.record_calls:
+            return
+        self._calls.append(call)
+        self._calls_by_method.setdefault(call.method.lower(), []).append(call)
+        self._calls_changed.notify()
+
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        stored = self._files_by_path.get(request.match_info["file_path"])
+        if request.match_info["token"] != self.token or stored is None:
+            return web.json_response({"ok": False, "error_code": 404,
+                                      "description": "Not Found"}, status=404)
+        return web.Response(body=stored.data,
+                            content_type=stored.mime_type or "application/octet-stream")
+
+    # getUpdates ----------------------------------------------------------------------------
+
+    async def _get_updates(self, params: Params) -> list[JsonDict]:
+        """Long poll: answer as soon as an update is pending, or with ``[]`` at timeout."""
+        if self.webhook.url:
+            raise ApiError(409, _CONFLICT_WEBHOOK)
+        offset = params.get_int("offset")
+        if offset:
+            self._queue.confirm(offset)
+        limit = min(max(params.get_int("limit") or 100, 1), 100)
+        timeout = max(params.get_float("timeout") or 0.0, 0.0)
+        allowed = params.get_json("allowed_updates", "allowed_updates")
+        if isinstance(allowed, list):
+            self._queue.allowed = frozenset(allowed) if allowed else None
+        self._poll_generation += 1
+        generation = self._poll_generation
+        self._queue.signal.notify()  # an older long poll ends with 409, as on Telegram
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if self._closing:
+                return []
+            if generation != self._poll_generation:
+                raise ApiError(409, _CONFLICT_POLL)
+            if self.webhook.url:
+                raise ApiError(409, _CONFLICT_WEBHOOK)
+            batch = self._queue.peek(limit)
+            remaining = deadline - loop.time()
+            if batch or remaining <= 0:
+                return batch
+            self._parked_polls += 1
+            self._polls_changed.notify()
+            try:
+                await self._queue.signal.wait(remaining)
+            finally:
+                self._parked_polls -= 1
+
+    # messages ------------------------------------------------------------------------------
+
+    def _chat_user(self, params: Params) -> SimulatedUser:
+        if params.get_str("chat_id") in (None, ""):
+            raise ApiError.bad_request("chat_id is empty")
+        chat_id = params.chat_id_or_none()
+        user = self._users.get(chat_id) if chat_id is not None else None
+        if user is None:
+            raise ApiError.bad_request("chat not found")
+        return user
+
+    @staticmethod
+    def _ensure_reachable(user: SimulatedUser) -> None:
+        if user.blocked:
+            raise ApiError.forbidden(rules.BLOCKED)
+        if not user.has_started:
+            raise ApiError.forbidden(rules.CANT_INITIATE)
+
+    def _post(self, user: SimulatedUser, params: Params, **content: Any) -> ChatMessage:
+        message = ChatMessage(
+            message_id=user.chat.next_message_id(), chat=user.chat.api_chat,
+            sender=self.bot_user, from_bot=True, date=int(time.time()),
+            parse_mode=params.get_str("parse_mode"), **content)
+        user.chat.add(message)
+        return message
+
+    @staticmethod
+    def _reply_target(user: SimulatedUser, params: Params) -> ChatMessage | None:
+        """The message named by ``reply_parameters`` (or legacy ``reply_to_message_id``)."""
+        reply = params.get_json("reply_parameters", "reply parameters")
+        if isinstance(reply, dict):
+            message_id, allow = reply.get("message_id"), bool(
+                reply.get("allow_sending_without_reply"))
+        else:
+            message_id = params.get_int("reply_to_message_id")
+            allow = params.get_bool("allow_sending_without_reply")
+        if message_id is None:
+            return None
+        target = user.chat.get(int(message_id))
+        if target is None and not allow:
+            raise ApiError.bad_request("message to be replied not found")
+        return target
+
+    def _send_message(self, params: Params, _files: dict[str, UploadedFile]) -> JsonDict:
+        user = self._chat_user(params)
+        text = rules.formatted_text(params)
+        markup = rules.reply_markup(params)
+        self._ensure_reachable(user)
+        return self._post(user, params, text=text.text, entities=text.entities_list(),
+                          reply_markup=markup, source=params.get_str("text"),
+                          reply_to=self._reply_target(user, params)).to_api()
+
+    def _message_to_edit(self, params: Params) -> tuple[SimulatedUser, ChatMessage]:
+        if params.has("inline_message_id"):
+            raise ApiError.bad_request("MESSAGE_ID_INVALID (the fake has no inline messages)")
+        user = self._chat_user(params)
+        message_id = params.get_int("message_id")
+        if message_id is None:
+            raise ApiError.bad_request("message identifier is not specified")
+        message = user.chat.get(message_id)
+        if message is None:
+            raise ApiError.bad_request("message to edit not found")
+        if not message.from_bot:
+            raise ApiError.bad_request("message can't be edited")
+        return user, message
+
+    def _apply_edit(self, user: SimulatedUser, message: ChatMessage, **changes: Any) -> JsonDict:
+        """Edit in place, or refuse like Telegram when nothing would change."""
+        if all(getattr(message, name) == value for name, value in changes.items()
+               if name not in ("source", "parse_mode")):
+            raise ApiError.bad_request(rules.NOT_MODIFIED)
+        if user.blocked:
+            raise ApiError.forbidden(rules.BLOCKED)
+        for name, value in changes.items():
+            setattr(message, name, value)
+        message.edit_date = int(time.time())
+        message.edit_count += 1
+        user.chat.changed.notify()
+        return message.to_api()
+
+    def _edit_message_text(self, params: Params, _files: dict[str, UploadedFile]) -> JsonDict:
+        # Telegram drops the keyboard when an edit does not repeat reply_markup
+        text, markup = rules.formatted_text(params), rules.reply_markup(params)
+        user, message = self._message_to_edit(params)
+        if message.text is None:
+            raise ApiError.bad_request("there is no text in the message to edit")
+        return self._apply_edit(user, message, text=text.text, entities=text.entities_list(),
+                                reply_markup=markup, source=params.get_str("text"),
+                                parse_mode=params.get_str("parse_mode"))
+
+    def _edit_message_caption(self, params: Params, _files: dict[str, UploadedFile]) -> JsonDict:
+        caption, markup = rules.formatted_caption(params), rules.reply_markup(params)
+        user, message = self._message_to_edit(params)
+        if message.text is not None:
+            raise ApiError.bad_request("there is no caption in the message to edit")
+        return self._apply_edit(user, message, caption=caption.text or None,
+                                caption_entities=caption.entities_list(), reply_markup=markup,
+                                source=params.get_str("caption"),
+                                parse_mode=params.get_str("parse_mode"))
+
+    def _edit_message_reply_markup(self, params: Params,
+                                   _files: dict[str, UploadedFile]) -> JsonDict:
+        markup = rules.reply_markup(params)
+        user, message = self._message_to_edit(params)
+        return self._apply_edit(user, message, reply_markup=markup)
+
+    def _delete_message(self, params: Params, _files: dict[str, UploadedFile]) -> bool:
+        user = self._chat_user(params)
+        message_id = params.get_int("message_id")
+        if message_id is None or not user.chat.remove(message_id):
+            raise ApiError.bad_request("message to delete not found")
+        return True
+
+    def _answer_callback_query(self, params: Params, _files: dict[str, UploadedFile]) -> bool:
+        query = self._queries.get(params.get_str("callback_query_id") or "")
+        if query is None or query.answered or (
+            self._clock() - query.created_at > self.callback_query_ttl
+        ):
+            raise ApiError.bad_request(rules.QUERY_TOO_OLD)
+        text = params.get_str("text")
+        if text is not None and len(text) > rules.MAX_CALLBACK_ANSWER_LENGTH:
+            raise ApiError.bad_request("MESSAGE_TOO_LONG")
+        query.mark_answered(text or None, params.get_bool("show_alert"), params.get_str("url"))
+        user = self._users.get(query.user_id)
+        if user is not None:
+            user.chat.changed.notify()
+        return True
+
+    def _send_chat_action(self, params: Params, _files: dict[str, UploadedFile]) -> bool:
+        self._ensure_reachable(self._chat_user(params))
+        return True
+
+    # files ---------------------------------------------------------------------------------
+
+    def _send_file(self, params: Params, files: dict[str, UploadedFile], kind: str) -> JsonDict:
+        stored = self._input_file(params, files, kind)
+        caption, markup = rules.formatted_caption(params), rules.reply_markup(params)
+        user = self._chat_user(params)
+        self._ensure_reachable(user)
+        return self._post(user, params, caption=caption.text or None,
+                          caption_entities=caption.entities_list(), reply_markup=markup,
+                          source=params.get_str("caption"),
+                          reply_to=self._reply_target(user, params), **{kind: stored}).to_api()
+
+    def _input_file(self, params: Params, files: dict[str, UploadedFile], kind: str) -> StoredFile:
+        """An upload (multipart part named ``kind`` or ``attach://name``) or a file_id."""
+        reference = params.get_str(kind)
+        upload = files.get(kind)
+        if reference and reference.startswith("attach://"):
+            upload = files.get(reference.removeprefix("attach://"))
+        if upload is not None:
+            if len(upload.data) > _MAX_UPLOAD_BYTES:
+                raise ApiError(413, "Request Entity Too Large")
+            return self._store(upload, kind)
+        if reference and reference in self._files:
+            return self._files[reference]
+        if reference:
+            raise ApiError.bad_request("wrong file identifier/HTTP URL specified")
+        raise ApiError.bad_request(f"there is no {kind} in the request")
+
+    def _store(self, upload: UploadedFile, kind: str) -> StoredFile:
+        number = next(self._file_ids)
+        name = upload.filename or f"file_{number}"
+        mime = upload.content_type
+        if not mime or mime == "application/octet-stream":
+            mime = mimetypes.guess_type(name)[0] or mime
+        folder = "photos" if kind == "photo" else "documents"
+        stored = StoredFile(
+            file_id=f"{kind.upper()}-fake-{number:06d}", file_unique_id=f"uniq{number:06d}",
+            file_path=f"{folder}/file_{number}{_suffix(name)}",
+            file_name=name if kind == "document" else None, mime_type=mime, data=upload.data)
+        self._files[stored.file_id] = stored
+        self._files_by_path[stored.file_path] = stored
+        return stored
+
+    def _get_file(self, params: Params, _files: dict[str, UploadedFile]) -> JsonDict:
+        stored = self._files.get(params.get_str("file_id") or "")
+        if stored is None:
+            raise ApiError.bad_request("invalid file_id")
+        return stored.as_file()
+
+    # webhook -------------------------------------------------------------------------------
+
+    def _set_webhook(self, params: Params, _files: dict[str, UploadedFile]) -> bool:
+        url = params.get_str("url") or ""
+        secret = rules.webhook_secret(params)
+        allowed = params.get_json("allowed_updates", "allowed_updates")
+        if url and not url.startswith(("http://", "https://")):
+            raise ApiError.bad_request("bad webhook: invalid webhook URL specified")
+        if params.get_bool("drop_pending_updates"):
+            self._queue.drop_all()
+        if not url:
+            self.webhook.clear()
+            return True
+        if isinstance(allowed, list):
+            self._queue.allowed = frozenset(allowed) if allowed else None
+        self.webhook.configure(url, secret, params.get_int("max_connections") or 40,
+                               allowed if isinstance(allowed, list) else None)
+        return True
+
+    def _delete_webhook(self, params: Params, _files: dict[str, UploadedFile]) -> bool:
+        if params.get_bool("drop_pending_updates"):
+            self._queue.drop_all()
+        self.webhook.clear()
+        return True
+
+    # commands ------------------------------------------------------------------------------
+
+    def _set_my_commands(self, params: Params, _files: dict[str, UploadedFile]) -> bool:
+        self._commands[rules.commands_key(params)] = rules.bot_commands(params)
+        return True
+
+    def _delete_my_commands(self, params: Params, _files: dict[str, UploadedFile]) -> bool:
+        self._commands.pop(rules.commands_key(params), None)
+        return True
+
+    def _get_my_commands(self, params: Params, _files: dict[str, UploadedFile]) -> list[JsonDict]:
+        return list(self._commands.get(rules.commands_key(params), []))
+
+
+def _suffix(name: str) -> str:
+    dot = name.rfind(".")
+    return name[dot:] if dot >= 0 and len(name) - dot <= 8 else ""
+
+
+async def _read_request(request: web.Request) -> tuple[Params, dict[str, UploadedFile]]:
+    """Query string plus a form, multipart or JSON body, as the real API accepts."""
+    raw: JsonDict = dict(request.query)
+    files: dict[str, UploadedFile] = {}
+    if request.body_exists:
+        if request.content_type == "application/json":
+            body = await request.json()
+            if isinstance(body, dict):
+                raw.update(body)
+        else:
+            form = await request.post()
+            for name, value in form.items():
+                if isinstance(value, web.FileField):
+                    with contextlib.closing(value.file):
+                        data = value.file.read()
+                    files[name] = UploadedFile(name, value.filename, value.content_type, data)
+                else:
+                    raw[name] = value if isinstance(value, str) else bytes(value).decode()
+    return Params(raw), files
+
+
+@contextlib.asynccontextmanager
+async def running_telegram_fake(token: str = DEFAULT_TOKEN,
+                                **options: Any) -> AsyncIterator[FakeTelegram]:
+    """Start a :class:`FakeTelegram` on a loopback port for the duration of the block.
+
+    ``options`` go to :class:`FakeTelegram` (``clock``, ``callback_query_ttl``...).
+    """
+    fake = FakeTelegram(token, **options)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
