@@ -70,6 +70,16 @@ class Document:
     caption: str = ""
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """The conductor asks for free text (a comment). Telegram shows the accompanying card and
+    reads the next message; Slack opens a modal. Either way the text comes back as Texted."""
+
+    title: str
+    label: str
+    max_length: int
+
+
 @dataclass
 class Reply:
     """The conductor's answer to one event, rendered by the adapter after commit.
@@ -84,3 +94,4 @@ class Reply:
     send: list[Card] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
     alert: bool = False  # show the toast as a dialog (refusals the user must notice)
+    prompt: Prompt | None = None

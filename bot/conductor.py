@@ -17,11 +17,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import actions, texts
-from bot.cards import Card, Reply, card
+from bot.cards import Card, Prompt, Reply, card
 from bot.events import Command, Event, Joined, Pressed, Texted
 from engine import ballots, conversation, enrolment
 from engine.clock import Clock
 from engine.db import Store, upsert
+from engine.enrolment import PlatformUser
 from engine.errors import DelphiError, NotEnrolled, NotOnBallot
 from engine.feedback import statement_feedback
 from engine.models import Participant, ProcessedUpdate
@@ -73,6 +74,8 @@ class Conductor:
         self.study_id = spec.study.id
         self.coordinators = coordinators
         self.invite_forms = list(invite_forms)
+        # Called after a commit that queued outbox messages, to deliver them promptly.
+        self.on_outbox: Callable[[], None] = lambda: None
         from bot.coordination import Coordination
 
         self.coordination = Coordination(self)
@@ -83,21 +86,26 @@ class Conductor:
         """Decide, write, commit; return what the adapter should show."""
         now = self.clock.now()
         async with self.store.transaction() as session:
-            if event.update_key is not None and not await self._first_time(session, event, now):
-                log.info("replayed update %s ignored", event.update_key)
-                return Reply(toast="Already recorded.")
-            try:
-                async with session.begin_nested():
-                    return await self._dispatch(session, event, now)
-            except actions.BadAction as bad:
-                log.info("bad button data from %s: %s", event.who.platform, bad)
-                return self._refuse(event, "This button is not valid (it may be from an old "
-                                           "message). Send /ballot to continue.")
-            except NotCoordinator as refusal:
-                await self.coordination.audit_refusal(session, event, now)
-                return self._refuse(event, str(refusal))
-            except DelphiError as refusal:
-                return self._refuse(event, str(refusal))
+            reply = await self._decide(session, event, now)
+        self.on_outbox()  # after the commit: queued messages may go out now
+        return reply
+
+    async def _decide(self, session: AsyncSession, event: Event, now: datetime) -> Reply:
+        if event.update_key is not None and not await self._first_time(session, event, now):
+            log.info("replayed update %s ignored", event.update_key)
+            return Reply(toast="Already recorded.")
+        try:
+            async with session.begin_nested():
+                return await self._dispatch(session, event, now)
+        except actions.BadAction as bad:
+            log.info("bad button data from %s: %s", event.who.platform, bad)
+            return self._refuse(event, "This button is not valid (it may be from an old "
+                                       "message). Send /ballot to continue.")
+        except NotCoordinator as refusal:
+            await self.coordination.audit_refusal(session, event, now)
+            return self._refuse(event, str(refusal))
+        except DelphiError as refusal:
+            return self._refuse(event, str(refusal))
 
     @staticmethod
     def _refuse(event: Event, sentence: str) -> Reply:
@@ -124,6 +132,24 @@ class Conductor:
         if isinstance(event, Texted):
             return await self._text(session, event, now)
         raise TypeError(f"unknown event {event!r}")  # pragma: no cover
+
+    async def home(self, who: PlatformUser) -> Card:
+        """A person's overview (Slack's App Home): the live dashboard for a coordinator,
+        their own progress for an expert, how to join for anyone else. Reads only."""
+        async with self.store.transaction() as session:
+            if who in self.coordinators:
+                return await self.coordination.dashboard(session)
+            participant = await enrolment.find_participant(session, self.study_id,
+                                                           who.platform, who.user_id)
+            if participant is None:
+                return texts.need_invite()
+            if participant.status != "active":
+                return card(f"Your participation status: {participant.status}.")
+            try:
+                state = await ballots.progress(session, participant.id)
+            except DelphiError as refusal:
+                return card(str(refusal))
+            return texts.progress_text(state, self.zone(participant))
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -305,7 +331,10 @@ class Conductor:
                 await conversation.expect_comment(session, participant.id, round_number, code,
                                                   now)
                 return Reply(toast="Send your comment as a message.",
-                             send=[texts.ask_comment(item)])
+                             send=[texts.ask_comment(item)],
+                             prompt=Prompt(f"Comment on {item.code}"[:24],
+                                           f"Your comment on statement {item.position}",
+                                           ballots.MAX_COMMENT_CHARS))
             case actions.Goto(round_number, position):
                 item = await ballots.item_at(session, participant.id, position)
                 if item.round != round_number:

@@ -180,6 +180,21 @@ class Coordination:
             Ballot.round_id == round_.id)) or 0
         return submitted, started, await rounds.panel_size(session, round_)
 
+    async def dashboard(self, session: AsyncSession) -> Card:
+        """The coordinator's live view of the open round: response counts, consensus so far."""
+        current = await rounds.open_round_or_none(session, self.study_id)
+        if current is None:
+            return card(f"{self.spec.study.title}: no round is open. /openround starts the "
+                        "next one.")
+        submitted, started, panel = await self._counts(session, current)
+        live = self.results_card(current.number,
+                                 await conclusion.live_results(session, self.study_id, current),
+                                 final=False)
+        deadline = texts.format_time(current.deadline, self.spec.study.timezone)
+        return Card(heading=f"{self.spec.study.title} · round {current.number}",
+                    sections=(Section(f"Deadline {deadline}. Submitted {submitted} of {panel}; "
+                                      f"started {started}."), *live.sections))
+
     async def _status(self, session: AsyncSession, args: str, now: datetime) -> Reply:
         current = await rounds.open_round_or_none(session, self.study_id)
         latest = await rounds.latest_round(session, self.study_id)

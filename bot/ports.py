@@ -25,3 +25,19 @@ class Messenger(Protocol):
                       documents: list[Document] | None = None) -> None:
         """Send ``cards`` (then ``documents``) to a chat; raise DeliveryError on failure."""
         ...
+
+
+class Adapter(Messenger, Protocol):
+    """A running messenger connection: receives updates, delivers the outbox."""
+
+    async def start(self) -> None:
+        """Connect and begin receiving updates (polling, webhook, HTTP or socket)."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop receiving, finish in-flight work, release connections."""
+        ...
+
+    def invite_form(self, token: str) -> str:
+        """How an expert on this platform redeems an invite (a link or a command)."""
+        ...

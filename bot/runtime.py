@@ -1,19 +1,32 @@
-"""`delphi run`: the composition root that wires the store, the study and the messengers."""
+"""`delphi run`: the composition root that wires store, study, conductor, adapters, outbox.
+
+One process serves every configured messenger over one database, one outbox dispatcher
+(and, later, one scheduler). SIGINT / SIGTERM stop it cleanly: adapters stop taking
+updates first, then the dispatcher, then the database.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
+from contextlib import suppress
+
+from bot.conductor import Conductor, Coordinators
 from bot.config import Config
+from bot.dispatcher import Dispatcher
+from bot.ports import Adapter
+from engine.clock import Clock, SystemClock
 from engine.db import Store
 from engine.errors import StudyMismatch
 from engine.loading import get_study
-from engine.studyfile import load_study_file
+from engine.studyfile import StudyFile, load_study_file
+
+log = logging.getLogger(__name__)
 
 
-async def check_ready(store: Store, config: Config, config_path: str) -> str:
-    """Refuse to start on an outdated schema or a study file that differs from the loaded one.
-
-    Returns the study id.
-    """
+async def check_ready(store: Store, config: Config, config_path: str) -> StudyFile:
+    """Refuse to start on an outdated schema or a study file that differs from the loaded one."""
     from bot.cli import require_current_schema
 
     await require_current_schema(store, config_path)
@@ -24,19 +37,86 @@ async def check_ready(store: Store, config: Config, config_path: str) -> str:
             raise StudyMismatch(
                 f"{config.study_path} differs from the study loaded in the database; "
                 "change statements with the coordinator commands, not by editing the file.")
-    return spec.study.id
+    return spec
+
+
+def build_conductor(store: Store, clock: Clock, spec: StudyFile, config: Config) -> Conductor:
+    return Conductor(store, clock, spec,
+                     Coordinators.of(config.coordinators.telegram, config.coordinators.slack))
+
+
+def build_adapters(conductor: Conductor, config: Config) -> list[Adapter]:
+    """The configured messengers. Imported here, at the composition root, because
+    adapters depend on the bot package and not the other way round."""
+    adapters: list[Adapter] = []
+    if config.telegram is not None:
+        from adapters.telegram.adapter import TelegramAdapter
+
+        adapters.append(TelegramAdapter(conductor, config.telegram))
+    if config.slack is not None:
+        from adapters.slack import build_slack_adapter
+
+        adapters.append(build_slack_adapter(conductor, config.slack))
+    return adapters
+
+
+class Service:
+    """Everything `delphi run` starts, in order, and stops in reverse."""
+
+    def __init__(self, store: Store, conductor: Conductor, adapters: list[Adapter],
+                 clock: Clock) -> None:
+        self.store = store
+        self.conductor = conductor
+        self.adapters = adapters
+        self.dispatcher = Dispatcher(store, clock, {a.platform: a for a in adapters})
+
+    async def start(self) -> None:
+        started: list[Adapter] = []
+        try:
+            for adapter in self.adapters:
+                await adapter.start()
+                started.append(adapter)
+        except BaseException:
+            for adapter in reversed(started):
+                await adapter.stop()
+            raise
+        self.conductor.invite_forms = [a.invite_form for a in self.adapters]
+        self.conductor.on_outbox = self.dispatcher.wake
+        self.dispatcher.start()
+
+    async def stop(self) -> None:
+        for adapter in reversed(self.adapters):
+            with suppress(Exception):
+                await adapter.stop()
+        await self.dispatcher.stop()
 
 
 async def run_bot(config: Config, config_path: str) -> int:
     from bot.cli import CommandError
 
+    if config.telegram is None and config.slack is None:
+        raise CommandError(f"{config_path}: no messenger configured; add a [telegram] or "
+                           "[slack] section (see config.example.toml)")
     store = Store.from_url(config.database_url)
     try:
-        await check_ready(store, config, config_path)
-        if config.telegram is None and config.slack is None:
-            raise CommandError(f"{config_path}: no messenger configured; add a [telegram] or "
-                               "[slack] section (see config.example.toml)")
-        raise CommandError("this build has no messenger adapter yet: the Telegram and Slack "
-                           "adapters are still being built (see README, Status)")
+        spec = await check_ready(store, config, config_path)
+        clock = SystemClock()
+        conductor = build_conductor(store, clock, spec, config)
+        service = Service(store, conductor, build_adapters(conductor, config), clock)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await service.start()
+        log.info("delphi is running study %s on %s", spec.study.id,
+                 ", ".join(a.platform for a in service.adapters))
+        print(f"delphi: running study {spec.study.id!r} on "
+              f"{', '.join(a.platform for a in service.adapters)}; Ctrl-C stops.", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await service.stop()
+        print("delphi: stopped.", flush=True)
+        return 0
     finally:
         await store.dispose()

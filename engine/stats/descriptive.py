@@ -135,7 +135,8 @@ def sample_sd(sum1: IntArray, sum2: IntArray, n: IntArray) -> FloatArray:
     return out
 
 
-def describe(table: CountTable, agree: Iterable[int], disagree: Iterable[int]) -> dict[str, npt.NDArray[np.generic]]:
+def describe(table: CountTable, agree: Iterable[int],
+             disagree: Iterable[int]) -> dict[str, npt.NDArray[np.generic]]:
     """Every descriptive column of the results table, one array per column."""
     n = table.n
     values = np.arange(1, table.points + 1, dtype=np.int64)

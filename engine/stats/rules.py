@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -124,6 +125,7 @@ class RuleInput:
 # --- formatting of reasons -------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)
 def format_number(value: float) -> str:
     """Short human form: 7, 7.5, 6.25, 0.16 (at most two decimals)."""
     if value != value:  # NaN
@@ -140,6 +142,7 @@ def format_set(values: Sequence[int]) -> str:
     return ", ".join(str(v) for v in items)
 
 
+@lru_cache(maxsize=65536)
 def format_share(k: int, n: int) -> str:
     """``14/20 (70%)``: the counts make a borderline case unambiguous."""
     return f"{k}/{n} ({format_number(100 * k / n)}%)"

@@ -49,6 +49,7 @@ def default_definitions(consensus: ConsensusSection, scale_points: int) -> list[
         out.append(Definition(f"percent_agreement_{pct}", f">= {pct}% in the agree set",
                               RuleSpec(rule="percent_agreement", threshold=pct / 100, agree=agree,
                                        disagree=disagree)))
+    limits: tuple[float, ...]
     if scale_points == 9:
         high, low, limits = 7.0, 3.0, (1.0, 2.0)
     else:
@@ -87,29 +88,25 @@ def sensitivity_table(
     if definitions is None:
         definitions = default_definitions(consensus, scale_points)
     results = evaluate_definitions(enc, consensus, consensus.quantile, definitions)
-    study = results[0][1]
-    frames = []
-    rounds = enc.rounds[enc.cell_round]
-    statements = np.asarray(enc.statements, dtype=object)[enc.cell_statement]
-    study_names = np.asarray(study.names(), dtype=object)
-    for definition, verdicts in results:
-        names = np.asarray(verdicts.names(), dtype=object)
-        frames.append(pd.DataFrame({
-            "round": rounds,
-            "statement": statements,
-            "definition": definition.name,
-            "description": definition.description,
-            "consensus": names,
-            "reason": verdicts.reasons,
-            "study_consensus": study_names,
-            "changed": names != study_names,
-        }))
-    table = pd.concat(frames, ignore_index=True)
-    order = [d.name for d, _ in results]
-    table["_order"] = table["definition"].map({name: i for i, name in enumerate(order)})
-    table["_cell"] = np.tile(np.arange(enc.n_cells), len(results))
-    table = table.sort_values(["_cell", "_order"], kind="stable")
-    return table.drop(columns=["_order", "_cell"]).reset_index(drop=True)
+    count, cells = len(results), enc.n_cells
+    names = np.array(["in", "none", "out"], dtype=object)  # indexed by 1 - class
+    classes = np.vstack([v.classes for _, v in results]).T  # cells x definitions
+    study = np.repeat(classes[:, :1], count, axis=1)
+    reasons = np.empty((cells, count), dtype=object)
+    for j, (_, verdicts) in enumerate(results):
+        reasons[:, j] = verdicts.reasons
+    return pd.DataFrame({
+        "round": np.repeat(enc.rounds[enc.cell_round], count),
+        "statement": np.repeat(np.asarray(enc.statements, dtype=object)[enc.cell_statement],
+                               count),
+        "definition": np.tile(np.array([d.name for d, _ in results], dtype=object), cells),
+        "description": np.tile(np.array([d.description for d, _ in results], dtype=object),
+                               cells),
+        "consensus": names[1 - classes.ravel()],
+        "reason": reasons.ravel(),
+        "study_consensus": names[1 - study.ravel()],
+        "changed": classes.ravel() != study.ravel(),
+    })
 
 
 def evaluate_definitions(enc: EncodedRatings, consensus: ConsensusSection,

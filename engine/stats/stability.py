@@ -55,7 +55,7 @@ BoolArray = npt.NDArray[np.bool_]
 EXACT_MCNEMAR_LIMIT = 5000  # beyond this many discordant pairs use scipy's binomial cdf
 
 
-DENSE_LIMIT = 50_000_000  # rounds x statements x participants cells for the dense path
+DENSE_LIMIT = 20_000_000  # rounds x statements x participants (bytes) for the dense path
 
 
 def _round_pairs(enc: EncodedRatings) -> list[tuple[int, int]]:
@@ -80,37 +80,31 @@ def transitions(enc: EncodedRatings) -> tuple[IntArray, BoolArray, IntArray]:
     grid[enc.cell_round, enc.cell_statement] = np.arange(cells, dtype=np.int64)
     carried = np.zeros(cells, dtype=bool)
     previous = np.zeros(cells, dtype=np.int64)
-    pair_cells, befores, afters = [], [], []
+    table = np.zeros((cells, points, points), dtype=np.int64)
     round_pairs = _round_pairs(enc)
-    dense = (np.zeros((n_rounds, n_statements, n_people), dtype=np.int8)
-             if round_pairs and n_rounds * n_statements * n_people <= DENSE_LIMIT else None)
-    if dense is not None:
-        valid = enc.rating > 0
-        dense[enc.round_index[valid], enc.statement[valid], enc.participant[valid]] = \
-            enc.rating[valid]
+    if not round_pairs:
+        return table, carried, previous
+    dense = n_rounds * n_statements * n_people <= DENSE_LIMIT
+    if dense:  # ratings[round, statement, participant], 0 = no valid rating
+        ratings = np.zeros((n_rounds, n_statements, n_people), dtype=np.int8)
+        ratings[enc.round_index, enc.statement, enc.participant] = enc.rating
+    width = points + 1  # 0 = no valid rating, then the scale points
     for earlier, later in round_pairs:
         both_rounds = np.flatnonzero((grid[earlier] >= 0) & (grid[later] >= 0))
         later_cells = grid[later, both_rounds]
         carried[later_cells] = True
         previous[later_cells] = int(enc.rounds[earlier])
-        if dense is not None:
-            x, y = dense[earlier, both_rounds], dense[later, both_rounds]
-            rows, cols = np.nonzero((x > 0) & (y > 0))
-            pair_cells.append(later_cells[rows])
-            befores.append(x[rows, cols].astype(np.int64))
-            afters.append(y[rows, cols].astype(np.int64))
+        if dense:
+            x = ratings[earlier, both_rounds].astype(np.int64)
+            y = ratings[later, both_rounds].astype(np.int64)
+            key = (np.arange(len(both_rounds))[:, None] * width + x) * width + y
+            tally = np.bincount(key.ravel(), minlength=len(both_rounds) * width * width)
+            table[later_cells] = tally.reshape(len(both_rounds), width, width)[:, 1:, 1:]
         else:
             cell, before, after = _pairs_by_sorting(enc, earlier, later)
-            pair_cells.append(cell)
-            befores.append(before)
-            afters.append(after)
-    table = np.zeros((cells, points, points), dtype=np.int64)
-    if pair_cells:
-        cell, before, after = (np.concatenate(pair_cells), np.concatenate(befores),
-                               np.concatenate(afters))
-        key = (cell * points + before - 1) * points + after - 1
-        table = np.bincount(key, minlength=cells * points * points).reshape(
-            cells, points, points).astype(np.int64)
+            key = (cell * points + before - 1) * points + after - 1
+            table += np.bincount(key, minlength=cells * points * points).reshape(
+                cells, points, points)
     return table, carried, previous
 
 
@@ -168,7 +162,7 @@ def wilcoxon_from_counts(diff_counts: IntArray) -> WilcoxonResult:
     p = 2 * scipy.special.ndtr(-np.abs(z))
     w = np.minimum(r_plus, r_minus)
     pairs = count + zeros
-    has_ties = (ties > 1).any(axis=1)
+    has_ties: BoolArray = np.asarray((ties > 1).any(axis=1))
     method = ["asymptotic"] * rows
     for i in range(rows):
         if count[i] == 0:

@@ -20,6 +20,11 @@ Typical use::
 
 Everything runs in the test's event loop on 127.0.0.1 with an ephemeral port; nothing here
 sleeps to synchronise, waiting is on :class:`~tests.fakes.telegram_model.Signal` s.
+
+Modules: ``telegram_model`` (users, chats, messages), ``telegram_markup`` (HTML/MarkdownV2
+parsing), ``telegram_rules`` (request decoding, validation, error texts),
+``telegram_controls`` (failures, flood limits, call records), ``telegram_updates``
+(getUpdates queue, webhook sender) and this module (the HTTP server and the Bot API methods).
 """
 
 from __future__ import annotations
@@ -220,9 +225,11 @@ class FakeTelegram:
         self._users[uid] = user
         return user
 
-    def create_users(self, count: int, *, prefix: str = "Expert") -> list[SimulatedUser]:
+    def create_users(self, count: int, *, prefix: str = "Expert",
+                     started: bool = False) -> list[SimulatedUser]:
         """``count`` users named "Expert 1"... with usernames expert_1..., for panels."""
-        return [self.create_user(f"{prefix} {n}", username=f"{prefix.lower()}_{n}")
+        return [self.create_user(f"{prefix} {n}", username=f"{prefix.lower()}_{n}",
+                                 started=started)
                 for n in range(1, count + 1)]
 
     def user(self, user_id: int) -> SimulatedUser:
@@ -311,13 +318,14 @@ class FakeTelegram:
     def webhook_deliveries(self) -> list[WebhookDelivery]:
         return list(self.webhook.deliveries)
 
-    async def wait_for_webhook_delivery(self, update_id: int, *,
+    async def wait_for_webhook_delivery(self, update_id: int, *, attempt: int = 1,
                                         timeout: float = 5.0,  # noqa: ASYNC109
                                         ) -> WebhookDelivery:
-        """The latest delivery attempt of ``update_id`` to the webhook, waiting if needed."""
+        """The ``attempt``-th POST of ``update_id`` to the webhook (1 = the first), waiting
+        for it if needed; its ``status`` is what the bot's server answered."""
         def probe() -> WebhookDelivery | None:
             attempts = self.webhook.deliveries_for(update_id)
-            return attempts[-1] if attempts else None
+            return attempts[attempt - 1] if len(attempts) >= attempt else None
 
         return await wait_for(self.webhook.delivered, probe, limit=timeout,
                               describe=lambda: f"update {update_id} was not delivered "

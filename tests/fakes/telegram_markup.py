@@ -300,6 +300,7 @@ class _MarkdownV2Parser:
         self.out = _Output()
         self.stack: list[_OpenMarker] = []
         self.quote_start: int | None = None
+        self.quote_expandable = False
 
     def fail(self, reason: str) -> EntityParseError:
         return EntityParseError(f"can't parse entities: {reason}")
@@ -328,10 +329,17 @@ class _MarkdownV2Parser:
         if top == "pre":
             return self._inside_code(i, "```")
         at_line_start = i == 0 or source[i - 1] == "\n"
-        if at_line_start and char == ">" and not self.stack:
+        if at_line_start and not self.stack and (char == ">" or source.startswith("**>", i)):
+            if char == "*" and self.quote_start is not None:
+                # an empty bold entity separates two quotations; the newline is not quoted
+                self._close_quote(end=self.out.offset - 1)
             if self.quote_start is None:
                 self.quote_start = self.out.offset
-            return i + 1
+            return i + (1 if char == ">" else 3)
+        if (self.quote_start is not None and not self.stack and source.startswith("||", i)
+                and source[i + 2 : i + 3] in ("", "\n")):
+            self.quote_expandable = True  # the expandability mark at the end of a quotation
+            return i + 2
         if char == "\n":
             if self.quote_start is not None and not source.startswith(">", i + 1):
                 self._close_quote()
@@ -340,9 +348,21 @@ class _MarkdownV2Parser:
         if char not in _MD2_RESERVED:
             self.out.write(char)
             return i + 1
-        if top is not None and source.startswith(_MD2_CLOSERS.get(top, "\0"), i):
+        if top is not None and self._closes(top, i):
             return self._close(i)
         return self._open(i)
+
+    def _closes(self, top: str, i: int) -> bool:
+        source = self.source
+        if top != "italic":
+            return source.startswith(_MD2_CLOSERS[top], i)
+        # "_" ends italic, but "__" inside italic opens underline; in "___" with underline
+        # open below, the first "_" ends the italic and the rest ends the underline
+        if not source.startswith("_", i):
+            return False
+        if not source.startswith("__", i):
+            return True
+        return source.startswith("___", i) and any(m.kind == "underline" for m in self.stack)
 
     def _inside_code(self, i: int, closer: str) -> int:
         if self.source.startswith(closer, i):
@@ -422,10 +442,14 @@ class _MarkdownV2Parser:
         raise self.fail(f"Character '{char}' is reserved and must be escaped with the preceding "
                         f"'\\'")
 
-    def _close_quote(self) -> None:
+    def _close_quote(self, end: int | None = None) -> None:
         if self.quote_start is not None:
-            self.out.add_entity("blockquote", self.quote_start)
-            self.quote_start = None
+            kind = "expandable_blockquote" if self.quote_expandable else "blockquote"
+            length = (self.out.offset if end is None else end) - self.quote_start
+            if length > 0:
+                self.out.entities.append({"type": kind, "offset": self.quote_start,
+                                          "length": length})
+            self.quote_start, self.quote_expandable = None, False
 
 
 # --------------------------------------------------------------------------- legacy Markdown

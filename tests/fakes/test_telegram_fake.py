@@ -13,13 +13,21 @@ import datetime as dtm
 import html
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
-from telegram.error import BadRequest, EndPointNotFound, Forbidden, NetworkError, RetryAfter
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    EndPointNotFound,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+)
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -76,6 +84,15 @@ async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
         yield b
 
 
+@contextlib.asynccontextmanager
+async def fake_and_bot(**options: Any) -> AsyncIterator[tuple[FakeTelegram, Bot]]:
+    """A fake with non-default options and a bare PTB ``Bot`` talking to it."""
+    async with running_telegram_fake(**options) as running, Bot(
+            running.token, base_url=running.base_url,
+            base_file_url=running.base_file_url) as client:
+        yield running, client
+
+
 @pytest.fixture
 def timedelta_periods(monkeypatch: pytest.MonkeyPatch) -> None:
     """PTB 22 warns on ``RetryAfter.retry_after`` unless time periods are timedeltas."""
@@ -97,11 +114,16 @@ async def on_button(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None
     await query.edit_message_text(f"You chose {query.data}.")
 
 
+async def on_error(_update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    context.bot_data.setdefault("errors", []).append(context.error)
+
+
 def build_app(fake: FakeTelegram) -> Application:  # type: ignore[type-arg]
     app = (ApplicationBuilder().token(fake.token).base_url(fake.base_url)
            .base_file_url(fake.base_file_url).build())
     app.add_handler(CommandHandler("start", on_start))
     app.add_handler(CallbackQueryHandler(on_button))
+    app.add_error_handler(on_error)  # a handler error fails the test instead of a log line
     return app
 
 
@@ -116,6 +138,7 @@ async def polling(app: Application) -> AsyncIterator[None]:  # type: ignore[type
         finally:
             await app.updater.stop()
             await app.stop()
+    assert app.bot_data.get("errors", []) == []
 
 
 @contextlib.asynccontextmanager
@@ -139,6 +162,7 @@ async def webhook(app: Application, secret: str) -> AsyncIterator[None]:  # type
                 await app.stop()
     finally:
         listener.close()
+    assert app.bot_data.get("errors", []) == []
 
 
 # ---------------------------------------------------------------------- end to end: polling
@@ -194,7 +218,7 @@ async def test_webhook_delivers_updates_with_secret(fake: FakeTelegram, bot: Bot
     async with webhook(build_app(fake), WEBHOOK_SECRET):
         info = await bot.get_webhook_info()
         assert info.url.endswith("/telegram") and info.pending_update_count == 0
-        with pytest.raises(Exception, match="webhook is active"):
+        with pytest.raises(Conflict, match="webhook is active"):
             await bot.get_updates()
         bob = fake.create_user("Bob")
         prompt = await bob.wait_for_message(since=bob.start("W1"))
@@ -225,6 +249,25 @@ async def test_webhook_without_right_secret_is_refused(fake: FakeTelegram,
     # the refused update was dropped: only the second /start reached the bot
     assert fake.calls_to("sendMessage")[0].params["chat_id"] == carol.id
     assert len(fake.calls_to("sendMessage")) == 1 and "W3" in prompt.visible_text
+
+
+async def test_refused_webhook_deliveries_are_retried_then_dropped() -> None:
+    async with fake_and_bot(webhook_max_attempts=2, webhook_retry_delay=0.01) as (fake, bot):
+        nowhere = f"http://127.0.0.1:{fake.port}/no-such-webhook"
+        assert await bot.set_webhook(nowhere, secret_token=WEBHOOK_SECRET)
+        ivan = fake.create_user("Ivan")
+        ivan.send_text("anyone there?")
+        update_id = fake.last_update_id
+        second = await fake.wait_for_webhook_delivery(update_id, attempt=2)
+        assert second.status == 404 and second.secret_token == WEBHOOK_SECRET
+        info = await bot.get_webhook_info()
+        assert info.url == nowhere and "404" in (info.last_error_message or "")
+        assert [d.status for d in fake.webhook.deliveries_for(update_id)] == [404, 404]
+
+        assert await bot.delete_webhook()
+        ivan.send_text("still there?")
+        updates = await bot.get_updates(timeout=0)
+        assert [u.message.text for u in updates if u.message] == ["still there?"]
 
 
 # ------------------------------------------------------------------------------ getUpdates
@@ -264,7 +307,7 @@ async def test_newer_get_updates_ends_the_older_long_poll(fake: FakeTelegram, bo
     # a second bot instance with the same token (PTB allows one getUpdates per Bot)
     async with Bot(fake.token, base_url=fake.base_url) as second:
         assert await second.get_updates(timeout=0) == ()
-    with pytest.raises(Exception, match="terminated by other getUpdates"):
+    with pytest.raises(Conflict, match="terminated by other getUpdates"):
         await older
 
 
@@ -344,8 +387,7 @@ async def test_answering_a_query_twice_is_too_old(fake: FakeTelegram, bot: Bot,
 
 async def test_an_unanswered_query_expires() -> None:
     clock = ManualClock()
-    async with running_telegram_fake(clock=clock, callback_query_ttl=15) as fake, Bot(
-        fake.token, base_url=fake.base_url) as bot:
+    async with fake_and_bot(clock=clock, callback_query_ttl=15) as (fake, bot):
         user = fake.create_user("Gina", started=True)
         sent = await bot.send_message(user.id, "Vote", reply_markup=KEYBOARD)
         query = user.press_button(sent.message_id, "Agree")
@@ -385,8 +427,7 @@ async def test_injected_server_errors_raise_network_error(
 @pytest.mark.usefixtures("timedelta_periods")
 async def test_rate_limits_per_chat_and_overall() -> None:
     clock = ManualClock()
-    async with running_telegram_fake(clock=clock) as fake, Bot(fake.token,
-                                                              base_url=fake.base_url) as bot:
+    async with fake_and_bot(clock=clock) as (fake, bot):
         users = [fake.create_user(started=True).id for _ in range(4)]
         fake.rate_limits.enable(global_per_second=3, per_chat_per_second=1)
         await bot.send_message(users[0], "first")
@@ -498,6 +539,66 @@ async def test_replies_and_deletions(fake: FakeTelegram, bot: Bot, frank: int) -
 
 
 # --------------------------------------------------------------------- parser properties
+
+# The formatting examples of https://core.telegram.org/bots/api#formatting-options
+API_DOC_MARKDOWN_V2 = r"""*bold \*text*
+_italic \*text_
+__underline__
+~strikethrough~
+||spoiler||
+*bold _italic bold ~italic bold strikethrough ||italic bold strikethrough spoiler||~ __underline italic bold___ bold*
+[inline URL](http://www.example.com/)
+[inline mention of a user](tg://user?id=123456789)
+![👍](tg://emoji?id=5368324170671202286)
+`inline fixed-width code`
+```
+pre-formatted fixed-width code block
+```
+```python
+pre-formatted fixed-width code block written in the Python programming language
+```
+>Block quotation started
+>Block quotation continued
+>Block quotation continued
+>Block quotation continued
+>The last line of the block quotation
+**>The expandable block quotation started right after the previous block quotation
+>It is separated from the previous block quotation by an empty bold entity
+>Expandable block quotation continued
+>Hidden by default part of the expandable block quotation started
+>Expandable block quotation continued
+>The last line of the expandable block quotation with the expandability mark||"""  # noqa: E501 (verbatim)
+API_DOC_HTML = """<b>bold</b>, <strong>bold</strong>
+<i>italic</i>, <em>italic</em>
+<u>underline</u>, <ins>underline</ins>
+<s>strikethrough</s>, <strike>strikethrough</strike>, <del>strikethrough</del>
+<span class="tg-spoiler">spoiler</span>, <tg-spoiler>spoiler</tg-spoiler>
+<b>bold <i>italic bold <s>italic bold strikethrough <span class="tg-spoiler">italic bold strikethrough spoiler</span></s> <u>underline italic bold</u></i> bold</b>
+<a href="http://www.example.com/">inline URL</a>
+<a href="tg://user?id=123456789">inline mention of a user</a>
+<tg-emoji emoji-id="5368324170671202286">👍</tg-emoji>
+<code>inline fixed-width code</code>
+<pre>pre-formatted fixed-width code block</pre>
+<pre><code class="language-python">pre-formatted fixed-width code block written in the Python programming language</code></pre>
+<blockquote>Block quotation started\nBlock quotation continued\nThe last line of the block quotation</blockquote>
+<blockquote expandable>Expandable block quotation started\nExpandable block quotation continued\nExpandable block quotation continued\nHidden by default part of the block quotation started\nExpandable block quotation continued\nThe last line of the block quotation</blockquote>"""  # noqa: E501 (verbatim)
+
+
+def test_the_api_documentation_examples_parse() -> None:
+    markdown = parse_formatted(API_DOC_MARKDOWN_V2, "MarkdownV2")
+    assert markdown.text.startswith("bold *text\nitalic *text\nunderline")
+    kinds = [entity["type"] for entity in markdown.entities]
+    assert kinds[-2:] == ["blockquote", "expandable_blockquote"]
+    assert {"bold", "italic", "underline", "strikethrough", "spoiler", "text_link",
+            "custom_emoji", "code", "pre"} <= set(kinds)
+    pre = next(e for e in markdown.entities if e.get("language") == "python")
+    assert pre["type"] == "pre"
+    html_text = parse_formatted(API_DOC_HTML, "HTML")
+    assert "<" not in html_text.text
+    assert {"bold", "italic", "underline", "strikethrough", "spoiler", "text_link",
+            "custom_emoji", "code", "pre", "blockquote", "expandable_blockquote"} == {
+        entity["type"] for entity in html_text.entities}
+
 
 
 @settings(max_examples=200, deadline=None)
