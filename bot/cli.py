@@ -123,6 +123,69 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     return _run(_with_store(config, body))
 
 
+# --- invite / export ---------------------------------------------------------------------
+
+async def invite_forms(config: Config) -> list[Callable[[str], str]]:
+    """How each configured platform redeems a token: the Telegram deep link needs the bot's
+    username, which only Telegram knows (getMe)."""
+    forms: list[Callable[[str], str]] = []
+    if config.telegram is not None:
+        from telegram import Bot
+
+        settings = config.telegram
+        token = settings.token.get_secret_value()
+        bot = Bot(token, base_url=settings.base_url) if settings.base_url else Bot(token)
+        async with bot:
+            username = bot.username
+        forms.append(lambda token: f"https://t.me/{username}?start={token}")
+    if config.slack is not None:
+        forms.append(lambda token: f"/delphi join {token}")
+    return forms or [lambda token: token]
+
+
+def cmd_invite(args: argparse.Namespace) -> int:
+    from engine.enrolment import create_invites
+
+    config = _config(args)
+
+    async def body(store: Store) -> int:
+        await require_current_schema(store, args.config)
+        study = load_study_file(config.study_path)
+        forms = await invite_forms(config)
+        async with store.transaction() as session:
+            tokens = await create_invites(session, study.study.id, args.count,
+                                          SystemClock().now(), group=args.group)
+        for token in tokens:
+            print("  ".join(form(token) for form in forms))
+        return 0
+
+    return _run(_with_store(config, body))
+
+
+def _write_files(out: Path, files: dict[str, str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (out / name).write_text(content, encoding="utf-8")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.exports import export_tables
+
+    config = _config(args)
+    out = Path(args.out)
+
+    async def body(store: Store) -> int:
+        await require_current_schema(store, args.config)
+        study = load_study_file(config.study_path)
+        async with store.transaction() as session:
+            tables = await export_tables(session, study.study.id)
+        _write_files(out, tables)
+        print(f"Wrote {', '.join(tables)} to {out}/ (pseudonyms only).")
+        return 0
+
+    return _run(_with_store(config, body))
+
+
 # --- run / demo --------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -174,6 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
     current = db_commands.add_parser("current", help="show the schema revision")
     _add_config(current)
     current.set_defaults(func=cmd_db_current)
+
+    invite = commands.add_parser("invite", help="create single-use invites and print them")
+    _add_config(invite)
+    invite.add_argument("--count", type=int, required=True, metavar="N")
+    invite.add_argument("--group", default=None, help="stakeholder group to assign")
+    invite.set_defaults(func=cmd_invite)
+
+    export = commands.add_parser("export", help="write the CSV exports (pseudonyms only)")
+    _add_config(export)
+    export.add_argument("--out", required=True, metavar="DIR")
+    export.set_defaults(func=cmd_export)
 
     run = commands.add_parser("run", help="run the bot on the configured messengers")
     _add_config(run)

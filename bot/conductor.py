@@ -336,14 +336,14 @@ class Conductor:
                                            f"Your comment on statement {item.position}",
                                            ballots.MAX_COMMENT_CHARS))
             case actions.Goto(round_number, position):
+                await self._check_round(session, round_number)
                 item = await ballots.item_at(session, participant.id, position)
-                if item.round != round_number:
-                    raise StaleRound(round_number)
                 return Reply(send=[await self.card_for(session, participant,
                                                                    item)])
             case actions.Resume():
                 return Reply(send=[await self.continue_ballot(session, participant)])
             case actions.Review(round_number):
+                await self._check_round(session, round_number)
                 return Reply(send=[await self.review(session, participant)])
             case actions.Submit(round_number):
                 await self._check_round(session, round_number)
@@ -380,5 +380,5 @@ class StaleRound(DelphiError):
     code = "stale_round"
 
     def __init__(self, round_number: int) -> None:
-        super().__init__(f"This button belongs to round {round_number}, which is not the open "
-                         "round. Send /ballot to continue.")
+        super().__init__(f"This button belongs to round {round_number}, which is not open "
+                         "now. Send /ballot to continue.")

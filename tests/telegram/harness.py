@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from adapters.telegram.adapter import TelegramAdapter
-from bot.config import TelegramSection
 from bot.conductor import Conductor, Coordinators
+from bot.config import TelegramSection
 from bot.runtime import Service
 from engine.clock import ManualClock
 from engine.db import Store

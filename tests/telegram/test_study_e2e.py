@@ -68,10 +68,12 @@ async def rate_round(user: SimulatedUser, expert: int, round_number: int,
             sent = user.send_text(comment)
             await user.wait_for_message(lambda m: "Comment saved" in m.visible_text, since=sent)
         toast = await press(user, card, label(plan[code]))
-        assert toast == f"Recorded: {'Unable to rate' if plan[code] is None else label_long(plan[code])}"
-        nxt = (lambda m: card_of(m) == (round_number, position + 1, len(codes))) \
-            if position < len(codes) else (lambda m: "Review" in m.visible_text)
-        card = await user.wait_for_message(nxt, since=card)
+        value = plan[code]
+        assert toast == f"Recorded: {'Unable to rate' if value is None else label_long(value)}"
+        wanted = (round_number, position + 1, len(codes))
+        card = await user.wait_for_message(
+            lambda m, wanted=wanted: card_of(m) == wanted or (
+                wanted[1] > wanted[2] and "Review" in m.visible_text), since=card)
     await press(user, card, "Submit my ballot")
     await user.wait_until(lambda: "submitted" in user.message(card.message_id).visible_text)
 
@@ -169,7 +171,7 @@ async def test_two_round_study_in_telegram(store: Store, clock: ManualClock) -> 
         for user in experts:
             transcript = "\n".join(m.visible_text + " ".join(m.button_texts)
                                    for m in user.bot_messages)
-            for other in experts + [coordinator]:
+            for other in [*experts, coordinator]:
                 if other is user:
                     continue
                 for secret in (other.first_name, other.username, str(other.id),
