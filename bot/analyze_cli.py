@@ -120,7 +120,7 @@ def _flag(field: str) -> str:
 
 def _from_flags(args: argparse.Namespace) -> tuple[Any, Any, int, int | None]:
     from engine.stats.compat import agree_set_problems, rule_scale_problems
-    from engine.studyfile import ConsensusSection, StoppingSection
+    from engine.studyfile import ConsensusSection, RuleSpec, StoppingSection
 
     points = args.scale or 9
     rule_fields = {
@@ -150,7 +150,11 @@ def _from_flags(args: argparse.Namespace) -> tuple[Any, Any, int, int | None]:
         lines += [f"delphi analyze: {_flag(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors()]
     if consensus is not None:
         problems = agree_set_problems(consensus, points) + rule_scale_problems(consensus, points)
-        lines += [f"delphi analyze: {_flag(field)}: {message}" for field, message in problems]
+    else:  # still report bad sets alongside the other flag problems
+        sets = RuleSpec.model_construct(rule="percent_agreement", agree=rule_fields["agree"],
+                                        disagree=rule_fields["disagree"])
+        problems = agree_set_problems(sets, points)
+    lines += [f"delphi analyze: {_flag(field)}: {message}" for field, message in problems]
     if args.max_rounds is not None and args.max_rounds < 1:
         lines.append("delphi analyze: --max-rounds: must be at least 1")
     if lines:

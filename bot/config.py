@@ -50,6 +50,9 @@ class TelegramSection(_Section):
     port: Annotated[int, Field(ge=1, le=65535)] = 8443
     secret_token: SecretStr = SecretStr("")
     secret_token_env: str = ""
+    # PTB's AIORateLimiter for direct replies (about 30 messages/s overall); switch off only
+    # against a test server that has no limits.
+    rate_limit: bool = True
 
 
 class SlackSection(_Section):

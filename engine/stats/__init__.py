@@ -19,7 +19,7 @@ Public API (everything the rest of the engine needs):
 
 Ratings are a long table ``round, statement, participant, rating[, group]`` with
 ``rating`` a nullable integer (NA = unable to rate). One module per job: quantiles,
-descriptive, rand, rules, stability, stopping, sensitivity, encoding, compat
+descriptive, rand, rules, stability, stopping, sensitivity, encoding, ordering, compat
 (which rule makes sense on which scale).
 """
 

@@ -15,8 +15,7 @@ never depend on the order of the input rows.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,21 +29,14 @@ except ImportError:  # pragma: no cover - a future pandas may move it
     _StringHashTable = None
 
 from engine.stats.descriptive import CountTable
+from engine.stats.ordering import natural_key
 from engine.stats.quantiles import IntArray, QuantileMethod
 from engine.stats.rules import GroupTable
 
 REQUIRED_COLUMNS = ("round", "statement", "participant", "rating")
-_DIGITS = re.compile(r"(\d+)")
 
 
-def natural_key(value: Hashable) -> tuple[tuple[Any, ...], str]:
-    """Sort key putting S2 before S10; ties (S01 vs S1) broken by the plain text."""
-    text = str(value)
-    parts = _DIGITS.split(text)
-    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), text
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EncodedRatings:
     """Ratings as integer codes plus the tables that map codes back to ids.
 

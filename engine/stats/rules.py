@@ -56,6 +56,7 @@ import numpy.typing as npt
 
 from engine.stats import rand
 from engine.stats.descriptive import CountTable, share_at_least, share_below
+from engine.stats.ordering import natural_key
 from engine.stats.quantiles import IntArray, QuantileMethod
 from engine.studyfile import RuleSpec, default_agree_sets
 
@@ -419,7 +420,7 @@ def classify(spec: RuleSpec, ratings: Sequence[int | None], scale_points: int,
     if groups is not None:
         if len(groups) != len(ratings):
             raise ValueError("groups must give one group per rating")
-        names = sorted({g for g in groups if g is not None})
+        names = sorted({g for g in groups if g is not None}, key=natural_key)
         tables = [table_of([r for r, g in zip(ratings, groups, strict=True) if g == name],
                            scale_points, quantile) for name in names]
         counts = (np.vstack([t.counts for t in tables]) if tables

@@ -14,7 +14,9 @@ Wilcoxon signed-rank test on the paired differences (later minus earlier), match
   approximation without continuity correction ("asymptotic", as SPSS's Asymp. Sig.);
   otherwise, with no zeros and no ties -> exact null distribution ("exact"); otherwise,
   with at most 13 pairs -> exact permutation distribution over all 2^n sign flips
-  ("permutation", deterministic); otherwise the normal approximation.
+  ("permutation", deterministic; scipy enumerates the patterns, which takes about a
+  second at n = 13, so we count them with binomial coefficients instead and get the
+  same numbers); otherwise the normal approximation.
 - If every paired difference is zero there is nothing to rank: W and p are NA and the
   statement counts as stable (no one moved).
 
@@ -22,7 +24,7 @@ The statistic W is min(R+, R-) (scipy's two-sided statistic); ``wilcoxon_z`` is 
 tie-corrected normal score (R+ - n(n+1)/4) / se without continuity correction, signed
 so that a positive z means ratings rose. The asymptotic p-value is computed here for
 all statements at once from counts of the differences, with the same floating-point
-operations as scipy (bit-identical); exact and permutation p-values come from scipy.
+operations as scipy (bit-identical); exact p-values come from scipy.
 
 Percent change (Scheibe, Skutsch & Schofer 1975): over the participants who rated both
 times, ``sum over scale points |count_after - count_before| / 2 / n`` (the share of the
@@ -53,8 +55,6 @@ from engine.studyfile import StoppingSection
 
 BoolArray = npt.NDArray[np.bool_]
 EXACT_MCNEMAR_LIMIT = 5000  # beyond this many discordant pairs use scipy's binomial cdf
-
-
 DENSE_LIMIT = 20_000_000  # rounds x statements x participants (bytes) for the dense path
 
 
@@ -173,14 +173,42 @@ def wilcoxon_from_counts(diff_counts: IntArray) -> WilcoxonResult:
             continue
         if zeros[i] == 0 and not has_ties[i]:
             method[i] = "exact"
+            values = np.repeat(np.arange(-centre, centre + 1, dtype=np.float64),
+                               diff_counts[i])
+            p[i] = float(scipy.stats.wilcoxon(values, method="exact").pvalue)
         elif pairs[i] <= 13:
             method[i] = "permutation"
-        else:
-            continue
-        values = np.repeat(np.arange(-centre, centre + 1, dtype=np.float64), diff_counts[i])
-        result = scipy.stats.wilcoxon(values, method="auto")
-        p[i] = float(result.pvalue)
+            p[i] = _permutation_pvalue(ties[i].tolist(), int((pos[i] * twice_rank[i]).sum()))
     return WilcoxonResult(count.astype(np.int64), w, z, p, method)
+
+
+def _permutation_pvalue(ties: list[int], twice_r_plus: int) -> float:
+    """Two-sided p of R+ over all equally likely sign patterns, as scipy's exact
+    ``permutation_test`` computes it, but by counting instead of enumerating.
+
+    ``ties[k]`` is the number of non-zero differences with the k-th smallest magnitude;
+    R+ is doubled so that mid-ranks are integers. Among the c differences of one
+    magnitude, j positive ones occur in C(c, j) patterns, so the null distribution is a
+    convolution of binomial coefficients; zeros change no sign and cancel out.
+    """
+    dist = [1]
+    below = 0
+    for c in ties:
+        if c == 0:
+            continue
+        step = 2 * below + c + 1  # twice the mid-rank of this magnitude
+        new = [0] * (len(dist) + c * step)
+        for j in range(c + 1):
+            weight = comb(c, j)
+            for value, ways in enumerate(dist):
+                if ways:
+                    new[value + j * step] += weight * ways
+        dist = new
+        below += c
+    total = 1 << below
+    less = sum(dist[: twice_r_plus + 1])
+    greater = sum(dist[twice_r_plus:])
+    return min(1.0, min(less / total, greater / total) * 2)
 
 
 def _binomial_sum(m: int, first: int, last: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from fractions import Fraction
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from engine.stats.quantiles import (
 )
 from tests.stats.helpers import exact_quantile, table
 
-NUMPY_METHOD = {"type7": "linear", "type6": "weibull"}
+NUMPY_METHOD: dict[str, Literal["linear", "weibull"]] = {"type7": "linear", "type6": "weibull"}
 
 
 def _random_samples(seed: int, count: int, points: int = 9) -> list[list[int]]:

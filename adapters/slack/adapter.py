@@ -1,0 +1,493 @@
+"""Slack <-> conductor: bolt requests into neutral events, replies into Web API calls.
+
+Nothing here decides anything about the study. Slack wants every request acknowledged
+within 3 seconds, so each listener acks first and only then calls the conductor (which
+commits before anything is shown: an expert never sees "recorded" for a lost rating) and
+renders its reply through the Web API. bolt runs listeners in tasks it does not track; we
+track them ourselves so that :meth:`SlackAdapter.stop` can let in-flight work finish.
+
+De-duplication is ours, not bolt's (bolt accepts an exact replay within its 5-minute
+window and ignores ``X-Slack-Retry-Num``): every event carries an ``update_key`` that the
+conductor records in the same transaction as the change, from the Events API ``event_id``
+or the interaction's ``trigger_id`` (identical when Slack redelivers the same request),
+else a hash of the raw body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.render import (
+    ACTION_PREFIX,
+    COMMENT_BLOCK,
+    COMMENT_CALLBACK,
+    COMMENT_INPUT,
+    comment_modal,
+    home_view,
+    notice_text,
+    render,
+    unescape,
+)
+from bot.cards import Card, Document, Prompt, Reply
+from bot.conductor import Conductor
+from bot.config import SlackSection
+from bot.events import Command, Event, Joined, Pressed, Texted
+from bot.ports import DeliveryError
+from engine.enrolment import PlatformUser
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/delphi"
+EVENTS_PATH = "/slack/events"
+DEFAULT_API_URL = "https://slack.com/api/"
+DEFAULT_HOST = "127.0.0.1"  # Slack needs https: a reverse proxy terminates TLS in front
+DRAIN_SECONDS = 10.0
+# The recipient is gone for good: the outbox marks them unreachable instead of retrying.
+PERMANENT_ERRORS = frozenset({
+    "account_inactive", "user_not_found", "channel_not_found", "user_disabled",
+    "is_archived", "cannot_dm_bot", "not_in_channel", "user_not_visible",
+})
+ELSEWHERE = ("I answer in our direct messages (the bot's Messages tab), so your answers stay "
+             "private.")
+SORRY = ("Sorry, something went wrong on our side. Nothing you already saw as recorded is "
+         "lost; please try again, or send /delphi ballot.")
+MAX_KEY = 128  # processed_updates.update_key
+
+
+def update_key(kind: str, slack_id: object, request: AsyncBoltRequest) -> str:
+    """The de-duplication key of one request: Slack's own id when there is one, else a
+    hash of the body (raw in HTTP mode; Socket Mode hands bolt a parsed dict)."""
+    if isinstance(slack_id, str) and slack_id:
+        key = f"{kind}:{slack_id}"
+    else:
+        body = request.raw_body or json.dumps(request.body, sort_keys=True)
+        key = f"{kind}#{hashlib.sha256(body.encode()).hexdigest()}"
+    if len(key) > MAX_KEY:
+        key = f"{kind}#{hashlib.sha256(key.encode()).hexdigest()}"
+    return key
+
+
+def parse_command(text: str) -> tuple[str, str]:
+    """``/delphi join abc`` arrives as ``join abc`` -> ``("join", "abc")``; empty -> start."""
+    parts = text.strip().split(maxsplit=1)
+    if not parts:
+        return "start", ""
+    name = parts[0].lstrip("/").lower()
+    args = parts[1].strip() if len(parts) > 1 else ""
+    if name == "join" and not args:
+        return "start", ""
+    return name, args
+
+
+def _retry_after(headers: Mapping[str, Any] | None) -> float:
+    for name, value in (headers or {}).items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list | tuple) else value
+            try:
+                return max(0.0, float(raw))
+            except (TypeError, ValueError):
+                break
+    return 1.0
+
+
+def delivery_error(error: SlackApiError) -> DeliveryError:
+    """Slack's answer as the outbox understands it: retry later, after a while, or never."""
+    response = error.response
+    code = str(response.get("error") or "") if response is not None else ""
+    status = getattr(response, "status_code", 0)
+    if status == 429 or code == "ratelimited":
+        headers = getattr(response, "headers", None)
+        return DeliveryError(f"slack: {code or 'ratelimited'}", retry_after=_retry_after(headers))
+    return DeliveryError(f"slack: {code or status}", permanent=code in PERMANENT_ERRORS)
+
+
+class Lanes:
+    """One lane per user: a user's requests are handled in arrival order (a fast double
+    press stays in order), different users concurrently."""
+
+    def __init__(self) -> None:
+        self._lanes: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def lane(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._lanes.get(key, (asyncio.Lock(), 0))
+        self._lanes[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._lanes[key]
+            if users <= 1:
+                del self._lanes[key]
+            else:
+                self._lanes[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._lanes)
+
+
+def _first(headers: Mapping[str, Any], name: str) -> str | None:
+    value = headers.get(name)
+    if isinstance(value, list | tuple):
+        return str(value[0]) if value else None
+    return None if value is None else str(value)
+
+
+class SlackAdapter:
+    platform = "slack"
+
+    def __init__(self, conductor: Conductor, settings: SlackSection, *,
+                 host: str | None = None, port: int | None = None,
+                 reply_rate_limit_retries: int = 2) -> None:
+        self.conductor = conductor
+        self.settings = settings
+        self.mode = settings.mode
+        self.host = host or str(getattr(settings, "listen", "") or DEFAULT_HOST)
+        self.port = settings.port if port is None else port
+        token = settings.bot_token.get_secret_value()
+        api_url = settings.api_url or DEFAULT_API_URL
+        # Direct replies wait out a 429 (the expert is looking at the chat); the outbox
+        # client does not: deliver() reports retry_after and the outbox reschedules.
+        self.client = AsyncWebClient(token=token, base_url=api_url, retry_handlers=[
+            AsyncConnectionErrorRetryHandler(),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=reply_rate_limit_retries)])
+        self.outbox_client = AsyncWebClient(token=token, base_url=api_url)
+        self.app = AsyncApp(client=self.client,
+                            signing_secret=settings.signing_secret.get_secret_value(),
+                            process_before_response=False)
+        self.app.command(COMMAND)(self._on_command)
+        self.app.action(re.compile(rf"^{re.escape(ACTION_PREFIX)}"))(self._on_press)
+        self.app.view(COMMENT_CALLBACK)(self._on_comment)
+        self.app.event("app_home_opened")(self._on_home_opened)
+        self.app.event("message")(self._on_message)
+        self.lanes = Lanes()
+        self._dms: dict[str, str] = {}
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self.socket: AsyncSocketModeHandler | None = None
+        self.url: str | None = None
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def invite_form(self, token: str) -> str:
+        return f"{COMMAND} join {token}"
+
+    async def start(self) -> None:
+        """HTTP mode: serve bolt's endpoint; socket mode: connect with the app-level token."""
+        self._session = aiohttp.ClientSession()
+        self.client.session = self.outbox_client.session = self._session
+        try:
+            if self.mode == "socket":
+                self.socket = self.socket_handler()
+                await self.socket.connect_async()  # type: ignore[no-untyped-call]
+            else:
+                await self._serve_http()
+        except BaseException:
+            await self.stop()
+            raise
+
+    def socket_handler(self) -> AsyncSocketModeHandler:
+        """bolt's aiohttp Socket Mode handler: requests arrive over a WebSocket and reach the
+        same listeners through ``app.async_dispatch`` (no signature: the socket is ours)."""
+        return AsyncSocketModeHandler(self.app, app_token=self.settings.app_token
+                                      .get_secret_value(), web_client=self.client)
+
+    async def _serve_http(self) -> None:
+        web_app = web.Application()
+        web_app.router.add_post(EVENTS_PATH, self._http_request)
+        runner = web.AppRunner(web_app, access_log=None, handle_signals=False,
+                               shutdown_timeout=DRAIN_SECONDS)
+        await runner.setup()
+        self._runner = runner
+        await web.TCPSite(runner, self.host, self.port).start()
+        host, port = runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}{EVENTS_PATH}"
+        log.info("slack: listening on %s", self.url)
+
+    async def _http_request(self, request: web.Request) -> web.Response:
+        """bolt checks the signature and the timestamp (401 otherwise) and routes."""
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def stop(self) -> None:
+        """Stop taking requests, let in-flight work finish, release connections."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.socket is not None:
+            await self.socket.close_async()  # type: ignore[no-untyped-call]
+            self.socket = None
+        await self._drain()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+            self.client.session = self.outbox_client.session = None
+
+    async def settle(self) -> None:
+        """Wait until no request is being handled: what tests and benchmarks wait for
+        instead of sleeping (the HTTP answer comes back at the ack, before the work)."""
+        await _let_listeners_start()
+        current = asyncio.current_task()
+        while pending := {t for t in self._inflight if t is not current and not t.done()}:
+            await asyncio.wait(pending)
+            await _let_listeners_start()
+
+    async def _drain(self) -> None:
+        await _let_listeners_start()
+        current = asyncio.current_task()
+        pending = {t for t in self._inflight if t is not current and not t.done()}
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=DRAIN_SECONDS)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    # --- requests -> events -----------------------------------------------------------
+    # Each listener registers its task before it acks, so once Slack has its answer the
+    # work is visible to stop(); then it runs in the user's lane, errors caught here.
+
+    def _track(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    async def _in_lane(self, user_id: str, work: Coroutine[Any, Any, None]) -> None:
+        async with self.lanes.lane(user_id):
+            try:
+                await work
+            except Exception:
+                log.exception("slack: failed to handle a request from %s", user_id)
+                await self._apologise(user_id)
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any],
+                          request: AsyncBoltRequest) -> None:
+        self._track()
+        user_id = str(body.get("user_id") or "")
+        if self._elsewhere(user_id, body):
+            await ack(ELSEWHERE)
+        else:
+            await ack()
+        key = update_key("t", body.get("trigger_id"), request)
+        await self._in_lane(user_id, self._command(user_id, body, key))
+
+    def _elsewhere(self, user_id: str, body: Mapping[str, Any]) -> bool:
+        """Typed outside the bot's DM? Then say where the answer went."""
+        known = self._dms.get(user_id)
+        if known is not None:
+            return body.get("channel_id") != known
+        return body.get("channel_name") != "directmessage"
+
+    async def _command(self, user_id: str, body: Mapping[str, Any], key: str) -> None:
+        who = await self._who(user_id, name=body.get("user_name"))
+        name, args = parse_command(unescape(str(body.get("text") or "")))
+        event: Event = (Joined(who, key, args) if name == "join"
+                        else Command(who, key, name, args))
+        await self._show(who, await self.conductor.handle(event))
+
+    async def _on_press(self, ack: AsyncAck, body: dict[str, Any],
+                        request: AsyncBoltRequest) -> None:
+        self._track()
+        await ack()
+        user_id = str((body.get("user") or {}).get("id") or "")
+        key = update_key("t", body.get("trigger_id"), request)
+        await self._in_lane(user_id, self._press(user_id, body, key))
+
+    async def _press(self, user_id: str, body: Mapping[str, Any], key: str) -> None:
+        action = (body.get("actions") or [{}])[0]
+        container = body.get("container") or {}
+        pressed: tuple[str, str] | None = None
+        hint = None
+        if container.get("type") == "message":
+            channel, ts = container.get("channel_id"), container.get("message_ts")
+            if channel and ts and not container.get("is_ephemeral"):
+                pressed = (str(channel), str(ts))
+            if isinstance(channel, str) and channel.startswith("D"):
+                hint = channel  # our buttons only live in our DM with this user
+        user = body.get("user") or {}
+        who = await self._who(user_id, hint, name=user.get("username") or user.get("name"))
+        reply = await self.conductor.handle(Pressed(who, key, str(action.get("value") or "")))
+        await self._show(who, reply, trigger_id=body.get("trigger_id"), pressed=pressed)
+
+    async def _on_comment(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
+                          request: AsyncBoltRequest) -> None:
+        self._track()
+        values = (view.get("state") or {}).get("values") or {}
+        text = ((values.get(COMMENT_BLOCK) or {}).get(COMMENT_INPUT) or {}).get("value") or ""
+        if not text.strip():
+            await ack(response_action="errors",
+                      errors={COMMENT_BLOCK: "Please write your comment, or press Cancel."})
+            return
+        await ack()  # closes the modal
+        user_id = str((body.get("user") or {}).get("id") or "")
+        try:
+            hint = json.loads(view.get("private_metadata") or "{}").get("channel")
+        except (ValueError, AttributeError):
+            hint = None
+        key = update_key("t", body.get("trigger_id"), request)
+        await self._in_lane(user_id, self._text(user_id, hint, key, text))
+
+    async def _on_message(self, event: dict[str, Any], body: dict[str, Any],
+                          request: AsyncBoltRequest) -> None:
+        self._track()
+        if (event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id")
+                or not event.get("user")):
+            return
+        text = unescape(str(event.get("text") or ""))
+        if not text.strip():
+            return
+        user_id = str(event["user"])
+        key = update_key("e", body.get("event_id"), request)
+        await self._in_lane(user_id, self._text(user_id, event.get("channel"), key, text))
+
+    async def _text(self, user_id: str, hint: object, key: str, text: str) -> None:
+        who = await self._who(user_id, hint if isinstance(hint, str) and hint else None)
+        await self._show(who, await self.conductor.handle(Texted(who, key, text)))
+
+    async def _on_home_opened(self, event: dict[str, Any],
+                              request: AsyncBoltRequest) -> None:
+        self._track()
+        if event.get("tab", "home") != "home" or _first(request.headers, "x-slack-retry-num"):
+            return  # a retry: the first delivery already published the view
+        user_id = str(event.get("user") or "")
+        channel = event.get("channel")
+        if isinstance(channel, str) and channel.startswith("D"):
+            self._dms.setdefault(user_id, channel)
+        await self._in_lane(user_id, self._publish_home(user_id, str(channel or "")))
+
+    async def _publish_home(self, user_id: str, channel: str) -> None:
+        card = await self.conductor.home(PlatformUser("slack", user_id, channel))
+        view = home_view(card, self.conductor.spec.study.title)
+        try:
+            await self.client.views_publish(user_id=user_id, view=view)
+        except SlackApiError as error:
+            log.warning("slack: views.publish for %s failed: %s", user_id, _code(error))
+
+    async def _who(self, user_id: str, hint: str | None = None,
+                   name: object = None) -> PlatformUser:
+        """The neutral identity; its chat is the DM with the bot (conversations.open once)."""
+        if hint:
+            self._dms[user_id] = hint
+        channel = self._dms.get(user_id)
+        if channel is None:
+            opened = await self.client.conversations_open(users=user_id)
+            channel = str(opened["channel"]["id"])
+            self._dms[user_id] = channel
+        label = str(name) if name else None
+        return PlatformUser("slack", user_id, channel, label, label)
+
+    # --- replies -> Slack --------------------------------------------------------------
+
+    async def _show(self, who: PlatformUser, reply: Reply, *, trigger_id: object = None,
+                    pressed: tuple[str, str] | None = None) -> None:
+        """Render a committed reply; a failed call is logged, the state is already safe."""
+        send = list(reply.send)
+        if (reply.prompt is not None and isinstance(trigger_id, str)
+                and await self._open_prompt(trigger_id, reply.prompt, who.chat_id)):
+            send = []  # the modal replaces "send your comment as a message"
+        try:
+            if reply.edit is not None:
+                if pressed is not None:
+                    await self._update(pressed, reply.edit)
+                else:  # pressed on the Home tab: there is no message to replace
+                    send.insert(0, reply.edit)
+            await self._post(self.client, who.chat_id, send)
+            await self._upload(self.client, who.chat_id, reply.documents)
+            if reply.alert and reply.toast and reply.edit is None and not send:
+                await self.client.chat_postEphemeral(channel=who.chat_id, user=who.user_id,
+                                                     text=notice_text(reply.toast))
+        except SlackApiError as error:
+            log.warning("slack: reply to %s not shown: %s", who.user_id, _code(error))
+
+    async def _open_prompt(self, trigger_id: str, prompt: Prompt, channel: str) -> bool:
+        try:
+            await self.client.views_open(trigger_id=trigger_id,
+                                         view=comment_modal(prompt, {"channel": channel}))
+        except SlackApiError as error:  # e.g. expired_trigger_id: fall back to a message
+            log.info("slack: comment modal not opened: %s", _code(error))
+            return False
+        return True
+
+    async def _update(self, pressed: tuple[str, str], card: Card) -> None:
+        channel, ts = pressed
+        first, *rest = render(card)
+        await self.client.chat_update(channel=channel, ts=ts, text=first.text,
+                                      blocks=first.blocks)
+        for message in rest:
+            await self.client.chat_postMessage(channel=channel, text=message.text,
+                                               blocks=message.blocks)
+
+    @staticmethod
+    async def _post(client: AsyncWebClient, channel: str, cards: list[Card]) -> None:
+        for card in cards:
+            for message in render(card):
+                await client.chat_postMessage(channel=channel, text=message.text,
+                                              blocks=message.blocks)
+
+    @staticmethod
+    async def _upload(client: AsyncWebClient, channel: str,
+                      documents: list[Document]) -> None:
+        for document in documents:
+            await client.files_upload_v2(channel=channel, content=document.content,
+                                         filename=document.filename,
+                                         title=document.caption or document.filename)
+
+    async def _apologise(self, user_id: str) -> None:
+        channel = self._dms.get(user_id)
+        if channel is None:
+            return
+        try:
+            await self.client.chat_postEphemeral(channel=channel, user=user_id, text=SORRY)
+        except Exception:  # the apology is best effort; the error is already logged
+            log.debug("slack: apology to %s failed", user_id, exc_info=True)
+
+    # --- outbox delivery ------------------------------------------------------------
+
+    async def deliver(self, address: str, cards: list[Card],
+                      documents: list[Document] | None = None) -> None:
+        try:
+            await self._post(self.outbox_client, address, cards)
+            await self._upload(self.outbox_client, address, documents or [])
+        except SlackApiError as error:
+            raise delivery_error(error) from error
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise DeliveryError(f"slack: network error: {error!r}") from error
+
+
+async def _let_listeners_start() -> None:
+    """Give listener tasks that bolt has just created a turn of the loop.
+
+    For Events API requests bolt acks before it creates the listener task, so the answer
+    can be out before the listener has run its first line (where it registers itself).
+    A created task runs up to that line on its first turn; two turns leave a margin.
+    """
+    for _ in range(2):
+        await asyncio.sleep(0)
+
+
+def _code(error: SlackApiError) -> str:
+    response = error.response
+    return str(response.get("error") if response is not None else error)

@@ -1,0 +1,200 @@
+"""Button presses through Telegram: `delphi run` beside a bare PTB floor, both as processes.
+
+The Bot API fake and the simulated experts live in this process; the bot under test
+runs as its own process (the real `delphi run` on SQLite, or the floor: a bare PTB bot
+making the same Bot API calls with no database, bench/telegram_floor.py), so the fake's
+own cost does not eat the bot's CPU.
+
+Two phases per bot, each with its own 200 experts:
+- saturation: every expert presses through the ballot as fast as answers come back;
+  gives the throughput (presses/s) and the ratio delphi / floor;
+- paced: every expert reads each statement for a random time (exponential, mean
+  THINK_MEAN_S) before pressing, as people do; gives the latency an expert feels,
+  p50 / p99 from the press to the answered callback query ("recorded").
+
+Targets (issue 4): throughput at least 0.6 of the floor; p99 under 100 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.cli import main as delphi
+from engine import rounds
+from engine.clock import SystemClock
+from engine.db import Store
+from engine.enrolment import PlatformUser, create_invites, record_consent, redeem_invite
+from engine.studyfile import load_study_file
+from tests.fakes.telegram_api import FakeTelegram, running_telegram_fake
+from tests.fakes.telegram_model import ChatMessage, SimulatedUser
+
+EXPERTS = 200
+THINK_MEAN_S = 4.0
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = ROOT / "engine" / "examples" / "tiny.toml"
+CARD = "Round 1 · Statement"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+async def _expert(user: SimulatedUser, presses: int, think: Callable[[], float],
+                  is_next: Callable[[ChatMessage], bool], latencies: list[float]) -> None:
+    sent = user.send_command("ballot")
+    message = await user.wait_for_message(lambda m: m.visible_text.startswith(CARD),
+                                          since=sent, timeout=120)
+    for _ in range(presses):
+        pause = think()
+        if pause:
+            await asyncio.sleep(pause)
+        started = time.perf_counter()
+        query = user.press_button(message, "4")
+        await query.wait_answered(timeout=120)
+        latencies.append(time.perf_counter() - started)
+        message = await user.wait_for_message(is_next, since=message, timeout=120)
+
+
+async def _phase(users: list[SimulatedUser], presses: int, think_mean: float,
+                 is_next: Callable[[ChatMessage], bool]) -> dict[str, float]:
+    rng = random.Random(7)
+
+    def think() -> float:
+        return rng.expovariate(1 / think_mean) if think_mean else 0.0
+
+    latencies: list[float] = []
+    started = time.perf_counter()
+    await asyncio.gather(*(_expert(u, presses, think, is_next, latencies) for u in users))
+    wall = time.perf_counter() - started
+    return {"presses": len(latencies), "wall_s": wall, "presses_per_s": len(latencies) / wall,
+            "p50_s": statistics.median(latencies), "p99_s": _percentile(latencies, 0.99)}
+
+
+async def _stop(process: asyncio.subprocess.Process) -> float | None:
+    peak = _peak_rss_mb(process.pid)
+
+    process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), 30)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+    return peak
+
+
+async def _prepare_delphi(fake: FakeTelegram, users: list[SimulatedUser], folder: Path) -> Path:
+    config = folder / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite+aiosqlite:///{folder / "bench.db"}"\n'
+        f'[study]\nfile = "{STUDY}"\n'
+        f'[telegram]\ntoken_env = "BENCH_TG_TOKEN"\nbase_url = "{fake.base_url}"\n'
+        f'base_file_url = "{fake.base_file_url}"\nrate_limit = false\n')
+    os.environ["BENCH_TG_TOKEN"] = fake.token
+    for argv in (["db", "upgrade"], ["study", "load"]):
+        code = await asyncio.to_thread(delphi, [*argv, "--config", str(config)])
+        assert code == 0, argv
+    spec = load_study_file(STUDY)
+    clock = SystemClock()
+    store = Store.from_url(f"sqlite+aiosqlite:///{folder / 'bench.db'}")
+    try:
+        async with store.transaction() as session:
+            tokens = await create_invites(session, spec.study.id, len(users), clock.now())
+            for user, token in zip(users, tokens, strict=True):
+                who = PlatformUser("telegram", str(user.id), str(user.id), user.first_name)
+                participant = await redeem_invite(session, spec.study.id, token, who,
+                                                  clock.now())
+                await record_consent(session, participant.id, True, clock.now())
+            await rounds.open_round(session, spec.study.id, clock.now())
+    finally:
+        await store.dispose()
+    return config
+
+
+async def _run_bot(fake: FakeTelegram, kind: str, folder: Path) -> dict[str, Any]:
+    presses = len(load_study_file(STUDY).statements)
+    fast, paced = fake.create_users(EXPERTS, prefix=f"{kind}F"), fake.create_users(
+        EXPERTS, prefix=f"{kind}P")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_TG_TOKEN": fake.token}
+    if kind == "delphi":
+        config = await _prepare_delphi(fake, fast + paced, folder)
+        argv = ["-m", "bot.cli", "run", "--config", str(config)]
+
+        def is_next(m: ChatMessage) -> bool:
+            return m.visible_text.startswith(CARD) or "Review" in m.visible_text
+    else:
+        argv = ["-m", "bench.telegram_floor", fake.base_url, fake.token]
+
+        def is_next(m: ChatMessage) -> bool:
+            return m.visible_text.startswith(CARD)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *argv, cwd=folder, env=env, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await fake.wait_until_polling(timeout=60)
+        saturation = await _phase(fast, presses, 0.0, is_next)
+        human = await _phase(paced, presses, THINK_MEAN_S, is_next)
+    finally:
+        peak = await _stop(process)
+    return {"saturation": saturation, "paced": human, "peak_rss_mb": peak}
+
+
+async def _run() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder:
+        async with running_telegram_fake(record_calls=False, callback_query_ttl=120) as fake:
+            floor = await _run_bot(fake, "floor", Path(folder))
+        async with running_telegram_fake(record_calls=False, callback_query_ttl=120) as fake:
+            ours = await _run_bot(fake, "delphi", Path(folder))
+    ratio = ours["saturation"]["presses_per_s"] / floor["saturation"]["presses_per_s"]
+    rows = []
+    for label, result in (("floor (bare PTB)", floor), ("delphi run", ours)):
+        for phase in ("saturation", "paced"):
+            data = result[phase]
+            rows.append({"case": f"{label}, {phase}, {EXPERTS} experts", "median_s": data["p50_s"],
+                         "min_s": data["p50_s"], "reps": data["presses"], **data,
+                         "peak_rss_mb": result["peak_rss_mb"]})
+
+    def line(label: str, result: dict[str, Any]) -> str:
+        s, p = result["saturation"], result["paced"]
+        return (f"{label}: {s['presses_per_s']:.0f} presses/s at saturation "
+                f"(p99 {s['p99_s'] * 1000:.0f} ms); paced at mean {THINK_MEAN_S:g} s per "
+                f"statement {p['presses_per_s']:.0f} presses/s, p50 {p['p50_s'] * 1000:.1f} ms, "
+                f"p99 {p['p99_s'] * 1000:.1f} ms; peak RSS {result['peak_rss_mb'] or 0:.0f} MB")
+
+    return {
+        "name": "telegram presses",
+        "rows": rows,
+        "ratio_to_floor": ratio,
+        "summary": [line("floor", floor), line("delphi", ours),
+                    f"throughput ratio delphi / floor = {ratio:.2f} (target >= 0.6); paced p99 "
+                    f"{ours['paced']['p99_s'] * 1000:.1f} ms (target < 100 ms)"],
+    }
+
+
+def run() -> dict[str, Any]:
+    return asyncio.run(_run())
+
+
+if __name__ == "__main__":
+    for summary in run()["summary"]:
+        print(summary)

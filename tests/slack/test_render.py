@@ -1,0 +1,119 @@
+"""Cards as Block Kit: escaping, splitting and Slack's limits, checked with the fake's own
+Block Kit validator (the rules Slack answers ``invalid_blocks`` for)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters.slack.render import (
+    BUTTON_TEXT_LIMIT,
+    SECTION_TEXT_LIMIT,
+    button_text,
+    comment_modal,
+    escape,
+    home_view,
+    render,
+    section_texts,
+    slack_commands,
+    unescape,
+)
+from bot.cards import Button, Card, Prompt, Section, card
+from tests.fakes.slack_blockkit import validate_blocks, validate_view
+
+WORDS = st.lists(st.text(alphabet="ab<>&*_`~ü\n", min_size=1, max_size=12)
+                 .filter(lambda w: w.strip() != ""), max_size=1500)
+STYLES = st.sampled_from(["plain", "bold", "italic", "quote", "mono"])
+
+
+def _unformat(text: str, style: str) -> str:
+    if style == "mono":
+        text = text.removeprefix("```\n").removesuffix("\n```")
+    elif style == "quote":
+        text = "\n".join(line.removeprefix(">") for line in text.split("\n"))
+    elif style in ("bold", "italic"):  # one marker at each end of every non-blank line
+        text = "\n".join(line[1:-1] if line.strip() else line for line in text.split("\n"))
+    return unescape(text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(words=WORDS, separator=st.sampled_from([" ", "\n", "\n\n"]), style=STYLES)
+def test_sections_fit_and_keep_every_word(words: list[str], separator: str,
+                                          style: str) -> None:
+    text = separator.join(words)
+    pieces = section_texts(Section(text, style))  # type: ignore[arg-type]
+    assert all(0 < len(p) <= SECTION_TEXT_LIMIT for p in pieces)
+    expected = text if style == "quote" else slack_commands(text)
+    joined = " ".join(_unformat(p, style) for p in pieces)
+    assert joined.split() == expected.split()  # nothing lost, nothing cut mid-word
+
+
+def test_escaping_defuses_mentions_pings_and_links() -> None:
+    hostile = "<@U123> <!channel> & <https://evil|click>"
+    [piece] = section_texts(Section(hostile, "quote"))
+    assert piece == ">&lt;@U123&gt; &lt;!channel&gt; &amp; &lt;https://evil|click&gt;"
+    assert unescape(escape(hostile)) == hostile
+    [message] = render(card(hostile, heading="<!here>"))
+    assert "<" not in message.text  # the notification text is escaped too
+    assert all(b["text"].get("verbatim") for b in message.blocks if b["type"] == "section")
+
+
+def test_commands_are_named_the_slack_way() -> None:
+    assert slack_commands("Send /ballot to continue; /help lists the commands; /start.") == (
+        "Send /delphi ballot to continue; /delphi help lists the commands; /delphi.")
+    assert slack_commands("/timezone Europe/Berlin, https://x.org/help, a/help") == (
+        "/delphi timezone Europe/Berlin, https://x.org/help, a/help")
+    [piece] = section_texts(Section("Try /help", "quote"))  # an expert's words stay theirs
+    assert piece == ">Try /help"
+
+
+def test_button_text_keeps_the_scale_number() -> None:
+    long = "7 · " + "Agree, with reservations about the wording " * 3
+    text = button_text(long)
+    assert len(text) == BUTTON_TEXT_LIMIT and text.startswith("7 · ") and text.endswith("…")
+    assert button_text("4") == "4"
+
+
+def test_a_long_card_is_split_within_block_kit_limits() -> None:
+    words = " ".join(f"word{i:05d}" for i in range(4000))  # 40,000 characters
+    sections = [Section(words), Section("&<>" * 1500, "quote"),
+                *(Section(f"Comment {i}", "quote") for i in range(80))]
+    buttons = (tuple(Button(f"{i} · " + "x" * 100, f"1|r|1|S01|{i % 9 + 1}")
+                     for i in range(30)),)
+    messages = render(Card(tuple(sections), buttons, heading="H" * 300))
+    assert len(messages) > 1
+    for message in messages:
+        assert validate_blocks(message.blocks, "message") == []
+    assert all(b["type"] != "actions" for m in messages[:-1] for b in m.blocks)
+    last = messages[-1].blocks
+    assert [b["type"] for b in last[-2:]] == ["actions", "actions"]  # 30 buttons: 25 + 5
+    action_ids = [e["action_id"] for b in last if b["type"] == "actions" for e in b["elements"]]
+    assert len(set(action_ids)) == 30
+    shown = " ".join(b["text"]["text"] for m in messages for b in m.blocks
+                     if b["type"] == "section")
+    assert [w for w in shown.split() if w.startswith("word")] == words.split()
+
+
+def test_empty_cards_and_sections_still_render_valid_blocks() -> None:
+    [message] = render(Card(sections=(Section("   "),)))
+    assert validate_blocks(message.blocks, "message") == [] and message.blocks
+    [only_buttons] = render(Card(sections=(), buttons=((Button("", "1|n"),),)))
+    assert validate_blocks(only_buttons.blocks, "message") == []
+
+
+def test_home_view_is_capped_at_100_blocks() -> None:
+    big = Card(tuple(Section(f"line {i}") for i in range(150)), heading="Dashboard")
+    view = home_view(big, "Tiny pilot study")
+    assert validate_view(view, publish=True) == ([], [])
+    assert len(view["blocks"]) == 100 and "/delphi status" in str(view["blocks"][-1])
+    small = home_view(card("Round 1: 0 of 5 answered"), "Tiny pilot study")
+    assert small["blocks"][0]["text"]["text"] == "Tiny pilot study"
+
+
+def test_comment_modal_respects_view_limits() -> None:
+    prompt = Prompt("Comment on a very long statement code", "Your comment on statement 3",
+                    5000)
+    view = comment_modal(prompt, {"channel": "D1"})
+    assert validate_view(view, publish=False) == ([], [])
+    assert len(view["title"]["text"]) <= 24
+    assert view["blocks"][0]["element"]["max_length"] == 3000
