@@ -113,11 +113,53 @@ async def _floor(api_url: str, port: int) -> None:
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    await _until_sigterm()
+    await runner.cleanup()
+    await session.close()
+
+
+async def _until_sigterm() -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
-    await runner.cleanup()
-    await session.close()
+
+
+class _StubConductor:
+    """Answers every press with the floor's cards at once: the adapter without delphi's
+    database work, to show what the adapter itself costs."""
+
+    def __init__(self) -> None:
+        from bot.cards import Button, Card, Section
+
+        self.card = Card(heading=f"{CARD} 1 of 5 · Sun protection",
+                         sections=(Section("Adults should apply a broad-spectrum sunscreen."),),
+                         buttons=(tuple(Button(str(v), f"1|r|1|S01|{v}")
+                                        for v in range(1, 6)),))
+        self.rated = Card(heading=self.card.heading,
+                          sections=(Section("✓ 4 · Agree", "bold"),))
+        self.on_outbox = lambda: None
+
+    async def handle(self, event: Any) -> Any:
+        from bot.cards import Reply
+        from bot.events import Pressed
+
+        if isinstance(event, Pressed):
+            return Reply(toast="Recorded", edit=self.rated, send=[self.card])
+        return Reply(send=[self.card])
+
+
+async def _adapter_only(api_url: str, port: int) -> None:
+    from pydantic import SecretStr
+
+    from adapters.slack.adapter import SlackAdapter
+    from bot.config import SlackSection
+
+    settings = SlackSection(bot_token=SecretStr(os.environ["BENCH_SLACK_TOKEN"]),
+                            signing_secret=SecretStr(SECRET), api_url=api_url, port=port)
+    adapter = SlackAdapter(_StubConductor(), settings)  # type: ignore[arg-type]
+    await adapter.start()
+    await _until_sigterm()
+    await adapter.stop()
 
 
 # --- the experts ---------------------------------------------------------------------
@@ -225,14 +267,14 @@ async def _run_bot(kind: str, folder: Path) -> dict[str, Any]:
     presses = 5  # the tiny study's ballot
     port = _free_port()
     async with running_slack_fake() as fake:
-        sets = [fake.create_users(EXPERTS, prefix=f"{kind}{rep}x") for rep in range(REPS)]
+        sets = [fake.create_users(EXPERTS, prefix=f"{kind}{rep}x") for rep in range(REPS + 1)]
         env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_SLACK_TOKEN": fake.bot_token,
                "BENCH_SLACK_SECRET": SECRET}
         if kind == "delphi":
             config = await _prepare_delphi(fake, [u for s in sets for u in s], folder, port)
             argv = ["-m", "bot.cli", "run", "--config", str(config)]
         else:
-            argv = ["-m", "bench.slack_bench", "--floor", fake.api_url, str(port)]
+            argv = ["-m", "bench.slack_bench", f"--{kind}", fake.api_url, str(port)]
         process = await asyncio.create_subprocess_exec(
             sys.executable, *argv, cwd=folder, env=env, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL)
@@ -240,7 +282,8 @@ async def _run_bot(kind: str, folder: Path) -> dict[str, Any]:
             async with SlackPlatformClient(fake, bolt_url=f"http://127.0.0.1:{port}/slack/events",
                                            signing_secret=SECRET) as slack:
                 await _wait_listening(slack)
-                runs = [await _phase(slack, users, presses) for users in sets]
+                await _phase(slack, sets[0], presses)  # warm-up: imports, caches, pools
+                runs = [await _phase(slack, users, presses) for users in sets[1:]]
         finally:
             await _stop(process)
     best = sorted(runs, key=lambda r: r["presses_per_s"])[len(runs) // 2]
@@ -251,10 +294,14 @@ async def _run_bot(kind: str, folder: Path) -> dict[str, Any]:
 async def _run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         floor = await _run_bot("floor", Path(folder))
+        adapter = await _run_bot("adapter", Path(folder))
         ours = await _run_bot("delphi", Path(folder))
     ratio = ours["presses_per_s"] / floor["presses_per_s"]
+    adapter_ratio = adapter["presses_per_s"] / floor["presses_per_s"]
     rows = []
-    for label, result in (("floor (bare bolt)", floor), ("delphi run (slack)", ours)):
+    for label, result in (("floor (bare bolt)", floor),
+                          ("slack adapter, conductor stubbed", adapter),
+                          ("delphi run (slack)", ours)):
         median = result["median"]
         rows.append({"case": f"{label}, saturation, {EXPERTS} experts x {REPS} runs",
                      "median_s": median["p50_s"], "min_s": min(r["p50_s"] for r in
@@ -271,8 +318,11 @@ async def _run() -> dict[str, Any]:
                 f"{median['p99_s'] * 1000:.0f} ms; ack p99 {median['ack_p99_s'] * 1000:.0f} ms")
 
     return {"name": "slack presses", "rows": rows, "ratio_to_floor": ratio,
-            "summary": [line("floor", floor), line("delphi", ours),
-                        f"throughput ratio delphi / floor = {ratio:.2f} (target >= 0.6)"]}
+            "ratio_adapter_to_floor": adapter_ratio,
+            "summary": [line("floor", floor), line("adapter only", adapter),
+                        line("delphi", ours),
+                        f"throughput ratio delphi / floor = {ratio:.2f} (target >= 0.6); "
+                        f"adapter with a stub conductor / floor = {adapter_ratio:.2f}"]}
 
 
 def run() -> dict[str, Any]:
@@ -282,6 +332,8 @@ def run() -> dict[str, Any]:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--floor"]:
         asyncio.run(_floor(sys.argv[2], int(sys.argv[3])))
+    elif sys.argv[1:2] == ["--adapter"]:
+        asyncio.run(_adapter_only(sys.argv[2], int(sys.argv[3])))
     else:
         for summary in run()["summary"]:
             print(summary)

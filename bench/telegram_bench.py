@@ -60,11 +60,15 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-async def _expert(user: SimulatedUser, presses: int, think: Callable[[], float],
-                  is_next: Callable[[ChatMessage], bool], latencies: list[float]) -> None:
+async def _open_ballot(user: SimulatedUser) -> ChatMessage:
     sent = user.send_command("ballot")
-    message = await user.wait_for_message(lambda m: m.visible_text.startswith(CARD),
-                                          since=sent, timeout=120)
+    return await user.wait_for_message(lambda m: m.visible_text.startswith(CARD),
+                                       since=sent, timeout=120)
+
+
+async def _expert(user: SimulatedUser, message: ChatMessage, presses: int,
+                  think: Callable[[], float], is_next: Callable[[ChatMessage], bool],
+                  latencies: list[float]) -> None:
     for _ in range(presses):
         pause = think()
         if pause:
@@ -83,9 +87,11 @@ async def _phase(users: list[SimulatedUser], presses: int, think_mean: float,
     def think() -> float:
         return rng.expovariate(1 / think_mean) if think_mean else 0.0
 
+    firsts = await asyncio.gather(*(_open_ballot(u) for u in users))  # not measured
     latencies: list[float] = []
     started = time.perf_counter()
-    await asyncio.gather(*(_expert(u, presses, think, is_next, latencies) for u in users))
+    await asyncio.gather(*(_expert(u, m, presses, think, is_next, latencies)
+                           for u, m in zip(users, firsts, strict=True)))
     wall = time.perf_counter() - started
     return {"presses": len(latencies), "wall_s": wall, "presses_per_s": len(latencies) / wall,
             "p50_s": statistics.median(latencies), "p99_s": _percentile(latencies, 0.99)}

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.analyze_cli import register as register_analyze
 from bot.config import Config, load_config
 from engine.clock import SystemClock
 from engine.db import Store
@@ -258,12 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=cmd_demo)
 
-    try:
-        from bot.analyze_cli import register as register_analyze
-    except ImportError:  # pragma: no cover - the analysis command ships with the package
-        pass
-    else:
-        register_analyze(commands)
+    register_analyze(commands)
     return parser
 
 

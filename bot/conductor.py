@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import actions, texts
+from bot import actions, outbox, texts
 from bot.cards import Card, Prompt, Reply, card
 from bot.events import Command, Event, Joined, Pressed, Texted
 from engine import ballots, conversation, enrolment
@@ -87,7 +87,9 @@ class Conductor:
         now = self.clock.now()
         async with self.store.transaction() as session:
             reply = await self._decide(session, event, now)
-        self.on_outbox()  # after the commit: queued messages may go out now
+            queued = session.info.pop(outbox.DIRTY, False)
+        if queued:
+            self.on_outbox()  # after the commit: the queued messages may go out now
         return reply
 
     async def _decide(self, session: AsyncSession, event: Event, now: datetime) -> Reply:
@@ -167,12 +169,16 @@ class Conductor:
         return self.spec.study.timezone
 
     async def card_for(self, session: AsyncSession, participant: Participant,
-                       item: ballots.BallotItem) -> Card:
+                       item: ballots.BallotItem, unanswered: bool = False) -> Card:
+        """A statement card with its feedback; ``unanswered`` skips looking up an answer
+        the caller already knows is not there."""
         feedback = await statement_feedback(session, participant.id, self.study_id,
                                             item.round, item.code, item.version_id)
-        given = {entry.code: (value, answered) for entry, value, answered
-                 in await ballots.answers(session, participant.id)}
-        value, answered = given.get(item.code, (None, False))
+        value, answered = None, False
+        if not unanswered:
+            given = {entry.code: (v, a) for entry, v, a
+                     in await ballots.answers(session, participant.id)}
+            value, answered = given.get(item.code, (None, False))
         return texts.statement_card(self.spec, item, feedback, value, answered)
 
     async def continue_ballot(self, session: AsyncSession, participant: Participant) -> Card:
@@ -185,7 +191,8 @@ class Conductor:
         if state.submitted_at is not None:
             return texts.submitted(state, self.zone(participant))
         if state.first_unanswered is not None:
-            return await self.card_for(session, participant, state.first_unanswered)
+            return await self.card_for(session, participant, state.first_unanswered,
+                                       unanswered=True)
         return await self.review(session, participant)
 
     async def review(self, session: AsyncSession, participant: Participant) -> Card:
@@ -316,8 +323,8 @@ class Conductor:
                                                       code, value, now)
                 label = texts.scale_label(self.spec, value)
                 nxt = receipt.progress.first_unanswered
-                follow = (await self.card_for(session, participant, nxt) if nxt is not None
-                          else await self.review(session, participant))
+                follow = (await self.card_for(session, participant, nxt, unanswered=True)
+                          if nxt is not None else await self.review(session, participant))
                 return Reply(toast=f"Recorded: {label}",
                              edit=texts.rated_card(self.spec, receipt.item, value),
                              send=[follow])

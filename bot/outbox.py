@@ -15,6 +15,8 @@ from bot.cards import Card
 from engine.db import upsert
 from engine.models import OutboxMessage
 
+DIRTY = "outbox_dirty"
+
 
 async def enqueue(
     session: AsyncSession,
@@ -37,6 +39,7 @@ async def enqueue(
          "dedupe_key": dedupe_key, "status": "pending", "attempts": 0, "not_before": now,
          "created_at": now},
         conflict=("dedupe_key",)))
+    session.info[DIRTY] = True  # the conductor wakes the dispatcher after the commit
 
 
 def cards_of(message: OutboxMessage) -> list[Card]:

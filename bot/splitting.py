@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
+_SPACE = re.compile(r"\s")
+
+
+def _last_break(window: str) -> int:
+    """Where to cut: the last paragraph break, else line break, else any whitespace."""
+    for separator in ("\n\n", "\n"):
+        cut = window.rfind(separator)
+        if cut > 0:
+            return cut
+    spaces = [m.start() for m in _SPACE.finditer(window)]
+    return spaces[-1] if spaces else -1
+
 
 def split_text(text: str, limit: int) -> list[str]:
     """Pieces of at most ``limit`` characters, broken at paragraph, line or word boundaries.
@@ -13,12 +27,7 @@ def split_text(text: str, limit: int) -> list[str]:
     pieces: list[str] = []
     rest = text
     while len(rest) > limit:
-        window = rest[: limit + 1]
-        cut = -1
-        for separator in ("\n\n", "\n", " "):
-            cut = window.rfind(separator, 0, limit + 1)
-            if cut > 0:
-                break
+        cut = _last_break(rest[: limit + 1])
         if cut <= 0:
             pieces.append(rest[:limit])
             rest = rest[limit:]

@@ -23,7 +23,7 @@ from engine.errors import (
     RoundClosed,
     RoundNotOpen,
 )
-from engine.loading import get_study, study_file_of
+from engine.loading import study_spec
 from engine.models import (
     Ballot,
     Comment,
@@ -94,6 +94,23 @@ def ensure_active(participant: Participant) -> None:
 
 
 async def ballot_items(session: AsyncSession, round_: Round) -> list[BallotItem]:
+    """The statements of a round in ballot order.
+
+    An open round's ballot cannot change (revisions go to the next draft), so it is read
+    once per database and kept in the store's memo; other rounds are read afresh.
+    """
+    memo = session.info.get("memo") if round_.status == "open" else None
+    key = ("ballot_items", round_.id)
+    if memo is not None and key in memo:
+        cached: list[BallotItem] = memo[key]
+        return cached
+    items = await _read_ballot_items(session, round_)
+    if memo is not None:
+        memo[key] = items
+    return items
+
+
+async def _read_ballot_items(session: AsyncSession, round_: Round) -> list[BallotItem]:
     rows = (await session.execute(
         select(RoundItem.position, Statement.code, Statement.domain, StatementVersion)
         .join(StatementVersion, StatementVersion.id == RoundItem.statement_version_id)
@@ -133,6 +150,9 @@ async def _ballot(session: AsyncSession, round_: Round, participant_id: int) -> 
 async def _ensure_ballot(
     session: AsyncSession, round_: Round, participant_id: int, now: datetime
 ) -> Ballot:
+    existing = await _ballot(session, round_, participant_id)
+    if existing is not None:
+        return existing
     await session.execute(upsert(session, Ballot.__table__,
                                  {"round_id": round_.id, "participant_id": participant_id,
                                   "started_at": now},
@@ -219,7 +239,7 @@ async def record_rating(
     """Record (or replace) a rating; ``None`` means unable to rate."""
     participant = await get_participant(session, participant_id)
     ensure_active(participant)
-    spec = study_file_of(await get_study(session, participant.study_id))
+    spec = await study_spec(session, participant.study_id)
     if value is None and not spec.scale.unable_to_rate:
         raise InvalidValue("This study does not offer \"unable to rate\"; choose a value.")
     if value is not None and not 1 <= value <= spec.scale.points:
@@ -231,16 +251,16 @@ async def record_rating(
     if ballot.submitted_at is not None:
         raise BallotSubmitted("You have submitted this round's ballot; choose \"Change "
                               "answers\" first if you want to change a rating.")
-    previous = await session.scalar(select(Rating).where(
-        Rating.ballot_id == ballot.id, Rating.statement_version_id == item.version_id))
-    old_value = previous.value if previous is not None else None
+    given = await _answers(session, ballot)
+    replaced = item.version_id in given
+    old_value = given.get(item.version_id)
     await session.execute(upsert(
         session, Rating.__table__,
         {"ballot_id": ballot.id, "statement_version_id": item.version_id, "value": value,
          "created_at": now, "updated_at": now},
         conflict=("ballot_id", "statement_version_id"), update=("value", "updated_at")))
-    given = await _answers(session, ballot)
-    return RatingReceipt(item, value, old_value, previous is not None,
+    given[item.version_id] = value
+    return RatingReceipt(item, value, old_value, replaced,
                          _progress(current, items, given, ballot))
 
 

@@ -82,7 +82,11 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # Per-database memo for data that cannot change once written (an open round's
+        # ballot); sessions reach it through ``session.info["memo"]``.
+        self.memo: dict[Any, Any] = {}
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False,
+                                            info={"memo": self.memo})
         self._write_lock: asyncio.Lock | None = None
 
     @classmethod

@@ -22,7 +22,7 @@ from engine.errors import (
     NotEnrolled,
     ParticipantInactive,
 )
-from engine.loading import get_study, study_file_of
+from engine.loading import get_study, study_spec
 from engine.models import Identity, Invite, Participant, ScreeningAnswer, Study
 from engine.studyfile import ScreeningQuestion
 
@@ -126,7 +126,7 @@ async def get_participant(session: AsyncSession, participant_id: int) -> Partici
 
 
 async def _screening_questions(session: AsyncSession, study_id: str) -> list[ScreeningQuestion]:
-    return list(study_file_of(await get_study(session, study_id)).screening)
+    return list((await study_spec(session, study_id)).screening)
 
 
 async def next_screening_question(

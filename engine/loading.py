@@ -88,12 +88,35 @@ async def get_study(session: AsyncSession, study_id: str) -> Study:
     return study
 
 
+_DEFINITIONS: dict[str, StudyFile] = {}
+
+
 def study_file_of(study: Study) -> StudyFile:
-    """The validated definition stored with the study (the file as it was loaded)."""
-    return StudyFile.model_validate(study.definition)
+    """The validated definition stored with the study (the file as it was loaded).
+
+    A definition never changes once loaded (its content hash is the key), so the parsed
+    form is kept: validating it on every button press would dominate the press's cost.
+    """
+    cached = _DEFINITIONS.get(study.content_hash)
+    if cached is None:
+        cached = _DEFINITIONS[study.content_hash] = StudyFile.model_validate(study.definition)
+    return cached
 
 
 async def only_study_id(session: AsyncSession) -> str | None:
     """The single study in a database, for commands that were not told which one."""
     ids = (await session.scalars(select(Study.id).limit(2))).all()
     return ids[0] if len(ids) == 1 else None
+
+
+async def study_spec(session: AsyncSession, study_id: str) -> StudyFile:
+    """The study's definition, read once per database (it never changes once loaded)."""
+    memo = session.info.get("memo")
+    key = ("spec", study_id)
+    if memo is not None and key in memo:
+        cached: StudyFile = memo[key]
+        return cached
+    spec = study_file_of(await get_study(session, study_id))
+    if memo is not None:
+        memo[key] = spec
+    return spec

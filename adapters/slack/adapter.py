@@ -16,12 +16,10 @@ else a hash of the raw body.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import aiohttp
@@ -38,6 +36,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.protocol import (
+    Lanes,
+    delivery_error,
+    error_code,
+    first_header,
+    parse_command,
+    update_key,
+)
 from adapters.slack.render import (
     ACTION_PREFIX,
     COMMENT_BLOCK,
@@ -63,98 +69,15 @@ EVENTS_PATH = "/slack/events"
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_HOST = "127.0.0.1"  # Slack needs https: a reverse proxy terminates TLS in front
 DRAIN_SECONDS = 10.0
-# The recipient is gone for good: the outbox marks them unreachable instead of retrying.
-PERMANENT_ERRORS = frozenset({
-    "account_inactive", "user_not_found", "channel_not_found", "user_disabled",
-    "is_archived", "cannot_dm_bot", "not_in_channel", "user_not_visible",
-})
 ELSEWHERE = ("I answer in our direct messages (the bot's Messages tab), so your answers stay "
              "private.")
 SORRY = ("Sorry, something went wrong on our side. Nothing you already saw as recorded is "
          "lost; please try again, or send /delphi ballot.")
-MAX_KEY = 128  # processed_updates.update_key
-
-
-def update_key(kind: str, slack_id: object, request: AsyncBoltRequest) -> str:
-    """The de-duplication key of one request: Slack's own id when there is one, else a
-    hash of the body (raw in HTTP mode; Socket Mode hands bolt a parsed dict)."""
-    if isinstance(slack_id, str) and slack_id:
-        key = f"{kind}:{slack_id}"
-    else:
-        body = request.raw_body or json.dumps(request.body, sort_keys=True)
-        key = f"{kind}#{hashlib.sha256(body.encode()).hexdigest()}"
-    if len(key) > MAX_KEY:
-        key = f"{kind}#{hashlib.sha256(key.encode()).hexdigest()}"
-    return key
-
-
-def parse_command(text: str) -> tuple[str, str]:
-    """``/delphi join abc`` arrives as ``join abc`` -> ``("join", "abc")``; empty -> start."""
-    parts = text.strip().split(maxsplit=1)
-    if not parts:
-        return "start", ""
-    name = parts[0].lstrip("/").lower()
-    args = parts[1].strip() if len(parts) > 1 else ""
-    if name == "join" and not args:
-        return "start", ""
-    return name, args
-
-
-def _retry_after(headers: Mapping[str, Any] | None) -> float:
-    for name, value in (headers or {}).items():
-        if name.lower() == "retry-after":
-            raw = value[0] if isinstance(value, list | tuple) else value
-            try:
-                return max(0.0, float(raw))
-            except (TypeError, ValueError):
-                break
-    return 1.0
-
-
-def delivery_error(error: SlackApiError) -> DeliveryError:
-    """Slack's answer as the outbox understands it: retry later, after a while, or never."""
-    response = error.response
-    code = str(response.get("error") or "") if response is not None else ""
-    status = getattr(response, "status_code", 0)
-    if status == 429 or code == "ratelimited":
-        headers = getattr(response, "headers", None)
-        return DeliveryError(f"slack: {code or 'ratelimited'}", retry_after=_retry_after(headers))
-    return DeliveryError(f"slack: {code or status}", permanent=code in PERMANENT_ERRORS)
-
-
-class Lanes:
-    """One lane per user: a user's requests are handled in arrival order (a fast double
-    press stays in order), different users concurrently."""
-
-    def __init__(self) -> None:
-        self._lanes: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def lane(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._lanes.get(key, (asyncio.Lock(), 0))
-        self._lanes[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._lanes[key]
-            if users <= 1:
-                del self._lanes[key]
-            else:
-                self._lanes[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._lanes)
-
-
-def _first(headers: Mapping[str, Any], name: str) -> str | None:
-    value = headers.get(name)
-    if isinstance(value, list | tuple):
-        return str(value[0]) if value else None
-    return None if value is None else str(value)
 
 
 class SlackAdapter:
+    """One Slack workspace: bolt's endpoint (or socket) in, the Web API out."""
+
     platform = "slack"
 
     def __init__(self, conductor: Conductor, settings: SlackSection, *,
@@ -370,7 +293,7 @@ class SlackAdapter:
     async def _on_home_opened(self, event: dict[str, Any],
                               request: AsyncBoltRequest) -> None:
         self._track()
-        if event.get("tab", "home") != "home" or _first(request.headers, "x-slack-retry-num"):
+        if event.get("tab", "home") != "home" or first_header(request.headers, "x-slack-retry-num"):
             return  # a retry: the first delivery already published the view
         user_id = str(event.get("user") or "")
         channel = event.get("channel")
@@ -384,7 +307,7 @@ class SlackAdapter:
         try:
             await self.client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:
-            log.warning("slack: views.publish for %s failed: %s", user_id, _code(error))
+            log.warning("slack: views.publish for %s failed: %s", user_id, error_code(error))
 
     async def _who(self, user_id: str, hint: str | None = None,
                    name: object = None) -> PlatformUser:
@@ -420,14 +343,14 @@ class SlackAdapter:
                 await self.client.chat_postEphemeral(channel=who.chat_id, user=who.user_id,
                                                      text=notice_text(reply.toast))
         except SlackApiError as error:
-            log.warning("slack: reply to %s not shown: %s", who.user_id, _code(error))
+            log.warning("slack: reply to %s not shown: %s", who.user_id, error_code(error))
 
     async def _open_prompt(self, trigger_id: str, prompt: Prompt, channel: str) -> bool:
         try:
             await self.client.views_open(trigger_id=trigger_id,
                                          view=comment_modal(prompt, {"channel": channel}))
         except SlackApiError as error:  # e.g. expired_trigger_id: fall back to a message
-            log.info("slack: comment modal not opened: %s", _code(error))
+            log.info("slack: comment modal not opened: %s", error_code(error))
             return False
         return True
 
@@ -486,8 +409,3 @@ async def _let_listeners_start() -> None:
     """
     for _ in range(2):
         await asyncio.sleep(0)
-
-
-def _code(error: SlackApiError) -> str:
-    response = error.response
-    return str(response.get("error") if response is not None else error)

@@ -8,8 +8,14 @@ import csv
 import io
 from collections.abc import Callable
 
+from engine.clock import ManualClock
+from engine.db import Store
 from engine.models import Comment, Participant, Rating, RoundResult
+from engine.studyfile import load_study_file
+from tests.engine.helpers import EXAMPLES, loaded
+from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.harness import (
+    TOKENS,
     SlackStudy,
     card_of,
     count,
@@ -17,6 +23,7 @@ from tests.slack.harness import (
     last_text,
     rate_round,
     rating_card,
+    running_study,
 )
 
 # Round 1 ratings per expert, statement positions 1-5 (S01-S05); None: unable to rate.
@@ -206,3 +213,74 @@ async def test_slash_command_outside_the_dm_answers_in_the_dm(study: SlackStudy)
     assert "No round is open" in last_text(study.coordinator)
     assert study.coordinator.last_message is not None
     assert study.coordinator.last_message.channel == study.coordinator.dm.id
+
+
+async def test_back_change_resume_progress_and_withdraw(study: SlackStudy) -> None:
+    [expert] = await study.enrol(1)
+    await study.command(study.coordinator, "openround 7d")
+    await study.deliver()
+    await study.press(expert, "4", rating_card(expert, 1, 1))
+    await study.press(expert, "Back", rating_card(expert, 1, 2))
+    again = rating_card(expert, 1, 1)
+    assert "Your current answer: 4 · Agree" in again.visible_text
+    await study.press(expert, "2", again)
+    assert await count(study.store, Rating) == 1  # an upsert: the answer changed
+    await study.press(expert, "Change")  # on the rated card: that statement again
+    assert card_of(expert.messages[-1]) == (1, 1, 5)
+
+    await study.command(expert, "ballot")  # resumes at the first unanswered statement
+    assert card_of(expert.messages[-1]) == (1, 2, 5)
+    await study.command(expert, "progress")
+    assert "Round 1: 1 of 5 answered; not submitted yet" in last_text(expert)
+    await study.press(expert, "Continue")
+    assert card_of(expert.messages[-1]) == (1, 2, 5)
+
+    await study.command(expert, "withdraw")
+    confirm = expert.last_message
+    await study.press(expert, "No, stay", confirm)
+    assert confirm is not None and "You stay on the panel." in \
+        expert.message(confirm.ts).visible_text
+    await study.command(expert, "withdraw")
+    await study.press(expert, "Yes, withdraw")
+    assert "You have withdrawn" in last_text(expert)
+    async with study.store.transaction() as session:
+        participant = await session.get(Participant, 1)
+        assert participant is not None and participant.status == "withdrawn"
+
+
+async def test_a_long_invite_list_is_split_across_sections(study: SlackStudy) -> None:
+    await study.command(study.coordinator, "invite 200")
+    messages = [m for m in study.coordinator.messages if "/delphi join" in m.visible_text]
+    tokens = {t for m in messages for t in TOKENS.findall(m.visible_text)}
+    assert len(tokens) == 200 and study.fake.call_count("chat.postMessage", ok=False) == 0
+    sections = [b for m in messages for b in m.blocks if b["type"] == "section"]
+    assert len(sections) > 2 and all(len(b["text"]["text"]) <= 3000 for b in sections)
+    assert all(b["text"]["text"].startswith("```") for b in sections[1:])
+
+
+async def test_screening_and_a_nine_point_scale(fake: FakeSlackApi, store: Store,
+                                               clock: ManualClock) -> None:
+    spec = await loaded(store, clock.now(),
+                        load_study_file(EXAMPLES / "isotretinoin-rejuvenation.toml"))
+    async with running_study(fake, store, clock, spec) as study:
+        await study.command(study.coordinator, "invite 1")
+        [token] = TOKENS.findall(last_text(study.coordinator))
+        expert = fake.create_user("derm1")
+        await study.command(expert, f"join {token}")
+        await study.press(expert, "I agree to take part")
+        for index, question in enumerate(spec.screening, start=1):
+            card = expert.last_message
+            assert card is not None
+            assert f"question {index} of {len(spec.screening)}" in card.visible_text
+            assert [b.text for b in card.buttons] == question.options
+            await study.press(expert, (question.eligible or question.options)[0], card)
+        assert "you are on the panel" in last_text(expert)
+
+        await study.command(study.coordinator, "openround 14d")
+        await study.deliver()
+        first = rating_card(expert, 1, 1)
+        labels = [b.text or "" for b in first.buttons]
+        assert [label.split(" ")[0] for label in labels[:9]] == [str(v) for v in range(1, 10)]
+        assert all(len(label) <= 75 for label in labels)
+        await study.press(expert, "7", first)
+        assert card_of(expert.messages[-1]) == (1, 2, len(spec.statements))
