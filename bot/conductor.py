@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import actions, outbox, texts
 from bot.cards import Card, Prompt, Reply, card
+from bot.coordination import Coordination, NotCoordinator, command_names
 from bot.events import Command, Event, Joined, Pressed, Texted
 from engine import ballots, conversation, enrolment
 from engine.clock import Clock
@@ -32,12 +33,7 @@ from engine.studyfile import StudyFile
 log = logging.getLogger(__name__)
 
 EXPERT_COMMANDS = ("start", "ballot", "progress", "help", "withdraw", "timezone")
-COORDINATOR_COMMANDS = ("status", "openround", "closeround", "results", "revise", "drop",
-                        "add", "invite", "export")
-
-
-class NotCoordinator(DelphiError):
-    code = "not_coordinator"
+COORDINATOR_COMMANDS = command_names()
 
 
 @dataclass(frozen=True)
@@ -76,8 +72,6 @@ class Conductor:
         self.invite_forms = list(invite_forms)
         # Called after a commit that queued outbox messages, to deliver them promptly.
         self.on_outbox: Callable[[], None] = lambda: None
-        from bot.coordination import Coordination
-
         self.coordination = Coordination(self)
 
     # --- the one way in ---------------------------------------------------------------

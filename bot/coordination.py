@@ -7,6 +7,7 @@ so, nothing changes, and the attempt is audited. Every accepted action is audite
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -21,7 +22,7 @@ from bot.outbox import enqueue
 from engine import conclusion, enrolment, revisions, rounds
 from engine.audit import record_audit
 from engine.ballots import ballot_items
-from engine.errors import InvalidValue, RoundNotOpen
+from engine.errors import DelphiError, InvalidValue, RoundNotOpen
 from engine.exports import export_tables
 from engine.models import Ballot, Participant, Rating, Round
 
@@ -29,6 +30,22 @@ if TYPE_CHECKING:
     from bot.conductor import Conductor
 
 _RELATIVE = re.compile(r"^\+?(\d{1,3})\s*([dh])$")
+
+# Commands built into Coordination (methods named ``_<command>``).
+BUILT_IN = ("status", "openround", "closeround", "results", "revise", "drop", "add", "invite",
+            "export")
+# Commands contributed by other modules: name -> handler(coordination, session, args, now).
+# A module adds its own dict here, e.g. ``**schedule_commands.COMMANDS``.
+Handler = Callable[["Coordination", AsyncSession, str, datetime], Awaitable[Reply]]
+EXTENSIONS: dict[str, Handler] = {}
+
+
+def command_names() -> tuple[str, ...]:
+    return (*BUILT_IN, *EXTENSIONS)
+
+
+class NotCoordinator(DelphiError):
+    code = "not_coordinator"
 
 
 def _actor(event: Event) -> str:
@@ -42,8 +59,6 @@ class Coordination:
         self.study_id = conductor.study_id
 
     def _require(self, event: Event, what: str) -> None:
-        from bot.conductor import NotCoordinator
-
         if event.who not in self.conductor.coordinators:
             raise NotCoordinator(f"{what} is only for the study coordinators; nothing was "
                                  "changed.")
@@ -55,8 +70,11 @@ class Coordination:
     async def command(self, session: AsyncSession, event: Command, now: datetime) -> Reply:
         name = event.name.lower()
         self._require(event, f"/{name}")
-        handler = getattr(self, f"_{name}")
-        reply: Reply = await handler(session, event.args.strip(), now)
+        args = event.args.strip()
+        if name in EXTENSIONS:
+            reply = await EXTENSIONS[name](self, session, args, now)
+        else:
+            reply = await getattr(self, f"_{name}")(session, args, now)
         await record_audit(session, self.study_id, _actor(event), name, True, now,
                            args=event.args.strip()[:500])
         return reply
