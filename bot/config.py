@@ -64,6 +64,7 @@ class SlackSection(_Section):
     mode: Literal["http", "socket"] = "http"
     app_token: SecretStr = SecretStr("")
     app_token_env: str = ""
+    listen: str = "127.0.0.1"  # put a TLS reverse proxy in front; 0.0.0.0 to expose directly
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
 
 
