@@ -199,7 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
-    return _run(run_demo(Path(args.out), args.seed))
+    return _run(run_demo(Path(args.out), args.seed, args.experts))
 
 
 # --- parser ------------------------------------------------------------------------------
@@ -257,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the example study end to end on SQLite")
     demo.add_argument("--out", default="demo-output", metavar="DIR")
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--experts", type=int, default=15, help=argparse.SUPPRESS)
     demo.set_defaults(func=cmd_demo)
 
     register_analyze(commands)

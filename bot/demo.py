@@ -1,57 +1,47 @@
-"""`delphi demo`: the example study on a fresh embedded SQLite database.
+"""`delphi demo`: a whole simulated study on the embedded SQLite default.
 
-Everything goes through the real engine services (migrations, loading, enrolment,
-ratings, round closing); the experts are simulated with a seeded random generator, so
-the same seed gives the same output.
+15 simulated dermatologists and a simulated coordinator run the bundled example study
+through the real conductor and engine, via the in-process messenger (adapters/memory):
+they receive the same cards a Telegram or Slack user would and press the same buttons;
+round summaries and next-round cards go through the outbox and its dispatcher; time is
+a simulated clock. Same seed, same study, same results.
 """
 
 from __future__ import annotations
 
-import random
+import re
 import shutil
+import sys
+from collections.abc import Iterable
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
-from engine import ballots, rounds
+from sqlalchemy import func, select
+
+from adapters.memory import MemoryChat, MemoryMessenger
+from adapters.memory.chat import PLATFORM
+from bot import actions
+from bot.conductor import Conductor, Coordinators
+from bot.dispatcher import Dispatcher
+from bot.simulation import Expert, Panel
 from engine.clock import ManualClock
+from engine.ballots import ballot_items
 from engine.db import Store
-from engine.enrolment import (
-    PlatformUser,
-    create_invites,
-    next_screening_question,
-    record_consent,
-    record_screening_answer,
-    redeem_invite,
-)
+from engine.exports import export_tables
 from engine.loading import load_study
+from engine.models import Round, RoundResult
 from engine.schema import upgrade
 from engine.studyfile import StudyFile, describe, parse_study
 
 PANEL_SIZE = 15
+COORDINATOR = "coordinator"
+_HEADING = re.compile(r"^Round (\d+) · Statement (\d+) of (\d+)")
 
 
 def example_study() -> StudyFile:
     text = resources.files("engine.examples").joinpath("isotretinoin-rejuvenation.toml")
     return parse_study(text.read_text(encoding="utf-8"), "isotretinoin-rejuvenation.toml")
-
-
-async def _enrol(store: Store, spec: StudyFile, clock: ManualClock, rng: random.Random
-                 ) -> list[int]:
-    async with store.transaction() as session:
-        tokens = await create_invites(session, spec.study.id, PANEL_SIZE, clock.now())
-    experts = []
-    for index, token in enumerate(tokens):
-        who = PlatformUser("demo", f"demo-{index}", f"demo-{index}")
-        async with store.transaction() as session:
-            participant = await redeem_invite(session, spec.study.id, token, who, clock.now())
-            await record_consent(session, participant.id, True, clock.now())
-            while (question := await next_screening_question(session, participant)) is not None:
-                answer = (rng.choice(question.options) if question.assigns_group
-                          else (question.eligible or question.options)[0])
-                await record_screening_answer(session, participant.id, question.id, answer,
-                                              clock.now())
-            experts.append(participant.id)
-    return experts
 
 
 def _fresh_directory(out: Path) -> None:
@@ -60,34 +50,199 @@ def _fresh_directory(out: Path) -> None:
     out.mkdir(parents=True)
 
 
-async def run_demo(out: Path, seed: int) -> int:
-    rng = random.Random(seed)
-    clock = ManualClock()
+def _progress(round_number: int, done: int, total: int) -> None:
+    width = 30
+    filled = round(width * done / total) if total else width
+    sys.stderr.write(f"\rRound {round_number}  [{'#' * filled}{'.' * (width - filled)}] "
+                     f"{done}/{total} experts")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+class Demo:
+    """The simulated study: one coordinator chat, one chat per expert."""
+
+    def __init__(self, store: Store, spec: StudyFile, seed: int, size: int) -> None:
+        self.store = store
+        self.spec = spec
+        self.clock = ManualClock()
+        self.messenger = MemoryMessenger()
+        self.conductor = Conductor(store, self.clock, spec,
+                                   Coordinators(frozenset({(PLATFORM, COORDINATOR)})),
+                                   invite_forms=[lambda token: token])
+        self.dispatcher = Dispatcher(store, self.clock, {PLATFORM: self.messenger})
+        self.coordinator = self.messenger.chat(self.conductor, COORDINATOR, "Coordinator")
+        self.panel = Panel(seed, [(s.id, s.domain) for s in spec.statements], size)
+        self.chats: dict[int, MemoryChat] = {}
+
+    async def deliver(self) -> None:
+        while await self.dispatcher.run_once():
+            pass
+
+    # --- enrolment ---------------------------------------------------------------------
+
+    async def enrol(self) -> None:
+        await self.coordinator.command("invite", str(len(self.panel.experts)))
+        invite_card = self.coordinator.last
+        tokens = invite_card.sections[-1].text.split()
+        for expert, token in zip(self.panel.experts, tokens, strict=True):
+            chat = self.messenger.chat(self.conductor, f"expert-{expert.index + 1:02d}",
+                                       expert.name)
+            self.chats[expert.index] = chat
+            await chat.command("start", token)
+            await chat.press("I agree to take part")
+            await self._screen(chat, expert)
+
+    async def _screen(self, chat: MemoryChat, expert: Expert) -> None:
+        questions = {q.question: q for q in self.spec.screening}
+        while chat.last.heading and chat.last.heading.startswith("Eligibility"):
+            question = questions[chat.last.sections[0].text]
+            if question.assigns_group:
+                answer = question.options[expert.index % len(question.options)]
+            else:
+                answer = (question.eligible or question.options)[0]
+            await chat.press(answer)
+
+    # --- a round -----------------------------------------------------------------------
+
+    async def rate_round(self, round_number: int) -> None:
+        active = [e for e in self.panel.experts
+                  if e.withdraws_after is None or e.withdraws_after >= round_number]
+        for done, expert in enumerate(active, start=1):
+            self.clock.advance(self._sitting_gap(expert))
+            await self._ballot(self.chats[expert.index], expert, round_number)
+            _progress(round_number, done, len(active))
+
+    @staticmethod
+    def _sitting_gap(expert: Expert) -> timedelta:
+        return timedelta(hours=2 + (expert.index * 7) % 20)
+
+    async def _ballot(self, chat: MemoryChat, expert: Expert, round_number: int) -> None:
+        await chat.command("ballot")
+        while True:
+            card = chat.messages[-1]
+            heading = _HEADING.match(card.card.heading or "")
+            if heading is None:
+                break
+            rate = actions.decode(card.card.buttons[0][0].data)
+            assert isinstance(rate, actions.Rate)
+            value = self.panel.rate(expert, rate.code, card.card.plain_text())
+            comment = self.panel.comment(expert, rate.code, value) if round_number == 1 else None
+            if comment:
+                await chat.press("Comment", card)
+                await chat.say(comment)
+            await chat.press_data(actions.encode(actions.Rate(rate.round, rate.code, value)),
+                                  card)
+        await chat.press("Submit my ballot")
+
+    async def close_round(self) -> str:
+        await self.coordinator.command("closeround")
+        await self.coordinator.press("Close the round")
+        await self.deliver()
+        return self.coordinator.last.plain_text()
+
+    async def withdrawals(self, after_round: int) -> None:
+        for expert in self.panel.experts:
+            if expert.withdraws_after == after_round:
+                chat = self.chats[expert.index]
+                await chat.command("withdraw")
+                await chat.press("Yes, withdraw")
+
+    async def revise_from_comments(self) -> list[str]:
+        """The steering committee revises the two commented statements that go back."""
+        await self.coordinator.command("export")
+        comments = next(d for d in reversed(self.coordinator.documents)
+                        if d.filename == "comments.csv").content.decode().splitlines()[1:]
+        counts: dict[str, int] = {}
+        for line in comments:
+            code = line.split(",")[1].split(".")[0]
+            counts[code] = counts.get(code, 0) + 1
+        async with self.store.transaction() as session:
+            draft = await session.scalar(select(Round).where(Round.status == "draft"))
+        if draft is None:
+            return []
+        async with self.store.transaction() as session:
+            carried = [i.code for i in await ballot_items(session, draft)]
+        chosen = sorted(carried, key=lambda c: (-counts.get(c, 0), c))[:2]
+        texts = {s.id: s.text for s in self.spec.statements}
+        for code in chosen:
+            text = texts[code].rstrip(".")
+            await self.coordinator.command(
+                "revise", f"{code} {text}, in patients without contraindications, as judged "
+                          "by the treating dermatologist.")
+        return chosen
+
+    async def run(self) -> list[tuple[int, int, int, int, int]]:
+        await self.enrol()
+        table = []
+        round_number = 1
+        while True:
+            await self.coordinator.command("openround", "14d")
+            await self.deliver()
+            await self.rate_round(round_number)
+            results = await self.close_round()
+            table.append(await self._tally(round_number))
+            await self.withdrawals(round_number)
+            if "is prepared as a draft" not in results:
+                break
+            await self.revise_from_comments()
+            round_number += 1
+        return table
+
+    async def _tally(self, round_number: int) -> tuple[int, int, int, int, int]:
+        async with self.store.transaction() as session:
+            rows = dict((await session.execute(
+                select(RoundResult.consensus, func.count())
+                .join(Round, Round.id == RoundResult.round_id)
+                .where(Round.number == round_number)
+                .group_by(RoundResult.consensus))).all())
+        rated = sum(rows.values())
+        return (round_number, rated, rows.get("in", 0), rows.get("out", 0), rows.get("none", 0))
+
+
+def _table(rows: Iterable[tuple[int, int, int, int, int]]) -> str:
+    lines = ["round  rated  consensus in  consensus out  no consensus",
+             "-----  -----  ------------  -------------  ------------"]
+    lines += [f"{r:>5}  {n:>5}  {i:>12}  {o:>13}  {x:>12}" for r, n, i, o, x in rows]
+    return "\n".join(lines)
+
+
+def _excerpt(chat: MemoryChat) -> str:
+    """The parts of one expert's chat that show the product: a round-2 card with its
+    feedback, and every round summary."""
+    keep = [m.first for m in chat.messages
+            if (m.first.heading or "").startswith(("Round 2 · Statement 1 of", "Round 1 summary",
+                                                   "Round 2 summary", "Round 3 summary"))]
+    return "\n\n".join(card.plain_text() for card in keep)
+
+
+async def run_demo(out: Path, seed: int, size: int = PANEL_SIZE) -> int:
     _fresh_directory(out)
-    database = out / "demo.db"
     spec = example_study()
-    store = Store.from_url(f"sqlite+aiosqlite:///{database}")
+    store = Store.from_url(f"sqlite+aiosqlite:///{out / 'demo.db'}")
     try:
         await upgrade(store.engine)
+        demo = Demo(store, spec, seed, size)
         async with store.transaction() as session:
-            await load_study(session, spec, clock.now())
+            await load_study(session, spec, demo.clock.now())
         print(describe(spec))
-        experts = await _enrol(store, spec, clock, rng)
+        table = await demo.run()
         async with store.transaction() as session:
-            first = await rounds.open_round(session, spec.study.id, clock.now())
-        leaning = {s.id: rng.randint(3, 8) for s in spec.statements}
-        for expert in experts:
-            async with store.transaction() as session:
-                while (item := await ballots.next_unanswered(session, expert)) is not None:
-                    value = min(9, max(1, leaning[item.code] + rng.randint(-2, 2)))
-                    await ballots.record_rating(session, expert, first.number, item.code,
-                                                value, clock.now())
-                await ballots.submit_ballot(session, expert, clock.now())
-        async with store.transaction() as session:
-            closed = await rounds.close_round(session, spec.study.id, clock.now())
-        print(f"Round {closed.round.number}: {len(experts)} experts enrolled and screened, "
-              f"{len(closed.ratings)} ratings on {len(closed.statements)} statements stored "
-              f"in {database}.")
+            exports = await export_tables(session, spec.study.id)
+        for name, content in exports.items():
+            (out / name).write_text(content, encoding="utf-8")
+        first = demo.chats[0]
+        transcript = out / "transcript-expert-01.txt"
+        transcript.write_text(first.transcript() + "\n", encoding="utf-8")
+        print()
+        print(_table(table))
+        print()
+        print(f"Exports: {', '.join(str(out / n) for n in exports)}")
+        print(f"Transcript of expert 01's chat: {transcript}")
+        print()
+        print("--- from expert 01's chat " + "-" * 50)
+        print(_excerpt(first))
     finally:
         await store.dispose()
     return 0

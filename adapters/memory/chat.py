@@ -18,6 +18,12 @@ _update_ids = itertools.count(1)
 class ShownMessage:
     id: int
     card: Card
+    history: list[Card] = field(default_factory=list)  # earlier versions, before edits
+
+    @property
+    def first(self) -> Card:
+        """The message as it was first shown (e.g. a statement card before it was rated)."""
+        return self.history[0] if self.history else self.card
 
 
 @dataclass
@@ -45,6 +51,7 @@ class MemoryChat:
         if reply.toast:
             self.toasts.append(reply.toast)
         if reply.edit is not None and pressed is not None:
+            pressed.history.append(pressed.card)
             pressed.card = reply.edit
         self.show(reply.send)
         self.documents += reply.documents
@@ -81,7 +88,13 @@ class MemoryChat:
         return self.messages[-1].card
 
     def transcript(self) -> str:
-        return "\n\n".join(f"[{m.id}] {m.card.plain_text()}" for m in self.messages)
+        """The chat as the expert sees it now: each message's text and its buttons."""
+        parts = []
+        for message in self.messages:
+            buttons = " ".join(f"[{b.label}]" for row in message.card.buttons for b in row)
+            parts.append(f"[{message.id}] {message.card.plain_text()}"
+                         + (f"\n    {buttons}" if buttons else ""))
+        return "\n\n".join(parts)
 
 
 class MemoryMessenger:
