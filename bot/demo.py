@@ -25,8 +25,8 @@ from bot import actions
 from bot.conductor import Conductor, Coordinators
 from bot.dispatcher import Dispatcher
 from bot.simulation import Expert, Panel
-from engine.clock import ManualClock
 from engine.ballots import ballot_items
+from engine.clock import ManualClock
 from engine.db import Store
 from engine.exports import export_tables
 from engine.loading import load_study
