@@ -73,7 +73,8 @@ class Demo:
                                    invite_forms=[lambda token: token])
         self.dispatcher = Dispatcher(store, self.clock, {PLATFORM: self.messenger})
         self.coordinator = self.messenger.chat(self.conductor, COORDINATOR, "Coordinator")
-        self.panel = Panel(seed, [(s.id, s.domain) for s in spec.statements], size)
+        self.panel = Panel(seed, [(s.id, s.domain) for s in spec.statements], size,
+                           spec.scale.points)
         self.chats: dict[int, MemoryChat] = {}
 
     async def deliver(self) -> None:
@@ -106,13 +107,14 @@ class Demo:
 
     # --- a round -----------------------------------------------------------------------
 
-    async def rate_round(self, round_number: int) -> None:
+    async def rate_round(self, round_number: int, quiet: bool = False) -> None:
         active = [e for e in self.panel.experts
                   if e.withdraws_after is None or e.withdraws_after >= round_number]
         for done, expert in enumerate(active, start=1):
             self.clock.advance(self._sitting_gap(expert))
             await self._ballot(self.chats[expert.index], expert, round_number)
-            _progress(round_number, done, len(active))
+            if not quiet:
+                _progress(round_number, done, len(active))
 
     @staticmethod
     def _sitting_gap(expert: Expert) -> timedelta:
@@ -132,8 +134,10 @@ class Demo:
             if comment:
                 await chat.press("Comment", card)
                 await chat.say(comment)
-            await chat.press_data(actions.encode(actions.Rate(rate.round, rate.code, value)),
-                                  card)
+            reply = await chat.press_data(
+                actions.encode(actions.Rate(rate.round, rate.code, value)), card)
+            if reply.alert:  # a refusal: the simulation is wrong, not the expert
+                raise RuntimeError(f"{chat.user_id}: {reply.toast}")
         await chat.press("Submit my ballot")
 
     async def close_round(self) -> str:

@@ -52,8 +52,10 @@ class Expert:
 class Panel:
     """The opinions of a simulated panel on a set of statements."""
 
-    def __init__(self, seed: int, statements: list[tuple[str, str]], size: int) -> None:
+    def __init__(self, seed: int, statements: list[tuple[str, str]], size: int,
+                 points: int = 9) -> None:
         self.rng = random.Random(seed)
+        self.points = points
         self.statements = {code: Statement(code, domain, *self._opinion())
                            for code, domain in statements}
         domains = sorted({domain for _, domain in statements})
@@ -93,11 +95,12 @@ class Panel:
         previous = expert.given.get(base_code)
         median = self.group_median(card_text)
         if previous is None or median is None:
-            value = statement.centre + expert.bias + self.rng.gauss(0, statement.spread)
+            nine = statement.centre + expert.bias + self.rng.gauss(0, statement.spread)
+            value = 1 + (nine - 1) * (self.points - 1) / 8  # opinions live on 1-9
         else:
             pull = (1 - expert.stubbornness) * 0.8
             value = previous + pull * (median - previous) + self.rng.gauss(0, 0.4)
-        rating = max(1, min(9, round(value)))
+        rating = max(1, min(self.points, round(value)))
         expert.given[base_code] = rating
         return rating
 

@@ -1,0 +1,1 @@
+"""The console messenger: cards as text with numbered choices, for `delphi pilot`."""

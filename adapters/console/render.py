@@ -1,0 +1,36 @@
+"""Cards as terminal text: the heading, the sections, and the buttons as numbered choices.
+
+Plain text only (no colours or cursor control), so it reads the same in any terminal,
+under tmux, and in a log.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from bot.cards import Button, Card
+
+WIDTH = 78
+
+
+def choices(card: Card) -> list[Button]:
+    return [button for row in card.buttons for button in row]
+
+
+def render(card: Card) -> str:
+    lines: list[str] = []
+    if card.heading:
+        lines += [card.heading, "-" * min(WIDTH, len(card.heading))]
+    for section in card.sections:
+        if section.style == "mono":
+            lines += section.text.splitlines()
+        else:
+            prefix = "  > " if section.style == "quote" else ""
+            for paragraph in section.text.splitlines() or [""]:
+                lines += textwrap.wrap(paragraph, WIDTH - len(prefix),
+                                       initial_indent=prefix, subsequent_indent=prefix) or [""]
+        lines.append("")
+    numbered = [f"  {i:>2}) {button.label}" for i, button in enumerate(choices(card), start=1)]
+    if numbered:
+        lines += numbered
+    return "\n".join(lines).rstrip() + "\n"
