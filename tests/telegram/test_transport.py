@@ -138,3 +138,38 @@ async def test_delphi_run_as_a_process(tmp_path: Path) -> None:
             assert rows == ["round,statement,participant,rating,group", "1,S01,P01,2,"]
         finally:
             os.environ.pop("TEST_TG_TOKEN", None)
+
+
+async def test_expired_queries_and_unchanged_edits_are_harmless(store: Store,
+                                                                clock: ManualClock) -> None:
+    """Telegram's "query is too old" and "message is not modified" must not lose a rating
+    or stop the bot."""
+    spec = await loaded(store, clock.now())
+    async with running_telegram_fake(callback_query_ttl=0.0) as fake, \
+            running_bot(fake, store, clock, spec) as bot:
+        invites = await command(bot.coordinator, "invite", "1", expect="single-use")
+        token = invites.visible_text.rsplit("start=", 1)[1].split()[0]
+        expert = fake.create_user("Olga", username="olga_o")
+        consent = await command(expert, "start", token, expect="I agree")
+        expert.press_button(consent, "I agree to take part")  # answered too late: expired
+        await expert.wait_for_message(lambda m: "you are on the panel" in m.visible_text)
+        await command(bot.coordinator, "openround", "7d", expect="Round 1 is open")
+        await bot.deliver()
+        card = await expert.wait_for_message(lambda m: card_of(m) == (1, 1, 5))
+        expert.press_button(card, "4")
+        await expert.wait_for_message(lambda m: card_of(m) == (1, 2, 5), since=card)
+        # The same press again on the already edited card: the edit changes nothing.
+        again = fake.register_callback_query(expert, expert.message(card.message_id),
+                                             "1|r|1|S01|4")
+        fake.push_update("callback_query", {
+            "id": again.id, "from": expert.as_api_user(),
+            "message": expert.message(card.message_id).to_api(), "chat_instance": "x",
+            "data": "1|r|1|S01|4"})
+        await fake.wait_for_call(
+            "editMessageText",
+            lambda c: not c.ok and "not modified" in str(c.description).lower())
+        second = await expert.wait_for_message(lambda m: card_of(m) == (1, 2, 5) and
+                                               m.message_id > card.message_id + 1, since=card)
+        assert second is not None
+        assert await ratings(store) == 1
+        assert not fake.internal_errors
