@@ -217,9 +217,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 # --- run / demo --------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bot.logs import configure_logging
     from bot.runtime import run_bot
 
     config = _config(args)
+    configure_logging(config.secrets())
     return _run(run_bot(config, args.config))
 
 

@@ -82,6 +82,15 @@ class Config(_Section):
     # Where the file was read from; relative paths in it are relative to this folder.
     base_dir: Path = Path(".")
 
+    def secrets(self) -> list[str]:
+        """Every secret in the config, so logging can make sure none is ever written."""
+        values = [make_url(self.database.url).password or ""]
+        for section in (self.telegram, self.slack):
+            if section is not None:
+                values += [v.get_secret_value() for v in section.__dict__.values()
+                           if isinstance(v, SecretStr)]
+        return [v for v in values if v]
+
     @property
     def database_url(self) -> str:
         return resolve_database_url(self.database.url, self.base_dir)

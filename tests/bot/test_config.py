@@ -44,3 +44,26 @@ def test_bad_config_names_the_field(text: str, field: str, message: str) -> None
     rendered = [p.render("config.toml") for p in caught.value.problems]
     assert any(r.startswith(f"config.toml: {field}: ") and message in r for r in rendered), \
         rendered
+
+
+def test_secrets_are_redacted_from_every_log_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from bot.logs import configure_logging
+
+    config = parse_config('[database]\nurl = "postgresql+asyncpg://u:pg-pass-123@h/db"\n'
+                          '[telegram]\ntoken = "123456:ABC-secret"\n', "config.toml", env={})
+    assert set(config.secrets()) == {"pg-pass-123", "123456:ABC-secret"}
+    configure_logging(config.secrets())
+    logging.getLogger("delphi.test").info("POST https://api.telegram.org/bot%s/getMe",
+                                          "123456:ABC-secret")
+    try:
+        raise RuntimeError("connect to postgresql://u:pg-pass-123@h failed")
+    except RuntimeError:
+        logging.getLogger("delphi.test").exception("database down")
+    logging.getLogger("httpx").info("HTTP Request: POST .../bot123456:ABC-secret/getMe")
+    err = capsys.readouterr().err
+    assert "bot***/getMe" in err and "u:***@h" in err
+    assert "ABC-secret" not in err and "pg-pass-123" not in err
+    assert "HTTP Request" not in err  # the URL-logging client stays quiet
+    logging.getLogger().handlers.clear()
