@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable
 
 NOISY = ("httpx", "httpcore", "telegram.ext.Updater", "slack_bolt", "slack_sdk", "aiohttp.access",
-         "apscheduler")
+         "apscheduler", "alembic")
 
 
 class RedactSecrets(logging.Filter):
