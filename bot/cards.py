@@ -7,6 +7,7 @@ mentions or links into another expert's chat.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,12 +27,24 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Picture:
+    """A PNG sent as a photo (Telegram) or an uploaded file (Slack) with the card's text
+    as its caption. Stored base64 in the outbox payload, so the dispatcher sends exactly
+    what was rendered when the message was queued."""
+
+    filename: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class Card:
-    """One message: an optional heading, sections, and rows of buttons."""
+    """One message: an optional heading, sections, and rows of buttons; or, with
+    ``image``, a picture captioned with that text (no buttons)."""
 
     sections: tuple[Section, ...]
     buttons: tuple[tuple[Button, ...], ...] = ()
     heading: str | None = None
+    image: Picture | None = None
 
     def plain_text(self) -> str:
         """The card as a person would read it without formatting (for logs and tests)."""
@@ -40,19 +53,25 @@ class Card:
         return "\n\n".join(parts)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "heading": self.heading,
             "sections": [[s.text, s.style] for s in self.sections],
             "buttons": [[[b.label, b.data] for b in row] for row in self.buttons],
         }
+        if self.image is not None:
+            data["image"] = [self.image.filename,
+                             base64.b64encode(self.image.content).decode("ascii")]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Card:
+        image = data.get("image")
         return cls(
             heading=data.get("heading"),
             sections=tuple(Section(text, style) for text, style in data["sections"]),
             buttons=tuple(tuple(Button(label, d) for label, d in row)
                           for row in data["buttons"]),
+            image=Picture(image[0], base64.b64decode(image[1])) if image else None,
         )
 
 

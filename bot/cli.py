@@ -169,8 +169,14 @@ def _write_files(out: Path, files: dict[str, str]) -> None:
         (out / name).write_text(content, encoding="utf-8")
 
 
+def _write_bytes(out: Path, files: dict[str, bytes]) -> None:
+    for name, content in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(content)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    from engine.exports import export_tables
+    from engine.exports import export_files
 
     config = _config(args)
     out = Path(args.out)
@@ -179,9 +185,30 @@ def cmd_export(args: argparse.Namespace) -> int:
         await require_current_schema(store, args.config)
         study = load_study_file(config.study_path)
         async with store.transaction() as session:
-            tables = await export_tables(session, study.study.id)
-        _write_files(out, tables)
-        print(f"Wrote {', '.join(tables)} to {out}/ (pseudonyms only).")
+            files = await export_files(session, study.study.id)
+        _write_bytes(out, files)
+        print(f"Wrote {', '.join(files)} to {out}/ (pseudonyms only).")
+        return 0
+
+    return _run(_with_store(config, body))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from engine.report import build_report
+
+    config = _config(args)
+    out = Path(args.out)
+
+    async def body(store: Store) -> int:
+        await require_current_schema(store, args.config)
+        study = load_study_file(config.study_path)
+        async with store.transaction() as session:
+            report = await build_report(session, study.study.id, SystemClock().now())
+        _write_bytes(out, {"report.html": report.html.encode("utf-8"),
+                           "report.md": report.markdown.encode("utf-8"),
+                           **{f"figures/{name}": png for name, png in report.figures.items()}})
+        print(f"Wrote report.html (self-contained) and report.md with "
+              f"{len(report.figures)} figures to {out}/ (pseudonyms only).")
         return 0
 
     return _run(_with_store(config, body))
@@ -256,10 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--group", default=None, help="stakeholder group to assign")
     invite.set_defaults(func=cmd_invite)
 
-    export = commands.add_parser("export", help="write the CSV exports (pseudonyms only)")
+    export = commands.add_parser("export", help="write the CSV exports and study.xlsx "
+                                                 "(pseudonyms only)")
     _add_config(export)
     export.add_argument("--out", required=True, metavar="DIR")
     export.set_defaults(func=cmd_export)
+
+    report = commands.add_parser("report", help="write the study report (HTML + Markdown)")
+    _add_config(report)
+    report.add_argument("--out", required=True, metavar="DIR")
+    report.set_defaults(func=cmd_report)
 
     run = commands.add_parser("run", help="run the bot on the configured messengers")
     _add_config(run)

@@ -23,7 +23,7 @@ from engine import conclusion, enrolment, revisions, rounds
 from engine.audit import record_audit
 from engine.ballots import ballot_items
 from engine.errors import DelphiError, InvalidValue, RoundNotOpen
-from engine.exports import export_tables
+from engine.exports import export_files
 from engine.models import Ballot, Participant, Rating, Round
 
 if TYPE_CHECKING:
@@ -147,14 +147,21 @@ class Coordination:
         if current is None or current.number != action.round:
             raise RoundNotOpen(f"Round {action.round} is not open (already closed?); nothing "
                                "was changed.")
-        outcome = await conclusion.conclude_round(session, self.study_id, now)
-        await self._queue_summaries(session, outcome, now)
-        await record_audit(session, self.study_id, _actor(event), "closeround", True, now,
-                           round=outcome.round)
+        outcome = await self.close_now(session, now, _actor(event))
         return Reply(toast=f"Round {outcome.round} closed.",
                      edit=card(f"Round {outcome.round} closed."),
                      send=[self.results_card(outcome.round, outcome.outcomes, final=True,
                                              next_round=outcome.next_round)])
+
+    async def close_now(self, session: AsyncSession, now: datetime,
+                        actor: str) -> conclusion.Conclusion:
+        """Close the open round, store its results, queue every expert's summary, audit:
+        the one way a round closes, by the coordinator's button or at the deadline."""
+        outcome = await conclusion.conclude_round(session, self.study_id, now)
+        await self._queue_summaries(session, outcome, now)
+        await record_audit(session, self.study_id, actor, "closeround", True, now,
+                           round=outcome.round)
+        return outcome
 
     async def _queue_summaries(self, session: AsyncSession, outcome: conclusion.Conclusion,
                                now: datetime) -> None:
@@ -162,8 +169,12 @@ class Coordination:
         recipients = (await session.scalars(select(Participant.id).where(
             Participant.study_id == self.study_id,
             Participant.status == "active").order_by(Participant.id))).all()
+        charts = (await report_commands.summary_charts(session, self.study_id, outcome.round,
+                                                       recipients)
+                  if self.spec.feedback.chart else {})
         for participant_id in recipients:
-            await enqueue(session, self.study_id, "round_summary", [summary],
+            extra = [charts[participant_id]] if participant_id in charts else []
+            await enqueue(session, self.study_id, "round_summary", [summary, *extra],
                           f"summary:{self.study_id}:{outcome.round}:{participant_id}", now,
                           participant_id=participant_id)
 
@@ -289,9 +300,20 @@ class Coordination:
             Section("\n".join(lines), "mono"))])
 
     async def _export(self, session: AsyncSession, args: str, now: datetime) -> Reply:
-        tables = await export_tables(session, self.study_id)
-        documents = [Document(name, content.encode("utf-8"), caption=name)
+        tables = await export_files(session, self.study_id)
+        documents = [Document(name, content, caption=name)
                      for name, content in tables.items()]
         return Reply(send=[card(f"Export of study {self.study_id}: "
                                       f"{', '.join(tables)} (pseudonyms only).")],
                      documents=documents)
+
+
+# /report, /comments, /hide, /unhide (issue 7)
+from bot import report_commands  # noqa: E402 - registers after Coordination is defined
+
+EXTENSIONS.update(report_commands.COMMANDS)
+
+# /extend, /nudge (issue 6)
+from bot import schedule_commands  # noqa: E402 - registers after Coordination is defined
+
+EXTENSIONS.update(schedule_commands.COMMANDS)

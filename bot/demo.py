@@ -28,9 +28,10 @@ from bot.simulation import Expert, Panel
 from engine.ballots import ballot_items
 from engine.clock import ManualClock
 from engine.db import Store
-from engine.exports import export_tables
+from engine.exports import export_files
 from engine.loading import load_study
 from engine.models import Round, RoundResult
+from engine.report import build_report
 from engine.schema import upgrade
 from engine.studyfile import StudyFile, describe, parse_study
 
@@ -42,6 +43,12 @@ _HEADING = re.compile(r"^Round (\d+) · Statement (\d+) of (\d+)")
 def example_study() -> StudyFile:
     text = resources.files("engine.examples").joinpath("isotretinoin-rejuvenation.toml")
     return parse_study(text.read_text(encoding="utf-8"), "isotretinoin-rejuvenation.toml")
+
+
+def _write(out: Path, files: dict[str, bytes]) -> None:
+    for name, content in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(content)
 
 
 def _fresh_directory(out: Path) -> None:
@@ -233,15 +240,18 @@ async def run_demo(out: Path, seed: int, size: int = PANEL_SIZE) -> int:
         print(describe(spec))
         table = await demo.run()
         async with store.transaction() as session:
-            exports = await export_tables(session, spec.study.id)
-        for name, content in exports.items():
-            (out / name).write_text(content, encoding="utf-8")
+            exports = await export_files(session, spec.study.id)
+            report = await build_report(session, spec.study.id, demo.clock.now())
+        _write(out, {**exports, "report.html": report.html.encode(),
+                     "report.md": report.markdown.encode(),
+                     **{f"figures/{name}": png for name, png in report.figures.items()}})
         first = demo.chats[0]
         transcript = out / "transcript-expert-01.txt"
         transcript.write_text(first.transcript() + "\n", encoding="utf-8")
         print()
         print(_table(table))
         print()
+        print(f"Report: {out / 'report.html'} (opens offline; Markdown twin report.md)")
         print(f"Exports: {', '.join(str(out / n) for n in exports)}")
         print(f"Transcript of expert 01's chat: {transcript}")
         print()

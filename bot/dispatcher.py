@@ -1,10 +1,23 @@
-"""The outbox dispatcher: delivers queued messages in the background, once each.
+"""The outbox dispatcher: delivers queued messages in the background, once each, in order.
 
-A row is claimed (status stays ``pending`` but ``claimed_until`` is set, a lease) before
-it is sent and marked ``delivered`` after; a crash between the two leaves a lease that
-expires, so the row is sent again on restart rather than lost. Failures are retried
-with backoff that honours the platform's ``retry_after``; a recipient who blocked the
-bot is marked unreachable and never retried.
+Claiming. A row is claimed with a lease (``claimed_by`` / ``claimed_until``; on
+PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so that two ``delphi run`` processes share
+the work) and marked ``delivered`` after it went out. A crash between the two leaves a
+lease that expires, so the row is sent again rather than lost; a clean stop gives its
+leases back at once.
+
+Order. Only the oldest pending row of each recipient is ever claimable: a recipient's
+second message waits until the first is delivered (or has failed for good), across
+retries and across processes. A row holding several cards records how many went out
+(``payload["sent"]``), so a retry resumes at the first card not yet delivered.
+
+Pacing. Each claimed batch holds at most one row per recipient; rows go out
+concurrently, each waiting for its platform's pacer (``bot.pacing``: overall and
+per-chat token buckets), so a broadcast runs at the platform's limit without 429s.
+
+Failures. 429 / 5xx / timeouts are retried with backoff honouring ``retry_after``. A
+recipient who blocked the bot or was deactivated is marked unreachable, their other
+queued messages are failed with them (no retry storm), and every coordinator is told.
 """
 
 from __future__ import annotations
@@ -13,12 +26,17 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from bot.outbox import cards_of
+from bot import texts
+from bot.outbox import cards_of, enqueue
+from bot.pacing import POLICIES, Pacer, PacingPolicy, pacers
 from bot.ports import DeliveryError, Messenger
 from engine.clock import Clock
 from engine.db import Store
@@ -28,118 +46,227 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 12
-BATCH = 50
+BATCH = 100
+MIN_RETRY_SECONDS = 1.0
+STOP_GRACE_SECONDS = 5.0
+
+
+@dataclass
+class _Claimed:
+    row: OutboxMessage
+    target: tuple[str, str] | None  # (platform, address); None: the identity is gone
 
 
 class Dispatcher:
     def __init__(self, store: Store, clock: Clock, messengers: Mapping[str, Messenger],
-                 poll_seconds: float = 0.5) -> None:
+                 poll_seconds: float = 0.5, *,
+                 coordinators: Iterable[tuple[str, str]] = (),
+                 pacing: Mapping[str, PacingPolicy | None] | None = None,
+                 batch: int = BATCH) -> None:
+        """``coordinators``: (platform, address) pairs told when an expert becomes
+        unreachable. ``pacing``: per-platform policies (default ``bot.pacing.POLICIES``;
+        None for a platform sends unpaced)."""
         self.store = store
         self.clock = clock
         self.messengers = dict(messengers)
         self.poll_seconds = poll_seconds
+        self.coordinators = sorted(set(coordinators))
+        self.pacers: dict[str, Pacer] = pacers({**POLICIES, **(pacing or {})})
+        self.batch = batch
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name=self.worker)
 
     async def stop(self) -> None:
+        """Finish the batch in flight (briefly), then give back any lease still held."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_SECONDS)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
+        self._stopping = False
+        with contextlib.suppress(Exception):
+            await self.release_leases()
+
+    async def release_leases(self) -> None:
+        async with self.store.transaction() as session:
+            await session.execute(update(OutboxMessage).where(
+                OutboxMessage.claimed_by == self.worker, OutboxMessage.status == "pending")
+                .values(claimed_until=None))
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 sent = await self.run_once()
             except Exception:  # keep delivering whatever one row or one cycle did
                 log.exception("outbox cycle failed")
                 sent = 0
-            if sent:
+            if sent or self._stopping:
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
-    async def _claim(self, now: datetime) -> list[OutboxMessage]:
-        async with self.store.transaction() as session:
-            query = (select(OutboxMessage)
-                     .where(OutboxMessage.status == "pending",
-                            OutboxMessage.not_before <= now,
-                            or_(OutboxMessage.claimed_until.is_(None),
-                                OutboxMessage.claimed_until < now))
-                     .order_by(OutboxMessage.id).limit(BATCH))
-            if not self.store.sqlite:
-                query = query.with_for_update(skip_locked=True)
-            rows = list((await session.scalars(query)).all())
-            if rows:
-                await session.execute(update(OutboxMessage)
-                                      .where(OutboxMessage.id.in_([r.id for r in rows]))
-                                      .values(claimed_by=self.worker,
-                                              claimed_until=now + LEASE))
-            return rows
+    # --- claiming ---------------------------------------------------------------------
 
-    async def _address(self, message: OutboxMessage) -> tuple[str, str] | None:
-        if message.address is not None and message.platform is not None:
-            return message.platform, message.address
+    async def _claim(self, now: datetime) -> list[_Claimed]:
+        earlier = aliased(OutboxMessage)
+        queued_before = exists().where(
+            earlier.status == "pending", earlier.id < OutboxMessage.id,
+            or_(and_(OutboxMessage.participant_id.is_not(None),
+                     earlier.participant_id == OutboxMessage.participant_id),
+                and_(OutboxMessage.address.is_not(None),
+                     earlier.platform == OutboxMessage.platform,
+                     earlier.address == OutboxMessage.address)))
+        query = (select(OutboxMessage)
+                 .where(OutboxMessage.status == "pending",
+                        OutboxMessage.not_before <= now,
+                        or_(OutboxMessage.claimed_until.is_(None),
+                            OutboxMessage.claimed_until < now),
+                        ~queued_before)
+                 .order_by(OutboxMessage.id).limit(self.batch))
+        if not self.store.sqlite:
+            query = query.with_for_update(skip_locked=True, of=OutboxMessage)
         async with self.store.transaction() as session:
-            identity = await session.scalar(select(Identity).where(
-                Identity.participant_id == message.participant_id))
-        return (identity.platform, identity.chat_id) if identity is not None else None
+            rows = list((await session.scalars(query)).all())
+            if not rows:
+                return []
+            await session.execute(update(OutboxMessage)
+                                  .where(OutboxMessage.id.in_([r.id for r in rows]))
+                                  .values(claimed_by=self.worker, claimed_until=now + LEASE))
+            people = [r.participant_id for r in rows if r.participant_id is not None]
+            identities = {pid: (platform, chat) for pid, platform, chat in (
+                await session.execute(select(Identity.participant_id, Identity.platform,
+                                             Identity.chat_id)
+                                      .where(Identity.participant_id.in_(people))))}
+        return [_Claimed(row, (row.platform, row.address)
+                         if row.address is not None and row.platform is not None
+                         else identities.get(row.participant_id or -1)) for row in rows]
+
+    # --- delivering -------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """Deliver what is due now; return how many rows were delivered."""
-        rows = await self._claim(self.clock.now())
-        delivered = 0
-        for message in rows:
-            delivered += await self._deliver(message)
-        return delivered
+        """Deliver everything due now (batch after batch, each recipient's rows in order);
+        return how many rows were delivered."""
+        total = 0
+        while not self._stopping:
+            claimed = await self._claim(self.clock.now())
+            if not claimed:
+                break
+            delivered = sum(await asyncio.gather(*(self._deliver(c) for c in claimed)))
+            total += delivered
+            if not delivered:
+                break
+        return total
 
-    async def _deliver(self, message: OutboxMessage) -> int:
-        target = await self._address(message)
+    async def _deliver(self, claimed: _Claimed) -> int:
+        message, target = claimed.row, claimed.target
         messenger = self.messengers.get(target[0]) if target else None
         if target is None or messenger is None:
             reason = "no identity (erased?)" if target is None else f"no {target[0]} adapter"
             await self._finish(message, "failed", reason)
             return 0
+        platform, address = target
+        pacer = self.pacers.get(platform)
+        cards = cards_of(message)
         try:
-            await messenger.deliver(target[1], cards_of(message))
-        except DeliveryError as error:
+            for index in range(int(message.payload.get("sent", 0)), len(cards)):
+                if pacer is not None:
+                    await pacer.slot(address)
+                await messenger.deliver(address, [cards[index]])
+                if index + 1 < len(cards):
+                    await self._progress(message, index + 1)
+        except DeliveryError as error:  # the row's not_before carries any retry_after
             await self._failed(message, error)
+            return 0
+        except Exception as error:  # an adapter bug must not stop the other rows
+            log.exception("outbox %s: unexpected delivery error", message.id)
+            await self._failed(message, DeliveryError(f"unexpected: {error!r}"))
             return 0
         await self._finish(message, "delivered", None)
         return 1
 
-    async def _finish(self, message: OutboxMessage, status: str, error: str | None) -> None:
-        now = self.clock.now()
+    async def _progress(self, message: OutboxMessage, sent: int) -> None:
+        """Record that the first ``sent`` cards are out, so a retry does not repeat them."""
+        message.payload = {**message.payload, "sent": sent}
         async with self.store.transaction() as session:
+            await session.execute(update(OutboxMessage).where(
+                OutboxMessage.id == message.id).values(payload=message.payload))
+
+    async def _finish(self, message: OutboxMessage, status: str, error: str | None,
+                      session: AsyncSession | None = None) -> None:
+        now = self.clock.now()
+        async with contextlib.AsyncExitStack() as stack:
+            if session is None:
+                session = await stack.enter_async_context(self.store.transaction())
             await session.execute(update(OutboxMessage).where(
                 OutboxMessage.id == message.id, OutboxMessage.status == "pending").values(
                 status=status, delivered_at=now if status == "delivered" else None,
-                last_error=error, claimed_until=None, attempts=OutboxMessage.attempts + 1))
+                last_error=error[:500] if error else None, claimed_until=None,
+                attempts=OutboxMessage.attempts + 1))
+            if status == "delivered" and message.participant_id is not None:
+                # They read us again (e.g. unblocked the bot): reachable.
+                await session.execute(update(Participant).where(
+                    Participant.id == message.participant_id,
+                    Participant.unreachable_since.is_not(None)).values(unreachable_since=None))
 
     async def _failed(self, message: OutboxMessage, error: DeliveryError) -> None:
         now = self.clock.now()
-        if error.permanent or message.attempts + 1 >= MAX_ATTEMPTS:
-            log.warning("outbox %s given up: %s", message.id, error)
-            await self._finish(message, "failed", str(error))
-            if error.permanent and message.participant_id is not None:
-                async with self.store.transaction() as session:
-                    await session.execute(update(Participant).where(
-                        Participant.id == message.participant_id,
-                        Participant.unreachable_since.is_(None)).values(unreachable_since=now))
+        if error.permanent:
+            await self._unreachable(message, error, now)
             return
-        delay = error.retry_after if error.retry_after is not None else min(
-            600.0, 2.0 ** message.attempts)
+        if message.attempts + 1 >= MAX_ATTEMPTS:
+            log.warning("outbox %s given up after %s attempts: %s", message.id,
+                        message.attempts + 1, error)
+            await self._finish(message, "failed", str(error))
+            return
+        delay = error.retry_after if error.retry_after is not None else 2.0 ** message.attempts
+        delay = min(600.0, max(MIN_RETRY_SECONDS, delay))
         async with self.store.transaction() as session:
             await session.execute(update(OutboxMessage).where(
                 OutboxMessage.id == message.id).values(
                 attempts=OutboxMessage.attempts + 1, last_error=str(error)[:500],
                 claimed_until=None, not_before=now + timedelta(seconds=delay)))
+
+    async def _unreachable(self, message: OutboxMessage, error: DeliveryError,
+                           now: datetime) -> None:
+        """Blocked / deactivated: fail this row and the recipient's other queued rows,
+        mark the participant unreachable and tell the coordinators, all at once."""
+        log.warning("outbox %s: recipient unreachable: %s", message.id, error)
+        told = False
+        async with self.store.transaction() as session:
+            await self._finish(message, "failed", str(error), session)
+            if message.participant_id is None:
+                return
+            await session.execute(update(OutboxMessage).where(
+                OutboxMessage.participant_id == message.participant_id,
+                OutboxMessage.status == "pending").values(
+                status="failed", last_error="recipient unreachable", claimed_until=None))
+            marked = await session.execute(update(Participant).where(
+                Participant.id == message.participant_id,
+                Participant.unreachable_since.is_(None)).values(unreachable_since=now))
+            if getattr(marked, "rowcount", 0) and self.coordinators:
+                pseudonym = await session.scalar(select(Participant.pseudonym).where(
+                    Participant.id == message.participant_id))
+                notice = texts.unreachable(pseudonym or "?", str(error))
+                for platform, address in self.coordinators:
+                    await enqueue(session, message.study_id, "unreachable", [notice],
+                                  f"unreachable:{message.participant_id}:{now.isoformat()}:"
+                                  f"{platform}:{address}", now,
+                                  platform=platform, address=address)
+                told = True
+        if told:
+            self.wake()

@@ -1,8 +1,9 @@
 """`delphi run`: the composition root that wires store, study, conductor, adapters, outbox.
 
 One process serves every configured messenger over one database, one outbox dispatcher
-(and, later, one scheduler). SIGINT / SIGTERM stop it cleanly: adapters stop taking
-updates first, then the dispatcher, then the database.
+and one scheduler (deadlines, nudges, digests). SIGINT / SIGTERM stop it cleanly:
+adapters stop taking updates first, then the scheduler, then the dispatcher, then the
+database.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bot.conductor import Conductor, Coordinators
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.ports import Adapter
+from bot.scheduler import Scheduler
 from engine.clock import Clock, SystemClock
 from engine.db import Store
 from engine.errors import StudyMismatch
@@ -68,7 +70,9 @@ class Service:
         self.store = store
         self.conductor = conductor
         self.adapters = adapters
-        self.dispatcher = Dispatcher(store, clock, {a.platform: a for a in adapters})
+        self.dispatcher = Dispatcher(store, clock, {a.platform: a for a in adapters},
+                                     coordinators=conductor.coordinators.ids)
+        self.scheduler = Scheduler(conductor, clock, on_outbox=self.dispatcher.wake)
 
     async def start(self) -> None:
         started: list[Adapter] = []
@@ -81,13 +85,27 @@ class Service:
                 await adapter.stop()
             raise
         self.conductor.invite_forms = [a.invite_form for a in self.adapters]
-        self.conductor.on_outbox = self.dispatcher.wake
+        self.conductor.on_outbox = self._outbox_committed
+        try:
+            await self.scheduler.start()  # catches up on what fell due while down
+        except BaseException:
+            for adapter in reversed(self.adapters):
+                with suppress(Exception):
+                    await adapter.stop()
+            raise
         self.dispatcher.start()
+
+    def _outbox_committed(self) -> None:
+        """A commit queued messages (a round opened, a deadline moved...): deliver them,
+        and let the scheduler re-plan."""
+        self.dispatcher.wake()
+        self.scheduler.poke()
 
     async def stop(self) -> None:
         for adapter in reversed(self.adapters):
             with suppress(Exception):
                 await adapter.stop()
+        await self.scheduler.stop()
         await self.dispatcher.stop()
 
 

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from engine.conclusion import Conclusion
-
 from bot import actions
 from bot.cards import Button, Card, Section, card
 from engine.ballots import BallotItem, Progress
+from engine.conclusion import Conclusion
 from engine.feedback import Feedback
+from engine.schedule import RoundCounts
 from engine.studyfile import ScreeningQuestion, StudyFile
 
 BAR = "█"
@@ -273,3 +273,100 @@ def round_summary(outcome: Conclusion) -> Card:
         sections.append(Section("This was the final round. The steering committee will "
                                 "share the results.", "italic"))
     return Card(heading=f"Round {outcome.round} summary", sections=tuple(sections))
+
+
+# --- report and comment moderation (bot/report_commands.py) --------------------------
+
+COMMENTS_HINT = ("Hidden comments are not shown to experts in the feedback; they stay in "
+                 "the export, marked. /hide <number> hides one, /unhide <number> shows it "
+                 "again.")
+
+
+def comment_line(comment_id: int, code: str, version: int, text: str, hidden: bool) -> str:
+    label = code if version == 1 else f"{code}.v{version}"
+    flag = " [hidden]" if hidden else ""
+    return f"#{comment_id} {label}{flag}: {text}"
+
+
+def comment_moderated(comment_id: int, code: str, round_number: int, hidden: bool) -> str:
+    if hidden:
+        return (f"Comment #{comment_id} on {code} (round {round_number}) is hidden: experts "
+                "will not see it in the feedback. It stays in comments.csv, marked hidden.")
+    return f"Comment #{comment_id} on {code} (round {round_number}) is shown again."
+
+
+def report_sent(study_id: str) -> str:
+    return (f"Report of study {study_id}: report.html (self-contained, opens offline) and "
+            "its Markdown twin. `delphi report` also writes the figures for the Markdown.")
+
+
+# --- deadlines, nudges, digests, unreachable experts (bot/scheduler.py, bot/dispatcher.py) --
+
+def nudge(progress: Progress, zone: str) -> Card:
+    """A reminder to an expert whose ballot is incomplete: how much is left, until when,
+    and one button that continues at the first unanswered statement."""
+    left = progress.total - progress.answered
+    when = format_time(progress.deadline, zone)
+    if left:
+        body = (f"Round {progress.round} closes {when}. You have {left} of {progress.total} "
+                f"statement{'s' if progress.total != 1 else ''} left to rate; it takes a "
+                "minute or two.")
+        label = "Continue rating"
+    else:
+        body = (f"Round {progress.round} closes {when}. You have rated every statement; "
+                "please review and submit your ballot so it counts.")
+        label = "Review and submit"
+    return card(body, heading="A friendly reminder",
+                buttons=((Button(label, actions.encode(actions.Resume())),),))
+
+
+def deadline_moved(round_number: int, deadline: datetime, zone: str) -> Card:
+    return card(f"The deadline of round {round_number} has moved: it now closes "
+                f"{format_time(deadline, zone)}.",
+                buttons=((Button("Continue rating", actions.encode(actions.Resume())),),))
+
+
+def deadline_ask(round_number: int, submitted: int, panel: int) -> Card:
+    """The coordinators' question when a round's deadline passes and the study says ask."""
+    return card(
+        f"The deadline of round {round_number} has passed. {submitted} of {panel} experts "
+        "have submitted. Close the round now (results and summaries go out), or keep it "
+        "open with /extend <when>, e.g. /extend 3d.",
+        heading=f"Round {round_number}: deadline reached",
+        buttons=((Button("Close the round",
+                         actions.encode(actions.CloseRound(round_number, True))),
+                  Button("Keep open", actions.encode(actions.CloseRound(round_number, False)))),))
+
+
+def closed_at_deadline(round_number: int) -> Card:
+    return card(f"Round {round_number} closed automatically at its deadline; every expert "
+                "gets the summary. The results follow.")
+
+
+def digest(title: str, counts: Sequence[RoundCounts], zone: str) -> Card:
+    """The coordinators' daily response counts, one line per round."""
+    lines = [f"Round {c.number} ({c.status}): {c.submitted} of {c.panel} submitted, "
+             f"{c.started} started" + (f"; closes {format_time(c.deadline, zone)}"
+                                       if c.status == "open" else "") for c in counts]
+    return card("\n".join(lines) or "No round has been opened yet.",
+                heading=f"{title} · daily responses")
+
+
+def unreachable(pseudonym: str, reason: str) -> Card:
+    """Told to the coordinators: an expert can no longer be reached (blocked the bot,
+    account deactivated). Pseudonym only; the coordinator knows whom to ask."""
+    return card(f"Expert {pseudonym} can no longer be reached ({reason[:120]}). Messages to "
+                "them have stopped; they stay on the panel. If they come back (unblock the "
+                "bot, send /ballot), messages resume.")
+
+
+def nudged(sent: int, quiet: int, round_number: int) -> Card:
+    tail = (f" {quiet} in their quiet hours were left for the next scheduled reminder."
+            if quiet else "")
+    return card(f"Round {round_number}: reminder queued for {sent} expert"
+                f"{'s' if sent != 1 else ''} with an incomplete ballot.{tail}")
+
+
+def chart_caption(round_number: int) -> str:
+    return (f"Round {round_number} at a glance: how the panel rated each statement. Your "
+            "own rating is outlined; green = agree, red = disagree, dashed line = median.")

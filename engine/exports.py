@@ -1,15 +1,23 @@
-"""CSV exports for the paper and for re-analysis. Pseudonyms only, never identities.
+"""Exports for the paper and for re-analysis. Pseudonyms only, never identities.
 
 ``ratings.csv`` is exactly the input format of ``delphi analyze``
-(``round,statement,participant,rating,group``; an empty rating means unable to rate),
-so anyone can recompute every published number from it.
+(``round,statement,participant,rating,group``; an empty rating means unable to rate) and
+``results.csv`` exactly its output: ``delphi analyze ratings.csv --study STUDY.toml``
+reproduces ``results.csv`` byte for byte, so anyone can recompute every published number.
+The other files: ``statements.csv`` (every version with its lineage), ``comments.csv``
+(hidden comments included, marked), ``participants.csv`` (pseudonym, group, status in
+every round), ``flow.csv`` (participant flow per round) and ``study.xlsx`` with one
+sheet per file. None of these queries touches the ``identities`` table.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +32,7 @@ from engine.models import (
     Statement,
     StatementVersion,
 )
+from engine.stats.results_file import format_value
 
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -72,7 +81,8 @@ async def comments_csv(session: AsyncSession, study_id: str) -> str:
                 [(*row[:5], "yes" if row[5] else "no") for row in rows])
 
 
-async def results_csv(session: AsyncSession, study_id: str) -> str:
+async def stored_results_csv(session: AsyncSession, study_id: str) -> str:
+    """The results as stored when each round closed (what the experts were shown)."""
     rows = (await session.execute(
         select(Round.number, Statement.code, RoundResult.n, RoundResult.n_unable,
                RoundResult.median, RoundResult.q1, RoundResult.q3, RoundResult.iqr,
@@ -87,11 +97,122 @@ async def results_csv(session: AsyncSession, study_id: str) -> str:
                  "pct_agree", "pct_disagree", "consensus", "reason"), rows)
 
 
+async def results_csv(session: AsyncSession, study_id: str) -> str:
+    """Exactly what ``delphi analyze ratings.csv --study STUDY.toml`` writes.
+
+    The same call on the same ratings (``analyze`` without the ``eligible`` counts, which
+    ratings.csv cannot carry: ``participants`` / ``response_rate`` count the experts with
+    at least one answer in the round), written by the same writer.
+    """
+    from engine.conclusion import ratings_frame
+    from engine.loading import get_study, study_file_of
+    from engine.stats import analyze, write_results_csv
+
+    spec = study_file_of(await get_study(session, study_id))
+    frame = await ratings_frame(session, study_id)
+    if frame.empty:
+        return ""
+    table = analyze(frame, spec.consensus, spec.scale.points, spec.stopping)
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "results.csv"
+        write_results_csv(table, target)
+        return target.read_text(encoding="utf-8")
+
+
+async def participants_csv(session: AsyncSession, study_id: str) -> str:
+    """One row per participant and round: pseudonym, group, overall status, and what they
+    did in that round (submitted / started / not started / withdrawn before it)."""
+    people = (await session.scalars(select(Participant).where(
+        Participant.study_id == study_id).order_by(Participant.pseudonym))).all()
+    rounds = (await session.scalars(select(Round).where(
+        Round.study_id == study_id, Round.status != "draft").order_by(Round.number))).all()
+    ballots = {(b.participant_id, b.round_id): b for b in await session.scalars(
+        select(Ballot).join(Round, Round.id == Ballot.round_id).where(
+            Round.study_id == study_id))}
+    rows = []
+    for person in people:
+        for round_ in rounds:
+            ballot = ballots.get((person.id, round_.id))
+            if ballot is not None:
+                state = "submitted" if ballot.submitted_at is not None else "started"
+            elif (person.withdrawn_at is not None and round_.opened_at is not None
+                  and person.withdrawn_at <= round_.opened_at):
+                state = "withdrawn"
+            elif person.status in ("active", "withdrawn"):
+                state = "not started"
+            else:
+                state = person.status
+            rows.append((person.pseudonym, person.role, person.stakeholder_group,
+                         person.status, round_.number, state,
+                         "yes" if person.unreachable_since is not None else "no"))
+    return _csv(("participant", "role", "group", "status", "round", "round_status",
+                 "unreachable"), rows)
+
+
+async def flow_csv(session: AsyncSession, study_id: str) -> str:
+    from engine.report.data import round_flow
+
+    now = datetime.now(UTC)
+    rounds = (await session.scalars(select(Round).where(
+        Round.study_id == study_id, Round.status != "draft").order_by(Round.number))).all()
+    rows = []
+    for round_ in rounds:
+        f = await round_flow(session, study_id, round_, now)
+        rate = None if f.response_rate is None else format_value(f.response_rate)
+        rows.append((f.number, f.status, f.items, f.invited, f.consented, f.eligible,
+                     f.started, f.submitted, f.withdrawn, f.unreachable, rate))
+    return _csv(("round", "status", "statements", "invited", "consented", "eligible",
+                 "started", "submitted", "withdrawn", "unreachable", "response_rate"), rows)
+
+
 async def export_tables(session: AsyncSession, study_id: str) -> dict[str, str]:
-    """Every export as ``{file name: CSV text}``."""
+    """Every CSV export as ``{file name: CSV text}``."""
     return {
         "ratings.csv": await ratings_csv(session, study_id),
+        "results.csv": await results_csv(session, study_id),
         "statements.csv": await statements_csv(session, study_id),
         "comments.csv": await comments_csv(session, study_id),
-        "results.csv": await results_csv(session, study_id),
+        "participants.csv": await participants_csv(session, study_id),
+        "flow.csv": await flow_csv(session, study_id),
     }
+
+
+def _cell(text: str) -> object:
+    """A CSV field as a spreadsheet cell: numbers as numbers, the rest as text.
+
+    Text that a spreadsheet would run as a formula is prefixed with an apostrophe-free
+    zero-width guard (comments are user input: no formula injection)."""
+    if text == "":
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return "\u200b" + text if text[0] in "=+-@" else text
+    if text.strip() != text or text.lower() in ("nan", "inf", "-inf", "infinity"):
+        return text
+    return int(text) if number.is_integer() and "." not in text and "e" not in text.lower() \
+        else number
+
+
+def workbook(tables: dict[str, str]) -> bytes:
+    """``study.xlsx``: one sheet per CSV export, same rows and columns."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for name, content in tables.items():
+        sheet = book.create_sheet(name.removesuffix(".csv")[:31])
+        for row in csv.reader(io.StringIO(content)):
+            sheet.append([_cell(field) for field in row])
+        sheet.freeze_panes = "A2"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+async def export_files(session: AsyncSession, study_id: str) -> dict[str, bytes]:
+    """Every export file, the CSVs and ``study.xlsx``, as bytes."""
+    tables = await export_tables(session, study_id)
+    files = {name: text.encode("utf-8") for name, text in tables.items()}
+    files["study.xlsx"] = workbook(tables)
+    return files

@@ -361,3 +361,41 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     allowed: Mapped[bool] = mapped_column(Boolean)
     detail: Mapped[dict[str, Any]]
+
+
+SCHEDULE_KINDS = ("deadline", "nudge", "digest")
+
+
+class ScheduledTask(Base):
+    """Something the scheduler must do at a time: close or ask at a deadline, nudge one
+    expert, send the coordinators a digest.
+
+    These rows are the source of truth; the in-process APScheduler only holds wake-up
+    calls rebuilt from them. ``done_at`` is the claim: it is set with
+    ``UPDATE ... WHERE done_at IS NULL`` in the same transaction that acts (and queues
+    the outbox message), so a task happens once however many processes run it, and a
+    task missed while the bot was down is still there to be judged at start-up.
+    """
+
+    __tablename__ = "scheduled_tasks"
+    __table_args__ = (
+        UniqueConstraint("round_id", "key"),
+        CheckConstraint(_in("kind", SCHEDULE_KINDS), name="kind"),
+        Index("ix_scheduled_tasks_due", "done_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"))
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"))
+    key: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(16))
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
+    due_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+
+
+# The dispatcher keeps each recipient's messages in order by looking for an earlier
+# pending row of the same participant; this index keeps that look-up cheap.
+Index("ix_outbox_recipient", OutboxMessage.participant_id, OutboxMessage.status)

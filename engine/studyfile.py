@@ -103,6 +103,10 @@ class ScheduleSection(_Strict):
     deadline_action: Literal["close", "ask"] = "ask"
     nudge_hours_before: list[Annotated[int, Field(ge=1, le=24 * 30)]] = [72, 24, 2]
     quiet_hours: str = "21:00-08:00"
+    # Local hour (study time zone) of a daily response digest to the coordinators while a
+    # round is open; None (the default) sends none. Left out of the canonical form while
+    # unset, so adding the field does not change the content hash of existing studies.
+    digest_hour: Annotated[int | None, Field(ge=0, le=23, exclude_if=lambda v: v is None)] = None
 
     @field_validator("quiet_hours")
     @classmethod
@@ -110,6 +114,14 @@ class ScheduleSection(_Strict):
         if not QUIET_HOURS.match(value):
             raise ValueError("must look like 21:00-08:00")
         return value
+
+
+class FeedbackSection(_Strict):
+    """How the round summary reaches the experts. Text is always sent; ``chart = true``
+    adds one image of the round (small multiples of the distributions, the expert's own
+    rating marked): a photo in Telegram, an uploaded file in Slack."""
+
+    chart: bool = False
 
 
 class ScreeningQuestion(_Strict):
@@ -133,6 +145,10 @@ class StudyFile(_Strict):
     consensus: ConsensusSection
     stopping: StoppingSection = StoppingSection()
     schedule: ScheduleSection = ScheduleSection()
+    # Left out of the canonical form while it has its default, so adding the section does
+    # not change the content hash of studies loaded before it existed.
+    feedback: Annotated[FeedbackSection,
+                        Field(exclude_if=lambda v: v == FeedbackSection())] = FeedbackSection()
     screening: list[ScreeningQuestion] = []
     statements: Annotated[list[StatementSpec], Field(min_length=1)]
 

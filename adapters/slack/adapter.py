@@ -366,6 +366,12 @@ class SlackAdapter:
     @staticmethod
     async def _post(client: AsyncWebClient, channel: str, cards: list[Card]) -> None:
         for card in cards:
+            if card.image is not None:  # a picture card: an uploaded image with its text
+                text = render(card)[0].text if card.heading or card.sections else None
+                await client.files_upload_v2(channel=channel, content=card.image.content,
+                                             filename=card.image.filename,
+                                             title=card.image.filename, initial_comment=text)
+                continue
             for message in render(card):
                 await client.chat_postMessage(channel=channel, text=message.text,
                                               blocks=message.blocks)

@@ -35,6 +35,7 @@ from bot.ports import DeliveryError
 from engine.enrolment import PlatformUser
 
 log = logging.getLogger(__name__)
+CAPTION_LIMIT = 1024  # Telegram's photo caption limit (characters)
 
 COMMANDS = [
     ("ballot", "Continue your ballot"),
@@ -221,6 +222,15 @@ class TelegramAdapter:
 
     async def _send(self, chat_id: int | str, cards: list[Card]) -> None:
         for card in cards:
+            if card.image is not None:  # a picture card: one photo, the text as caption
+                text = render(card)[0].text if card.heading or card.sections else ""
+                caption = text if len(text) <= CAPTION_LIMIT else None
+                await self.app.bot.send_photo(chat_id, photo=card.image.content,
+                                              filename=card.image.filename, caption=caption,
+                                              parse_mode=ParseMode.HTML if caption else None)
+                if text and caption is None:
+                    await self.app.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+                continue
             for message in render(card):
                 await self.app.bot.send_message(chat_id, message.text,
                                                 parse_mode=ParseMode.HTML,

@@ -25,7 +25,8 @@ def test_demo_runs_a_whole_study_deterministically(tmp_path: Path,
     table = [line.split() for line in lines[start:lines.index("", start)]]
     assert [int(row[0]) for row in table] == list(range(1, len(table) + 1))
     assert table[0][1] == "30"  # every statement rated in round 1
-    for name in ("ratings.csv", "statements.csv", "comments.csv", "results.csv"):
+    for name in ("ratings.csv", "statements.csv", "comments.csv", "results.csv",
+                 "participants.csv", "flow.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     ratings = list(csv.DictReader((tmp_path / "a" / "ratings.csv").open()))
     assert {r["participant"] for r in ratings} == {f"P{i:02d}" for i in range(1, 7)}
@@ -36,3 +37,7 @@ def test_demo_runs_a_whole_study_deterministically(tmp_path: Path,
     assert "Round 1 summary" in transcript and "I agree to take part" in transcript
     assert "Round 2 · Statement 1 of" in first and "Round 1 results (n = " in first
     assert "Dr Simulated" not in (tmp_path / "a" / "ratings.csv").read_text()
+    report = (tmp_path / "a" / "report.html").read_text()
+    assert report.startswith("<!DOCTYPE html>") and "Dr Simulated" not in report
+    assert "Consensus recommendations" in report and (tmp_path / "a" / "study.xlsx").exists()
+    assert f"Report: {tmp_path / 'a' / 'report.html'}" in first

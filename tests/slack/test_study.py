@@ -149,8 +149,11 @@ async def test_export_is_uploaded_to_the_coordinators_dm(study: SlackStudy) -> N
     await study.command(study.coordinator, "export")
     texts = [m.visible_text for m in study.coordinator.messages]
     assert any("Export of study tiny" in t for t in texts)
-    files = {f.filename: (f.content or b"").decode() for f in study.coordinator.files}
-    assert set(files) == {"ratings.csv", "statements.csv", "comments.csv", "results.csv"}
+    assert {f.filename for f in study.coordinator.files} == {
+        "ratings.csv", "results.csv", "statements.csv", "comments.csv", "participants.csv",
+        "flow.csv", "study.xlsx"}
+    files = {f.filename: (f.content or b"").decode() for f in study.coordinator.files
+             if f.filename.endswith(".csv")}
     ratings = list(csv.DictReader(io.StringIO(files["ratings.csv"])))
     assert len(ratings) == 5
     assert expert.id not in files["ratings.csv"] and expert.name not in files["ratings.csv"]

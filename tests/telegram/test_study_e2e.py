@@ -144,12 +144,13 @@ async def test_two_round_study_in_telegram(store: Store, clock: ManualClock) -> 
         for user in experts:
             await user.wait_for_message(lambda m: "Round 2 has closed" in m.visible_text)
         await command(coordinator, "export", expect="Export of study tiny")
-        await coordinator.wait_until(lambda: len(coordinator.documents) == 4)
+        await coordinator.wait_until(lambda: len(coordinator.documents) == 7)
 
         # --- the data -----------------------------------------------------------------
         assert await count(store, Rating) == PANEL * (len(codes) + 2)
         assert await count(store, RoundResult) == len(codes) + 2
-        files = {d.file_name: d.data.decode() for d in coordinator.documents}
+        files = {d.file_name: d.data.decode() for d in coordinator.documents
+                 if d.file_name.endswith(".csv")}
         rows = list(csv.DictReader(io.StringIO(files["ratings.csv"])))
         async with store.transaction() as session:  # the test may look behind the curtain
             pseudonyms = dict((await session.execute(

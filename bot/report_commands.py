@@ -1,0 +1,90 @@
+"""Coordinator commands for the study's output: /report, /comments, /hide, /unhide.
+
+Registered in :data:`bot.coordination.EXTENSIONS`; the generic command path checks that
+the sender is a coordinator and audits every accepted call (with its arguments, so a
+hidden comment's number is on the record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.cards import Card, Document, Picture, Reply, Section, card
+from engine.errors import InvalidValue
+from engine.report import build_report
+from engine.report.feedback_chart import round_charts
+from engine.report.moderation import (
+    list_comments,
+    moderation_round,
+    parse_comment_id,
+    set_hidden,
+)
+
+if TYPE_CHECKING:
+    from bot.coordination import Coordination, Handler
+
+
+async def report(coordination: Coordination, session: AsyncSession, args: str,
+                 now: datetime) -> Reply:
+    built = await build_report(session, coordination.study_id, now)
+    return Reply(send=[card(texts.report_sent(coordination.study_id))],
+                 documents=[Document("report.html", built.html.encode("utf-8"),
+                                     caption="Study report (self-contained HTML)"),
+                            Document("report.md", built.markdown.encode("utf-8"),
+                                     caption="Markdown twin (figures: delphi report)")])
+
+
+async def comments(coordination: Coordination, session: AsyncSession, args: str,
+                   now: datetime) -> Reply:
+    if args.strip():
+        if not args.strip().isdigit():
+            raise InvalidValue("Use: /comments [round number]")
+        number = int(args.strip())
+    else:
+        found = await moderation_round(session, coordination.study_id)
+        if found is None:
+            return Reply(send=[card("No round has started yet, so there are no comments.")])
+        number = found.number
+    listed = await list_comments(session, coordination.study_id, number)
+    if not listed:
+        return Reply(send=[card(f"Round {number} has no comments.")])
+    lines = [texts.comment_line(c.id, c.code, c.version, c.text, c.hidden) for c in listed]
+    return Reply(send=[card(Section("\n".join(lines)),
+                            Section(texts.COMMENTS_HINT, "italic"),
+                            heading=f"Round {number} comments ({len(listed)})")])
+
+
+async def _set(coordination: Coordination, session: AsyncSession, args: str,
+               hidden: bool) -> Reply:
+    comment = await set_hidden(session, coordination.study_id, parse_comment_id(args), hidden)
+    return Reply(send=[card(texts.comment_moderated(comment.id, comment.code, comment.round,
+                                                    hidden))])
+
+
+async def hide(coordination: Coordination, session: AsyncSession, args: str,
+               now: datetime) -> Reply:
+    return await _set(coordination, session, args, True)
+
+
+async def unhide(coordination: Coordination, session: AsyncSession, args: str,
+                 now: datetime) -> Reply:
+    return await _set(coordination, session, args, False)
+
+
+COMMANDS: dict[str, Handler] = {"report": report, "comments": comments, "hide": hide,
+                                "unhide": unhide}
+
+
+async def summary_charts(session: AsyncSession, study_id: str, round_number: int,
+                         participant_ids: Sequence[int]) -> dict[int, Card]:
+    """The round's picture card for each expert (``[feedback] chart = true``): queued with
+    the text summary, the image bytes stored in the outbox row."""
+    images = await round_charts(session, study_id, round_number, participant_ids)
+    return {participant: Card(sections=(Section(texts.chart_caption(round_number)),),
+                              image=Picture(f"round-{round_number}.png", png))
+            for participant, png in images.items()}

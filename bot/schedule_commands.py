@@ -1,0 +1,100 @@
+"""Coordinator commands about time: ``/extend <when>`` and ``/nudge``.
+
+Registered into ``bot.coordination.EXTENSIONS``. Both write in the coordinator's
+transaction and queue their messages in the outbox, like every other command.
+
+- ``/extend 3d`` gives three more days counted from the current deadline (from now if it
+  has passed); ``/extend 2026-12-01`` or ``/extend 2026-12-01 18:00`` sets the deadline
+  (study time zone). Nudges are re-planned for the new deadline and the experts whose
+  ballot is incomplete are told.
+- ``/nudge`` reminds every expert whose ballot is incomplete, now, except those in their
+  quiet hours (they keep their next scheduled reminder) and those unreachable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.cards import Reply, card
+from bot.outbox import enqueue
+from engine import ballots, rounds, schedule
+from engine.errors import InvalidValue, RoundNotOpen
+from engine.models import Participant, Round
+
+if TYPE_CHECKING:
+    from bot.coordination import Coordination, Handler
+
+
+async def _open_round(coordination: Coordination, session: AsyncSession) -> Round:
+    current = await rounds.open_round_or_none(session, coordination.study_id)
+    if current is None:
+        raise RoundNotOpen("No round is open, so there is no deadline to move or remind of.")
+    return current
+
+
+async def _incomplete(session: AsyncSession, study_id: str) -> list[tuple[Participant,
+                                                                         ballots.Progress]]:
+    """Active, reachable experts whose ballot in the open round is not submitted."""
+    experts = (await session.scalars(select(Participant).where(
+        Participant.study_id == study_id, Participant.status == "active",
+        Participant.unreachable_since.is_(None)).order_by(Participant.id))).all()
+    found = []
+    for expert in experts:
+        progress = await ballots.progress(session, expert.id)
+        if progress.submitted_at is None:
+            found.append((expert, progress))
+    return found
+
+
+async def extend(coordination: Coordination, session: AsyncSession, args: str,
+                 now: datetime) -> Reply:
+    if not args:
+        raise InvalidValue("Use: /extend <when>, e.g. /extend 3d (three more days), "
+                           "/extend 2026-12-01 or /extend 2026-12-01 18:00")
+    current = await _open_round(coordination, session)
+    base = max(current.deadline or now, now)
+    deadline = coordination.parse_deadline(args, base)
+    if deadline is None or deadline <= now:
+        raise InvalidValue("The new deadline must be in the future.")
+    await schedule.move_deadline(session, current, deadline, now)
+    await schedule.plan_round(session, coordination.spec, current, now)
+    told = 0
+    for expert, _ in await _incomplete(session, coordination.study_id):
+        zone = coordination.conductor.zone(expert)
+        await enqueue(session, coordination.study_id, "deadline_moved",
+                      [texts.deadline_moved(current.number, deadline, zone)],
+                      f"extend:{coordination.study_id}:{current.number}:"
+                      f"{int(deadline.timestamp())}:{expert.id}", now, participant_id=expert.id)
+        told += 1
+    when = texts.format_time(deadline, coordination.spec.study.timezone)
+    return Reply(send=[card(f"Round {current.number} now closes {when}. Reminders are "
+                            f"rescheduled; {told} expert{'s' if told != 1 else ''} with an "
+                            "incomplete ballot were told.")])
+
+
+async def nudge(coordination: Coordination, session: AsyncSession, args: str,
+                now: datetime) -> Reply:
+    current = await _open_round(coordination, session)
+    if current.deadline is not None and now >= current.deadline:
+        raise InvalidValue(f"The deadline of round {current.number} has passed; /extend it "
+                           "first, or close the round.")
+    quiet = schedule.QuietHours.parse(coordination.spec.schedule.quiet_hours)
+    sent = resting = 0
+    for expert, progress in await _incomplete(session, coordination.study_id):
+        zone = coordination.conductor.zone(expert)
+        if quiet.end_of_quiet(now, zone) is not None:
+            resting += 1
+            continue
+        await enqueue(session, coordination.study_id, "nudge", [texts.nudge(progress, zone)],
+                      f"nudge-now:{coordination.study_id}:{current.number}:{expert.id}:"
+                      f"{int(now.timestamp())}", now, participant_id=expert.id)
+        sent += 1
+    return Reply(send=[texts.nudged(sent, resting, current.number)])
+
+
+COMMANDS: dict[str, Handler] = {"extend": extend, "nudge": nudge}

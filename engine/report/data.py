@@ -1,0 +1,287 @@
+"""Everything the report needs, read from the database once (pseudonyms only).
+
+Nothing here reads ``identities``: the report and the exports cannot leak a name because
+no name is ever loaded. Per-round statistics come from the stored ``round_results``
+(the numbers the experts were shown); the sensitivity table is recomputed from the
+ratings with :mod:`engine.stats`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.conclusion import ratings_frame
+from engine.loading import get_study, protocol_hash, study_file_of
+from engine.models import (
+    AuditEntry,
+    Ballot,
+    Comment,
+    Invite,
+    Participant,
+    Round,
+    RoundResult,
+    Statement,
+    StatementVersion,
+)
+from engine.studyfile import StudyFile
+
+SECTIONS = ("recommendations", "uncertainty", "rejected", "dropped")
+# Coordinator actions that change the pre-registered protocol (none exist yet; any
+# future command that does must use one of these names so the report shows it).
+PROTOCOL_ACTIONS = ("protocol", "amend_protocol", "change_protocol")
+
+
+@dataclass(frozen=True)
+class Result:
+    round: int
+    version: int
+    n: int
+    n_unable: int
+    counts: dict[int, int]
+    median: float | None
+    q1: float | None
+    q3: float | None
+    iqr: float | None
+    pct_agree: float | None
+    pct_disagree: float | None
+    consensus: str
+    reason: str
+    participants: int | None
+    stable: bool | None
+    pct_change: float | None
+    status: str | None
+
+
+@dataclass(frozen=True)
+class Version:
+    version: int
+    text: str
+    first_round: int
+    change_note: str | None
+    revised_from: int | None
+
+
+@dataclass(frozen=True)
+class StatementComment:
+    round: int
+    version: int
+    text: str
+    hidden: bool
+
+
+@dataclass
+class StatementData:
+    code: str
+    domain: str
+    position: int
+    added_in_round: int
+    dropped_in_round: int | None
+    drop_reason: str | None
+    versions: list[Version] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
+    comments: list[StatementComment] = field(default_factory=list)
+
+    @property
+    def final(self) -> Result | None:
+        return self.results[-1] if self.results else None
+
+    @property
+    def section(self) -> str:
+        """Where the statement belongs in the report: exactly one of :data:`SECTIONS`."""
+        if self.dropped_in_round is not None:
+            return "dropped"
+        final = self.final
+        if final is None or final.consensus == "none":
+            return "uncertainty"
+        return "recommendations" if final.consensus == "in" else "rejected"
+
+    def text_of(self, version: int) -> str:
+        return next(v.text for v in self.versions if v.version == version)
+
+    @property
+    def final_text(self) -> str:
+        final = self.final
+        return self.text_of(final.version) if final else self.versions[-1].text
+
+
+@dataclass(frozen=True)
+class RoundFlow:
+    number: int
+    status: str
+    opened_at: datetime | None
+    closed_at: datetime | None
+    deadline: datetime | None
+    invited: int
+    consented: int
+    eligible: int
+    started: int
+    submitted: int
+    withdrawn: int
+    unreachable: int
+    items: int
+
+    @property
+    def response_rate(self) -> float | None:
+        return 100.0 * self.submitted / self.eligible if self.eligible else None
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    at: datetime
+    action: str
+    detail: dict[str, Any]
+
+
+@dataclass
+class ReportData:
+    study_id: str
+    title: str
+    description: str
+    spec: StudyFile
+    protocol: dict[str, Any]
+    protocol_hash: str
+    hash_verified: bool
+    frozen_at: datetime | None
+    loaded_at: datetime
+    protocol_changes: list[AuditLine]
+    actions: list[AuditLine]
+    rounds: list[RoundFlow]
+    statements: list[StatementData]
+    ratings: pd.DataFrame
+    generated_at: datetime
+
+    def in_section(self, section: str) -> list[StatementData]:
+        return [s for s in self.statements if s.section == section]
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _result(number: int, version: int, row: RoundResult) -> Result:
+    details = row.details or {}
+    stable = details.get("stable")
+    return Result(
+        round=number, version=version, n=row.n, n_unable=row.n_unable,
+        counts={int(k): int(v) for k, v in (details.get("counts") or {}).items()},
+        median=row.median, q1=row.q1, q3=row.q3, iqr=row.iqr, pct_agree=row.pct_agree,
+        pct_disagree=row.pct_disagree, consensus=row.consensus, reason=row.reason,
+        participants=details.get("participants"),
+        stable=None if stable is None else bool(stable),
+        pct_change=_number(details.get("pct_change")), status=details.get("status"))
+
+
+async def _statements(session: AsyncSession, study_id: str) -> list[StatementData]:
+    statements = {s.id: StatementData(s.code, s.domain, s.position, s.added_in_round,
+                                      s.dropped_in_round, s.drop_reason)
+                  for s in await session.scalars(select(Statement).where(
+                      Statement.study_id == study_id).order_by(Statement.position))}
+    versions = (await session.scalars(select(StatementVersion).where(
+        StatementVersion.statement_id.in_(statements)).order_by(
+        StatementVersion.statement_id, StatementVersion.version))).all()
+    number_of = {v.id: v.version for v in versions}
+    for v in versions:
+        statements[v.statement_id].versions.append(Version(
+            v.version, v.text, v.created_for_round, v.change_note,
+            number_of.get(v.revised_from_id) if v.revised_from_id else None))
+    results = (await session.execute(
+        select(Round.number, StatementVersion.statement_id, StatementVersion.version,
+               RoundResult)
+        .join(Round, Round.id == RoundResult.round_id)
+        .join(StatementVersion, StatementVersion.id == RoundResult.statement_version_id)
+        .where(Round.study_id == study_id).order_by(Round.number))).all()
+    for number, statement_id, version, row in results:
+        statements[statement_id].results.append(_result(number, version, row))
+    comments = (await session.execute(
+        select(Round.number, StatementVersion.statement_id, StatementVersion.version,
+               Comment.text, Comment.hidden)
+        .join(Ballot, Ballot.id == Comment.ballot_id)
+        .join(Round, Round.id == Ballot.round_id)
+        .join(StatementVersion, StatementVersion.id == Comment.statement_version_id)
+        .where(Round.study_id == study_id)
+        .order_by(Round.number, Comment.text))).all()
+    for number, statement_id, version, text, hidden in comments:
+        statements[statement_id].comments.append(
+            StatementComment(number, version, text, bool(hidden)))
+    return list(statements.values())
+
+
+async def _count(session: AsyncSession, query: Any) -> int:
+    return int(await session.scalar(query) or 0)
+
+
+async def round_flow(session: AsyncSession, study_id: str, round_: Round,
+                     now: datetime) -> RoundFlow:
+    """Participant flow of one round, counted at the round's close (or now if open).
+
+    invited / consented / withdrawn / unreachable are cumulative up to that moment;
+    eligible = the panel asked to rate: passed screening, had not withdrawn when the round
+    opened, or held a ballot in it; response rate = submitted / eligible.
+    """
+    cutoff = round_.closed_at or now
+    opened = round_.opened_at or cutoff
+    people = select(func.count()).select_from(Participant).where(
+        Participant.study_id == study_id)
+    has_ballot = select(Ballot.participant_id).where(Ballot.round_id == round_.id)
+    ballots = select(func.count()).select_from(Ballot).where(Ballot.round_id == round_.id)
+    items = await _count(session, select(func.count()).select_from(RoundResult).where(
+        RoundResult.round_id == round_.id))
+    if not items:
+        from engine.models import RoundItem
+
+        items = await _count(session, select(func.count()).select_from(RoundItem).where(
+            RoundItem.round_id == round_.id))
+    return RoundFlow(
+        number=round_.number, status=round_.status, opened_at=round_.opened_at,
+        closed_at=round_.closed_at, deadline=round_.deadline,
+        invited=await _count(session, select(func.count()).select_from(Invite).where(
+            Invite.study_id == study_id, Invite.created_at <= cutoff)),
+        consented=await _count(session, people.where(Participant.consented_at <= cutoff)),
+        eligible=await _count(session, people.where(or_(
+            Participant.id.in_(has_ballot),
+            (Participant.consented_at <= opened)
+            & Participant.status.in_(("active", "withdrawn"))
+            & or_(Participant.withdrawn_at.is_(None), Participant.withdrawn_at > opened)))),
+        started=await _count(session, ballots),
+        submitted=await _count(session, ballots.where(Ballot.submitted_at.is_not(None))),
+        withdrawn=await _count(session, people.where(Participant.withdrawn_at <= cutoff)),
+        unreachable=await _count(session, people.where(
+            Participant.unreachable_since <= cutoff)),
+        items=items)
+
+
+async def _audit(session: AsyncSession, study_id: str) -> list[AuditLine]:
+    rows = await session.scalars(select(AuditEntry).where(
+        AuditEntry.study_id == study_id, AuditEntry.allowed.is_(True)).order_by(
+        AuditEntry.at, AuditEntry.id))
+    # The actor (a platform user id) is deliberately left out: identities stay private.
+    return [AuditLine(a.at, a.action, dict(a.detail or {})) for a in rows]
+
+
+async def load_report_data(session: AsyncSession, study_id: str,
+                           now: datetime) -> ReportData:
+    study = await get_study(session, study_id)
+    spec = study_file_of(study)
+    rounds = (await session.scalars(select(Round).where(
+        Round.study_id == study_id, Round.status != "draft").order_by(Round.number))).all()
+    actions = await _audit(session, study_id)
+    return ReportData(
+        study_id=study.id, title=study.title, description=study.description, spec=spec,
+        protocol=dict(study.protocol), protocol_hash=study.protocol_hash,
+        hash_verified=protocol_hash(study.protocol) == study.protocol_hash,
+        frozen_at=study.protocol_frozen_at, loaded_at=study.loaded_at,
+        protocol_changes=[a for a in actions if a.action in PROTOCOL_ACTIONS],
+        actions=actions,
+        rounds=[await round_flow(session, study_id, r, now) for r in rounds],
+        statements=await _statements(session, study_id),
+        ratings=await ratings_frame(session, study_id), generated_at=now)

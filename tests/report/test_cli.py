@@ -1,0 +1,49 @@
+"""`delphi report` and `delphi export` on a migrated SQLite file holding a finished study."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from engine.clock import ManualClock
+from engine.db import Store, make_engine
+from tests.engine.helpers import EXAMPLES
+from tests.report.conftest import run_study
+
+
+def test_report_and_export_write_every_file(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(EXAMPLES / "tiny.toml", tmp_path / "study.toml")
+    database = tmp_path / "delphi.db"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{database}"\n'
+                      '[study]\nfile = "study.toml"\n[telegram]\ntoken = "123:abc"\n'
+                      '[coordinators]\ntelegram = [42]\n')
+    assert main(["db", "upgrade", "--config", str(config)]) == 0
+
+    async def finish() -> None:
+        store = Store(make_engine(f"sqlite+aiosqlite:///{database}"))
+        try:
+            await run_study(store, ManualClock())
+        finally:
+            await store.dispose()
+
+    asyncio.run(finish())
+    capsys.readouterr()
+    assert main(["report", "--config", str(config), "--out", str(tmp_path / "report")]) == 0
+    assert "report.html" in capsys.readouterr().out
+    written = {p.relative_to(tmp_path / "report").as_posix()
+               for p in (tmp_path / "report").rglob("*") if p.is_file()}
+    assert {"report.html", "report.md", "figures/flow.png",
+            "figures/statement-S03.png"} <= written
+    markdown = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    for name in written - {"report.html", "report.md"}:
+        assert f"]({name})" in markdown  # every figure the Markdown links to exists
+    assert main(["export", "--config", str(config), "--out", str(tmp_path / "export")]) == 0
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == [
+        "comments.csv", "flow.csv", "participants.csv", "ratings.csv", "results.csv",
+        "statements.csv", "study.xlsx"]

@@ -1,0 +1,120 @@
+"""The opt-in round image: `[feedback] chart = true` adds one picture per expert to the
+round summary, stored in the outbox row and sent as a photo (Telegram) or a file (Slack)."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from adapters.memory import MemoryMessenger
+from adapters.slack.adapter import SlackAdapter
+from adapters.telegram.adapter import TelegramAdapter
+from bot.cards import Card, Picture, Section
+from bot.conductor import Conductor, Coordinators
+from bot.dispatcher import Dispatcher
+from engine.clock import ManualClock
+from engine.db import Store
+from engine.models import OutboxMessage
+from engine.studyfile import StudyFileError, parse_study
+from tests.engine.helpers import EXAMPLES, loaded
+from tests.report.conftest import FinishedStudy
+
+PNG = b"\x89PNG\r\n\x1a\n"
+TINY = (EXAMPLES / "tiny.toml").read_text(encoding="utf-8")
+
+
+def test_the_setting_is_optional_and_checked() -> None:
+    default = parse_study(TINY)
+    assert default.feedback.chart is False
+    assert '"feedback":' not in default.canonical_json()  # old studies keep their hash
+    charted = parse_study(TINY + "\n[feedback]\nchart = true\n")
+    assert charted.feedback.chart is True
+    assert charted.content_hash() != default.content_hash()
+    with pytest.raises(StudyFileError, match=r"feedback\.chrt"):
+        parse_study(TINY + "\n[feedback]\nchrt = true\n")
+
+
+async def test_text_only_by_default(finished: FinishedStudy) -> None:
+    for expert in finished.experts:
+        assert all(m.card.image is None for m in expert.messages)
+        assert any("Round 1 has closed" in m.card.plain_text() for m in expert.messages)
+
+
+async def test_each_expert_gets_their_own_round_picture(store: Store,
+                                                        clock: ManualClock) -> None:
+    spec = await loaded(store, clock.now(), parse_study(TINY + "\n[feedback]\nchart = true\n"))
+    conductor = Conductor(store, clock, spec, Coordinators(frozenset({("memory", "c-1")})),
+                          invite_forms=[lambda token: f"token:{token}"])
+    messenger = MemoryMessenger()
+    dispatcher = Dispatcher(store, clock, {"memory": messenger})
+    coordinator = messenger.chat(conductor, "c-1")
+    await coordinator.command("invite", "2")
+    experts = []
+    for index, token in enumerate(re.findall(r"token:(\S+)", coordinator.last.plain_text())):
+        chat = messenger.chat(conductor, f"e-{index}")
+        await chat.command("start", token)
+        await chat.press("I agree to take part")
+        experts.append(chat)
+    await coordinator.command("openround", "7d")
+    await dispatcher.run_once()
+    for value, chat in zip(("5", "2"), experts, strict=True):
+        for _ in range(5):
+            await chat.press(value)
+        await chat.press("Submit my ballot")
+    await coordinator.command("closeround")
+    await coordinator.press("Close the round")
+    await dispatcher.run_once()
+    pictures = []
+    for chat in experts:
+        summary, picture = chat.messages[-2].card, chat.messages[-1].card
+        assert summary.heading == "Round 1 summary" and summary.image is None
+        assert picture.image is not None and picture.image.content.startswith(PNG)
+        assert picture.image.filename == "round-1.png"
+        assert "Your own rating is outlined" in picture.plain_text()
+        pictures.append(picture.image.content)
+    assert pictures[0] != pictures[1]  # each marks a different own rating
+    async with store.transaction() as session:
+        payloads = (await session.scalars(select(OutboxMessage.payload).where(
+            OutboxMessage.kind == "round_summary"))).all()
+    assert all(p["cards"][1]["image"][0] == "round-1.png" for p in payloads)
+    restored = Card.from_json(payloads[0]["cards"][1])
+    assert restored.image is not None and restored.image.content in pictures
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        async def call(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            self.calls.append((name, {"args": args, **kwargs}))
+            return {"ok": True}
+        return call
+
+
+def _picture_card() -> Card:
+    return Card(sections=(Section("Round 1 at a glance <b>"),),
+                image=Picture("round-1.png", PNG + b"data"))
+
+
+async def test_telegram_sends_a_photo_with_the_text_as_caption() -> None:
+    bot = _Recorder()
+    adapter: Any = SimpleNamespace(app=SimpleNamespace(bot=bot))
+    await TelegramAdapter._send(adapter, 42, [_picture_card()])
+    [(name, call)] = bot.calls
+    assert name == "send_photo" and call["photo"] == PNG + b"data"
+    assert call["filename"] == "round-1.png"
+    assert call["caption"] == "Round 1 at a glance &lt;b&gt;"  # escaped, HTML mode
+
+
+async def test_slack_uploads_the_picture_as_a_file() -> None:
+    client: Any = _Recorder()
+    await SlackAdapter._post(client, "D42", [_picture_card()])
+    [(name, call)] = client.calls
+    assert name == "files_upload_v2" and call["content"] == PNG + b"data"
+    assert call["channel"] == "D42" and call["filename"] == "round-1.png"
+    assert "Round 1 at a glance" in call["initial_comment"]
