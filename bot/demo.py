@@ -24,13 +24,14 @@ from adapters.memory.chat import PLATFORM
 from bot import actions
 from bot.conductor import Conductor, Coordinators
 from bot.dispatcher import Dispatcher
+from bot.scheduler import Scheduler
 from bot.simulation import Expert, Panel
 from engine.ballots import ballot_items
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.exports import export_files
 from engine.loading import load_study
-from engine.models import Round, RoundResult
+from engine.models import OutboxMessage, Round, RoundResult
 from engine.report import build_report
 from engine.schema import upgrade
 from engine.studyfile import StudyFile, describe, parse_study
@@ -79,10 +80,13 @@ class Demo:
                                    Coordinators(frozenset({(PLATFORM, COORDINATOR)})),
                                    invite_forms=[lambda token: token])
         self.dispatcher = Dispatcher(store, self.clock, {PLATFORM: self.messenger})
+        self.scheduler = Scheduler(self.conductor, self.clock)
+        self.opened_at = self.clock.now()
         self.coordinator = self.messenger.chat(self.conductor, COORDINATOR, "Coordinator")
         self.panel = Panel(seed, [(s.id, s.domain) for s in spec.statements], size,
                            spec.scale.points)
         self.chats: dict[int, MemoryChat] = {}
+        self.tallies: list[tuple[int, ...]] = []
 
     async def deliver(self) -> None:
         while await self.dispatcher.run_once():
@@ -115,13 +119,24 @@ class Demo:
     # --- a round -----------------------------------------------------------------------
 
     async def rate_round(self, round_number: int, quiet: bool = False) -> None:
+        """Experts take their ballots one sitting after another over the round's days; the
+        last two leave it late, so the scheduler's reminders reach them first."""
         active = [e for e in self.panel.experts
                   if e.withdraws_after is None or e.withdraws_after >= round_number]
+        late = self.opened_at + timedelta(days=self.spec.schedule.round_days, hours=-60)
         for done, expert in enumerate(active, start=1):
             self.clock.advance(self._sitting_gap(expert))
+            if done == len(active) - 1 and self.clock.now() < late:
+                self.clock.set(late)
+            await self.tick()
             await self._ballot(self.chats[expert.index], expert, round_number)
             if not quiet:
                 _progress(round_number, done, len(active))
+
+    async def tick(self) -> None:
+        """Let the scheduler do what is due at the simulated time, then deliver."""
+        await self.scheduler.run_due(self.clock.now())
+        await self.deliver()
 
     @staticmethod
     def _sitting_gap(expert: Expert) -> timedelta:
@@ -184,12 +199,13 @@ class Demo:
                           "by the treating dermatologist.")
         return chosen
 
-    async def run(self) -> list[tuple[int, int, int, int, int]]:
+    async def run(self) -> list[tuple[int, ...]]:
         await self.enrol()
         table = []
         round_number = 1
         while True:
-            await self.coordinator.command("openround", "14d")
+            await self.coordinator.command("openround", f"{self.spec.schedule.round_days}d")
+            self.opened_at = self.clock.now()
             await self.deliver()
             await self.rate_round(round_number)
             results = await self.close_round()
@@ -201,21 +217,27 @@ class Demo:
             round_number += 1
         return table
 
-    async def _tally(self, round_number: int) -> tuple[int, int, int, int, int]:
+    async def _tally(self, round_number: int) -> tuple[int, ...]:
         async with self.store.transaction() as session:
             rows = dict((await session.execute(
                 select(RoundResult.consensus, func.count())
                 .join(Round, Round.id == RoundResult.round_id)
                 .where(Round.number == round_number)
                 .group_by(RoundResult.consensus))).all())
+            nudged = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.kind == "nudge", OutboxMessage.status == "delivered")) or 0
         rated = sum(rows.values())
-        return (round_number, rated, rows.get("in", 0), rows.get("out", 0), rows.get("none", 0))
+        earlier = sum(row[5] for row in self.tallies)
+        tally = (round_number, rated, rows.get("in", 0), rows.get("out", 0),
+                 rows.get("none", 0), nudged - earlier)
+        self.tallies.append(tally)
+        return tally
 
 
-def _table(rows: Iterable[tuple[int, int, int, int, int]]) -> str:
-    lines = ["round  rated  consensus in  consensus out  no consensus",
-             "-----  -----  ------------  -------------  ------------"]
-    lines += [f"{r:>5}  {n:>5}  {i:>12}  {o:>13}  {x:>12}" for r, n, i, o, x in rows]
+def _table(rows: Iterable[tuple[int, ...]]) -> str:
+    lines = ["round  rated  consensus in  consensus out  no consensus  reminders",
+             "-----  -----  ------------  -------------  ------------  ---------"]
+    lines += [f"{r:>5}  {n:>5}  {i:>12}  {o:>13}  {x:>12}  {m:>9}" for r, n, i, o, x, m in rows]
     return "\n".join(lines)
 
 

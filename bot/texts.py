@@ -240,8 +240,9 @@ def expert_help(coordinator: bool) -> Card:
             "Rate each statement with the buttons; \"Comment\" adds a comment.")
     if coordinator:
         text += ("\n\nCoordinator commands: /status, /openround [deadline], /closeround, "
-                 "/results, /revise <id> <new text>, /drop <id> [reason], "
-                 "/add <domain> | <text>, /invite <n>, /export.")
+                 "/extend <when>, /nudge, /results, /revise <id> <new text>, "
+                 "/drop <id> [reason], /add <domain> | <text>, /invite <n>, /comments, "
+                 "/hide <id>, /unhide <id>, /export, /report.")
     return card(text)
 
 
@@ -257,7 +258,8 @@ def round_summary(outcome: Conclusion) -> Card:
             f"{o.code} ({o.domain}): {CLASS_WORDS[o.consensus]}, {fmt(o.pct_agree)} % agreed, "
             f"median {fmt(o.median)}" for o in reached)))
     if open_:
-        sections.append(Section("No consensus yet:", "bold"))
+        final = outcome.next_round is None
+        sections.append(Section("No consensus:" if final else "No consensus yet:", "bold"))
         sections.append(Section("\n".join(
             f"{o.code} ({o.domain}): {fmt(o.pct_agree)} % agreed, median {fmt(o.median)}, "
             f"IQR {fmt(o.iqr)}" for o in open_)))

@@ -21,10 +21,11 @@ def test_demo_runs_a_whole_study_deterministically(tmp_path: Path,
     second = run(tmp_path / "b", capsys, "--experts", "6")
     assert first.replace(str(tmp_path / "a"), "X") == second.replace(str(tmp_path / "b"), "X")
     lines = first.splitlines()
-    start = lines.index("round  rated  consensus in  consensus out  no consensus") + 2
+    start = lines.index("round  rated  consensus in  consensus out  no consensus  reminders") + 2
     table = [line.split() for line in lines[start:lines.index("", start)]]
     assert [int(row[0]) for row in table] == list(range(1, len(table) + 1))
     assert table[0][1] == "30"  # every statement rated in round 1
+    assert int(table[0][5]) >= 1  # the late experts were reminded
     for name in ("ratings.csv", "statements.csv", "comments.csv", "results.csv",
                  "participants.csv", "flow.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
