@@ -30,11 +30,12 @@ class PacingPolicy:
     chat_burst: int = 1
 
 
-# Telegram: about 30 messages/s overall, 1 per second per chat. We aim a little under the
-# overall limit: requests released 1/30 s apart can still arrive closer together.
+# Telegram: about 30 messages/s overall, 1 per second per chat. We aim under the overall
+# limit: requests released 1/29 s apart still arrived closer together often enough to
+# draw a few 429s per 1,000 on a busy machine; at 28/s none did (bench/outbox_bench).
 # Slack: chat.postMessage about 1 per second per channel, plus a workspace-wide cap.
 POLICIES: Mapping[str, PacingPolicy] = {
-    "telegram": PacingPolicy(per_second=29.0, per_chat_per_second=1.0),
+    "telegram": PacingPolicy(per_second=28.0, per_chat_per_second=1.0),
     "slack": PacingPolicy(per_second=10.0, per_chat_per_second=1.0),
 }
 
