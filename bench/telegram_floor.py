@@ -17,25 +17,37 @@ from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandle
 
 from adapters.telegram.adapter import CONNECTION_POOL, PerUserOrder
 
-KEYBOARD = InlineKeyboardMarkup([[InlineKeyboardButton(str(v), callback_data=f"1|r|1|S|{v}")
-                                  for v in range(1, 6)]])
+# The same traffic as delphi's cards: a statement card in HTML with the same keyboard,
+# edited into the "rated" card, so the floor differs from delphi only by delphi itself.
+LABELS = ["1 · Strongly disagree", "2", "3", "4", "5 · Strongly agree"]
+KEYBOARD = InlineKeyboardMarkup([
+    [InlineKeyboardButton(label, callback_data=f"1|r|1|S01|{v}")
+     for v, label in enumerate(LABELS, start=1)],
+    [InlineKeyboardButton("Unable to rate", callback_data="1|r|1|S01|u"),
+     InlineKeyboardButton("Comment", callback_data="1|m|1|S01"),
+     InlineKeyboardButton("Back", callback_data="1|g|1|1")]])
+CHANGE = InlineKeyboardMarkup([[InlineKeyboardButton("Change", callback_data="1|g|1|1")]])
 CARD = "Round 1 · Statement"
+STATEMENT = ("Sunscreen should be reapplied every 2 hours during continuous outdoor "
+             "exposure.")
+CARD_HTML = f"<b>{CARD} 2 of 5 · Sun protection</b>\n\n{STATEMENT}"
 
 
 async def on_ballot(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_chat is not None
-    await context.bot.send_message(update.effective_chat.id, f"{CARD} next",
+    await context.bot.send_message(update.effective_chat.id, CARD_HTML, parse_mode="HTML",
                                    reply_markup=KEYBOARD)
 
 
 async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     assert query is not None and query.message is not None
-    await query.answer(f"Recorded: {query.data}")
-    await context.bot.edit_message_text(f"✓ {query.data}", chat_id=query.message.chat.id,
+    await query.answer("Recorded: 4")
+    await context.bot.edit_message_text(f"{CARD_HTML}\n\n<b>✓ 4</b>", parse_mode="HTML",
+                                        chat_id=query.message.chat.id,
                                         message_id=query.message.message_id,
-                                        reply_markup=KEYBOARD)
-    await context.bot.send_message(query.message.chat.id, f"{CARD} next",
+                                        reply_markup=CHANGE)
+    await context.bot.send_message(query.message.chat.id, CARD_HTML, parse_mode="HTML",
                                    reply_markup=KEYBOARD)
 
 

@@ -214,6 +214,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return _run(_with_store(config, body))
 
 
+# --- participant ---------------------------------------------------------------------
+
+def cmd_participant_erase(args: argparse.Namespace) -> int:
+    """Delete one participant's platform identity; their pseudonymous answers stay."""
+    from engine.privacy import erase_identity, participant_by_pseudonym
+
+    config = _config(args)
+
+    async def body(store: Store) -> int:
+        await require_current_schema(store, args.config)
+        study = load_study_file(config.study_path)
+        async with store.transaction() as session:
+            found = await participant_by_pseudonym(session, args.pseudonym, study.study.id)
+            if not found:
+                raise CommandError(f"no participant {args.pseudonym!r} in study "
+                                   f"{study.study.id!r}; nothing was changed")
+            erasure = await erase_identity(session, found[0].id, SystemClock().now(), "cli")
+        withdrawn = "; withdrawn" if erasure.withdrawn else ""
+        print(f"Erased the identity of {erasure.pseudonym} ({erasure.identities_deleted} "
+              f"identity row(s) deleted{withdrawn}); their pseudonymous ratings and comments "
+              "stay.")
+        return 0
+
+    return _run(_with_store(config, body))
+
+
 # --- run / demo --------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -293,6 +319,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(report)
     report.add_argument("--out", required=True, metavar="DIR")
     report.set_defaults(func=cmd_report)
+
+    participant = commands.add_parser("participant", help="manage one participant")
+    participant_commands = participant.add_subparsers(dest="participant_command",
+                                                      required=True)
+    erase = participant_commands.add_parser(
+        "erase", help="delete a participant's platform identity (ids, names); their "
+                      "pseudonymous ratings and comments stay")
+    erase.add_argument("pseudonym", metavar="PSEUDONYM", help="e.g. P03")
+    _add_config(erase)
+    erase.set_defaults(func=cmd_participant_erase)
 
     run = commands.add_parser("run", help="run the bot on the configured messengers")
     _add_config(run)

@@ -77,31 +77,39 @@ class Conductor:
     # --- the one way in ---------------------------------------------------------------
 
     async def handle(self, event: Event) -> Reply:
-        """Decide, write, commit; return what the adapter should show."""
+        """Decide, write, commit; return what the adapter should show.
+
+        A refusal rolls the whole transaction back (nothing written), then records the
+        update id (and, for a coordinator command from someone else, the audit entry) in
+        a second, small transaction. Refusals are rare, so the common path pays for no
+        savepoint.
+        """
         now = self.clock.now()
-        async with self.store.transaction() as session:
-            reply = await self._decide(session, event, now)
-            queued = session.info.pop(outbox.DIRTY, False)
+        try:
+            async with self.store.transaction() as session:
+                if event.update_key is not None and not await self._first_time(
+                        session, event, now):
+                    log.info("replayed update %s ignored", event.update_key)
+                    return Reply(toast="Already recorded.")
+                reply = await self._dispatch(session, event, now)
+                queued = session.info.pop(outbox.DIRTY, False)
+        except (actions.BadAction, DelphiError) as refusal:
+            return await self._refused(event, refusal, now)
         if queued:
             self.on_outbox()  # after the commit: the queued messages may go out now
         return reply
 
-    async def _decide(self, session: AsyncSession, event: Event, now: datetime) -> Reply:
-        if event.update_key is not None and not await self._first_time(session, event, now):
-            log.info("replayed update %s ignored", event.update_key)
-            return Reply(toast="Already recorded.")
-        try:
-            async with session.begin_nested():
-                return await self._dispatch(session, event, now)
-        except actions.BadAction as bad:
-            log.info("bad button data from %s: %s", event.who.platform, bad)
+    async def _refused(self, event: Event, refusal: Exception, now: datetime) -> Reply:
+        async with self.store.transaction() as session:
+            if event.update_key is not None:
+                await self._first_time(session, event, now)
+            if isinstance(refusal, NotCoordinator):
+                await self.coordination.audit_refusal(session, event, now)
+        if isinstance(refusal, actions.BadAction):
+            log.info("bad button data from %s: %s", event.who.platform, refusal)
             return self._refuse(event, "This button is not valid (it may be from an old "
                                        "message). Send /ballot to continue.")
-        except NotCoordinator as refusal:
-            await self.coordination.audit_refusal(session, event, now)
-            return self._refuse(event, str(refusal))
-        except DelphiError as refusal:
-            return self._refuse(event, str(refusal))
+        return self._refuse(event, str(refusal))
 
     @staticmethod
     def _refuse(event: Event, sentence: str) -> Reply:

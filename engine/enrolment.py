@@ -24,6 +24,7 @@ from engine.errors import (
 )
 from engine.loading import get_study, study_spec
 from engine.models import Identity, Invite, Participant, ScreeningAnswer, Study
+from engine.privacy import erase_identity
 from engine.studyfile import ScreeningQuestion
 
 TOKEN_BYTES = 16  # 22 URL-safe characters: fits Telegram's 64-character start parameter
@@ -190,9 +191,14 @@ async def record_screening_answer(
 
 
 async def withdraw(session: AsyncSession, participant_id: int, now: datetime) -> Participant:
-    """Withdraw from the study; ratings already given stay, pseudonymous, as consented."""
+    """Withdraw from the study; ratings already given stay, pseudonymous, as consented.
+
+    With ``[privacy] erase_on_withdrawal = true`` the platform identity is erased too.
+    """
     participant = await get_participant(session, participant_id)
     if participant.status != "withdrawn":
         participant.status = "withdrawn"
         participant.withdrawn_at = now
+    if (await study_spec(session, participant.study_id)).privacy.erase_on_withdrawal:
+        await erase_identity(session, participant.id, now, actor=participant.pseudonym)
     return participant

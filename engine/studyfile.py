@@ -124,6 +124,13 @@ class FeedbackSection(_Strict):
     chart: bool = False
 
 
+class PrivacySection(_Strict):
+    """``erase_on_withdrawal = true``: confirming /withdraw also deletes the expert's
+    platform identity (ids and names); their pseudonymous ratings and comments stay."""
+
+    erase_on_withdrawal: bool = False
+
+
 class ScreeningQuestion(_Strict):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
     question: Annotated[str, Field(min_length=1, max_length=500)]
@@ -149,6 +156,8 @@ class StudyFile(_Strict):
     # not change the content hash of studies loaded before it existed.
     feedback: Annotated[FeedbackSection,
                         Field(exclude_if=lambda v: v == FeedbackSection())] = FeedbackSection()
+    privacy: Annotated[PrivacySection,
+                       Field(exclude_if=lambda v: v == PrivacySection())] = PrivacySection()
     screening: list[ScreeningQuestion] = []
     statements: Annotated[list[StatementSpec], Field(min_length=1)]
 
