@@ -107,7 +107,25 @@ class Dispatcher:
                 OutboxMessage.claimed_by == self.worker, OutboxMessage.status == "pending")
                 .values(claimed_until=None))
 
+    async def recover_orphaned_leases(self) -> int:
+        """On SQLite only one dispatcher may run per database, so at start-up any lease
+        left on a pending row belongs to a process that died: release it now instead of
+        letting a restarted bot wait out the lease. (On PostgreSQL other workers may be
+        alive; their leases are left to expire.)"""
+        if not self.store.sqlite:
+            return 0
+        async with self.store.transaction() as session:
+            result = await session.execute(update(OutboxMessage).where(
+                OutboxMessage.status == "pending", OutboxMessage.claimed_until.is_not(None))
+                .values(claimed_until=None, claimed_by=None))
+        released = int(getattr(result, "rowcount", 0) or 0)
+        if released:
+            log.info("released %d outbox leases left by a stopped process", released)
+        return released
+
     async def _loop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.recover_orphaned_leases()
         while not self._stopping:
             try:
                 sent = await self.run_once()
