@@ -10,6 +10,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,6 +44,7 @@ class PlatformUser:
     chat_id: str
     display_name: str | None = None
     username: str | None = None
+    timezone: str | None = None  # IANA name when the platform knows it (Slack does)
 
 
 async def create_invites(
@@ -105,6 +107,7 @@ async def redeem_invite(
     participant = Participant(
         study_id=study_id, pseudonym=f"P{(count or 0) + 1:02d}", role="expert",
         status="enrolled", stakeholder_group=invite.stakeholder_group, enrolled_at=now,
+        timezone=_known_zone(who.timezone),
     )
     session.add(participant)
     await session.flush()
@@ -117,6 +120,17 @@ async def redeem_invite(
     invite.redeemed_at = now
     await session.flush()
     return participant
+
+
+def _known_zone(name: str | None) -> str | None:
+    """A platform's time zone name if Python knows it; otherwise the study default applies."""
+    if not name:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
 
 
 async def get_participant(session: AsyncSession, participant_id: int) -> Participant:

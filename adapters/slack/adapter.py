@@ -20,6 +20,7 @@ import json
 import logging
 import re
 from collections.abc import Coroutine, Mapping
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -227,6 +228,8 @@ class SlackAdapter:
     async def _command(self, user_id: str, body: Mapping[str, Any], key: str) -> None:
         who = await self._who(user_id, name=body.get("user_name"))
         name, args = parse_command(unescape(str(body.get("text") or "")))
+        if name == "join":
+            who = replace(who, timezone=await self._timezone(user_id))
         event: Event = (Joined(who, key, args) if name == "join"
                         else Command(who, key, name, args))
         await self._show(who, await self.conductor.handle(event))
@@ -308,6 +311,16 @@ class SlackAdapter:
             await self.client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:
             log.warning("slack: views.publish for %s failed: %s", user_id, error_code(error))
+
+    async def _timezone(self, user_id: str) -> str | None:
+        """Slack knows each user's time zone; deadlines and quiet hours then use it."""
+        try:
+            info = await self.client.users_info(user=user_id)
+        except SlackApiError as error:
+            log.info("slack: users.info for %s failed: %s", user_id, error_code(error))
+            return None
+        tz = (info.get("user") or {}).get("tz")
+        return str(tz) if tz else None
 
     async def _who(self, user_id: str, hint: str | None = None,
                    name: object = None) -> PlatformUser:

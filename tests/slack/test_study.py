@@ -287,3 +287,16 @@ async def test_screening_and_a_nine_point_scale(fake: FakeSlackApi, store: Store
         assert all(len(label) <= 75 for label in labels)
         await study.press(expert, "7", first)
         assert card_of(expert.messages[-1]) == (1, 2, len(spec.statements))
+
+
+async def test_an_experts_slack_time_zone_is_used(study: SlackStudy) -> None:
+    """Slack knows where each expert is: deadlines and quiet hours then use their zone."""
+    from sqlalchemy import select
+
+    [expert] = await study.enrol(1)  # the fake's users are in Europe/Berlin
+    async with study.store.transaction() as session:
+        zones = (await session.scalars(select(Participant.timezone))).all()
+    assert zones == ["Europe/Berlin"]
+    await study.command(study.coordinator, "openround 2026-03-01")
+    await study.deliver()
+    assert any("(Europe/Berlin)" in m.visible_text for m in expert.messages)
