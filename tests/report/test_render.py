@@ -25,8 +25,14 @@ def chromium() -> str:
     found = shutil.which("chromium")
     if found is None and hasattr(os, "geteuid") and os.geteuid() == 0 \
             and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-                       check=False, capture_output=True, timeout=900)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+        if subprocess.run(install, check=False, capture_output=True, timeout=900,
+                          env=env).returncode != 0:
+            # a fresh machine has no package lists yet
+            subprocess.run(["apt-get", "update"], check=False, capture_output=True,
+                           timeout=900, env=env)
+            subprocess.run(install, check=False, capture_output=True, timeout=900, env=env)
         found = shutil.which("chromium")
     if found is None:
         pytest.skip("headless render test needs Debian's `chromium` (apt-get install "
