@@ -204,38 +204,15 @@ async def _phase(slack: Any, users: list[Any], presses: int) -> dict[str, float]
 
 
 async def _prepare_delphi(fake: Any, users: list[Any], folder: Path, port: int) -> Path:
-    from bot.cli import main as delphi
-    from engine import rounds
-    from engine.clock import SystemClock
-    from engine.db import Store
-    from engine.enrolment import PlatformUser, create_invites, record_consent, redeem_invite
-    from engine.studyfile import load_study_file
+    from bench.study_setup import prepare_study
+    from engine.enrolment import PlatformUser
 
-    config = folder / "config.toml"
-    config.write_text(
-        f'[database]\nurl = "sqlite+aiosqlite:///{folder / "bench.db"}"\n'
-        f'[study]\nfile = "{STUDY}"\n'
-        f'[slack]\nbot_token_env = "BENCH_SLACK_TOKEN"\nsigning_secret_env = '
-        f'"BENCH_SLACK_SECRET"\napi_url = "{fake.api_url}"\nport = {port}\n')
     os.environ["BENCH_SLACK_TOKEN"], os.environ["BENCH_SLACK_SECRET"] = fake.bot_token, SECRET
-    for argv in (["db", "upgrade"], ["study", "load"]):
-        code = await asyncio.to_thread(delphi, [*argv, "--config", str(config)])
-        assert code == 0, argv
-    spec = load_study_file(STUDY)
-    clock = SystemClock()
-    store = Store.from_url(f"sqlite+aiosqlite:///{folder / 'bench.db'}")
-    try:
-        async with store.transaction() as session:
-            tokens = await create_invites(session, spec.study.id, len(users), clock.now())
-            for user, token in zip(users, tokens, strict=True):
-                who = PlatformUser("slack", user.id, user.dm.id, user.name, user.name)
-                participant = await redeem_invite(session, spec.study.id, token, who,
-                                                  clock.now())
-                await record_consent(session, participant.id, True, clock.now())
-            await rounds.open_round(session, spec.study.id, clock.now())
-    finally:
-        await store.dispose()
-    return config
+    return await prepare_study(
+        folder,
+        f'[slack]\nbot_token_env = "BENCH_SLACK_TOKEN"\nsigning_secret_env = '
+        f'"BENCH_SLACK_SECRET"\napi_url = "{fake.api_url}"\nport = {port}\n',
+        [PlatformUser("slack", u.id, u.dm.id, u.name, u.name) for u in users])
 
 
 async def _wait_listening(slack: Any) -> None:

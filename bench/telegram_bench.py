@@ -29,11 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.cli import main as delphi
-from engine import rounds
-from engine.clock import SystemClock
-from engine.db import Store
-from engine.enrolment import PlatformUser, create_invites, record_consent, redeem_invite
+from bench.study_setup import STUDY, prepare_study
+from engine.enrolment import PlatformUser
 from engine.studyfile import load_study_file
 from tests.fakes.telegram_api import FakeTelegram, running_telegram_fake
 from tests.fakes.telegram_model import ChatMessage, SimulatedUser
@@ -41,7 +38,6 @@ from tests.fakes.telegram_model import ChatMessage, SimulatedUser
 EXPERTS = 200
 THINK_MEAN_S = 4.0
 ROOT = Path(__file__).resolve().parents[1]
-STUDY = ROOT / "engine" / "examples" / "tiny.toml"
 CARD = "Round 1 · Statement"
 
 
@@ -110,31 +106,12 @@ async def _stop(process: asyncio.subprocess.Process) -> float | None:
 
 
 async def _prepare_delphi(fake: FakeTelegram, users: list[SimulatedUser], folder: Path) -> Path:
-    config = folder / "config.toml"
-    config.write_text(
-        f'[database]\nurl = "sqlite+aiosqlite:///{folder / "bench.db"}"\n'
-        f'[study]\nfile = "{STUDY}"\n'
-        f'[telegram]\ntoken_env = "BENCH_TG_TOKEN"\nbase_url = "{fake.base_url}"\n'
-        f'base_file_url = "{fake.base_file_url}"\nrate_limit = false\n')
     os.environ["BENCH_TG_TOKEN"] = fake.token
-    for argv in (["db", "upgrade"], ["study", "load"]):
-        code = await asyncio.to_thread(delphi, [*argv, "--config", str(config)])
-        assert code == 0, argv
-    spec = load_study_file(STUDY)
-    clock = SystemClock()
-    store = Store.from_url(f"sqlite+aiosqlite:///{folder / 'bench.db'}")
-    try:
-        async with store.transaction() as session:
-            tokens = await create_invites(session, spec.study.id, len(users), clock.now())
-            for user, token in zip(users, tokens, strict=True):
-                who = PlatformUser("telegram", str(user.id), str(user.id), user.first_name)
-                participant = await redeem_invite(session, spec.study.id, token, who,
-                                                  clock.now())
-                await record_consent(session, participant.id, True, clock.now())
-            await rounds.open_round(session, spec.study.id, clock.now())
-    finally:
-        await store.dispose()
-    return config
+    return await prepare_study(
+        folder,
+        f'[telegram]\ntoken_env = "BENCH_TG_TOKEN"\nbase_url = "{fake.base_url}"\n'
+        f'base_file_url = "{fake.base_file_url}"\nrate_limit = false\n',
+        [PlatformUser("telegram", str(u.id), str(u.id), u.first_name) for u in users])
 
 
 async def _run_bot(fake: FakeTelegram, kind: str, folder: Path) -> dict[str, Any]:
