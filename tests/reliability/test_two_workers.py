@@ -1,0 +1,165 @@
+"""Two `delphi run` processes in webhook mode behind one load balancer, one PostgreSQL
+database: both serve experts, both run an outbox dispatcher and a scheduler, and still
+every rating lands once and every expert gets each broadcast message exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+
+from bot.cli import main
+from engine.db import make_engine
+from engine.models import Rating
+from tests.conftest import PG_URL
+from tests.engine.helpers import EXAMPLES
+from tests.fakes.telegram_api import running_telegram_fake
+from tests.fakes.telegram_model import SimulatedUser
+from tests.telegram.harness import card_of, command, free_port, press
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERTS = 6
+SECRET = "two-workers-secret"
+LABELS = {2: "2", 4: "4"}
+
+pytestmark = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL "
+                                "(DELPHI_TEST_DATABASE_URL); SQLite allows one worker")
+
+
+@asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A database of its own (the workers are separate processes: no per-test schema)."""
+    name = f"delphi_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@asynccontextmanager
+async def round_robin(ports: list[int]) -> AsyncIterator[tuple[int, list[int]]]:
+    """A minimal load balancer: each webhook POST goes to the next worker in turn."""
+    served = [0] * len(ports)
+    turn = itertools.cycle(range(len(ports)))
+    session = aiohttp.ClientSession()
+
+    async def forward(request: web.Request) -> web.Response:
+        index = next(turn)
+        served[index] += 1
+        headers = {k: v for k, v in request.headers.items()
+                   if k.lower() in ("content-type", "x-telegram-bot-api-secret-token")}
+        async with session.post(f"http://127.0.0.1:{ports[index]}/telegram",
+                                data=await request.read(), headers=headers) as answer:
+            return web.Response(status=answer.status, body=await answer.read())
+
+    app = web.Application()
+    app.router.add_post("/telegram", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield port, served
+    finally:
+        await runner.cleanup()
+        await session.close()
+
+
+async def start_worker(config: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", "--config", str(config), cwd=config.parent,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 60)
+    assert b"running study" in line, line
+    return process
+
+
+async def test_two_webhook_workers_share_one_database(tmp_path: Path) -> None:
+    shutil.copy(EXAMPLES / "tiny.toml", tmp_path / "study.toml")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TWO_TG_TOKEN": "", "TWO_SECRET": SECRET}
+    async with fresh_database() as url, running_telegram_fake() as fake:
+        env["TWO_TG_TOKEN"] = fake.token
+        os.environ["TWO_TG_TOKEN"], os.environ["TWO_SECRET"] = fake.token, SECRET
+        coordinator = fake.create_user("Cora", username="cora_c")
+        worker_ports = [free_port(), free_port()]
+        async with round_robin(worker_ports) as (proxy, served):
+            configs = []
+            for index, port in enumerate(worker_ports):
+                config = tmp_path / f"worker{index}.toml"
+                config.write_text(
+                    f'[database]\nurl = "{url}"\n[study]\nfile = "study.toml"\n'
+                    f'[telegram]\ntoken_env = "TWO_TG_TOKEN"\nbase_url = "{fake.base_url}"\n'
+                    f'mode = "webhook"\nwebhook_url = "http://127.0.0.1:{proxy}/telegram"\n'
+                    f'listen = "127.0.0.1"\nport = {port}\nsecret_token_env = "TWO_SECRET"\n'
+                    f'rate_limit = false\n[coordinators]\ntelegram = [{coordinator.id}]\n')
+                configs.append(config)
+            for argv in (["db", "upgrade"], ["study", "load"]):
+                assert await asyncio.to_thread(main, [*argv, "--config", str(configs[0])]) == 0
+            workers = [await start_worker(c, env) for c in configs]
+            try:
+                invites = await command(coordinator, "invite", str(EXPERTS),
+                                        expect="single-use")
+                tokens = [t.split()[0] for t in invites.visible_text.split("start=")[1:]]
+                experts = [fake.create_user(f"Wk{i}", username=f"wk_{i}")
+                           for i in range(EXPERTS)]
+
+                async def join(user: SimulatedUser, token: str) -> None:
+                    consent = await command(user, "start", token, expect="I agree")
+                    await press(user, consent, "I agree to take part")
+
+                await asyncio.gather(*(join(u, t) for u, t in zip(experts, tokens, strict=True)))
+                await command(coordinator, "openround", "7d", expect="Round 1 is open")
+
+                async def rate(user: SimulatedUser, value: int) -> None:
+                    card = await user.wait_for_message(lambda m: card_of(m) == (1, 1, 5),
+                                                       timeout=30)
+                    for position in range(1, 6):
+                        await press(user, card, LABELS[value])
+                        card = await user.wait_for_message(
+                            lambda m, p=position: card_of(m) == (1, p + 1, 5)
+                            or "Review" in m.visible_text, since=card, timeout=30)
+                    await press(user, card, "Submit my ballot")
+
+                await asyncio.gather(*(rate(u, 4 if i % 3 else 2)
+                                       for i, u in enumerate(experts)))
+                confirm = await command(coordinator, "closeround", expect="Close round 1")
+                await press(coordinator, confirm, "Close the round")
+                for user in experts:
+                    await user.wait_for_message(
+                        lambda m: m.visible_text.startswith("Round 1 summary"), timeout=30)
+                await asyncio.sleep(1.5)  # let a duplicate, if any, arrive before counting
+            finally:
+                for worker in workers:
+                    worker.terminate()
+                for worker in workers:
+                    assert await asyncio.wait_for(worker.wait(), 30) == 0
+        engine = make_engine(url)
+        async with engine.connect() as connection:
+            stored = (await connection.execute(
+                select(func.count()).select_from(Rating))).scalar_one()
+        await engine.dispose()
+    assert stored == EXPERTS * 5
+    assert all(count > 0 for count in served), served  # both workers took requests
+    for user in experts:
+        texts = [m.visible_text for m in user.bot_messages]
+        assert sum(t.startswith("Round 1 summary") for t in texts) == 1, user.transcript()
+        assert sum(t.startswith("Round 1 is open") for t in texts) == 1, user.transcript()
+    assert not fake.internal_errors
