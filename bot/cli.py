@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.analyze_cli import register as register_analyze
 from bot.config import Config, load_config
+from bot.outputs import write_files
 from engine.clock import SystemClock
 from engine.db import Store
 from engine.errors import DelphiError
@@ -163,18 +164,6 @@ def cmd_invite(args: argparse.Namespace) -> int:
     return _run(_with_store(config, body))
 
 
-def _write_files(out: Path, files: dict[str, str]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        (out / name).write_text(content, encoding="utf-8")
-
-
-def _write_bytes(out: Path, files: dict[str, bytes]) -> None:
-    for name, content in files.items():
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / name).write_bytes(content)
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     from engine.exports import export_files
 
@@ -186,7 +175,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         study = load_study_file(config.study_path)
         async with store.transaction() as session:
             files = await export_files(session, study.study.id)
-        _write_bytes(out, files)
+        write_files(out, files)
         print(f"Wrote {', '.join(files)} to {out}/ (pseudonyms only).")
         return 0
 
@@ -204,9 +193,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         study = load_study_file(config.study_path)
         async with store.transaction() as session:
             report = await build_report(session, study.study.id, SystemClock().now())
-        _write_bytes(out, {"report.html": report.html.encode("utf-8"),
-                           "report.md": report.markdown.encode("utf-8"),
-                           **{f"figures/{name}": png for name, png in report.figures.items()}})
+        write_files(out, report.files())
         print(f"Wrote report.html (self-contained) and report.md with "
               f"{len(report.figures)} figures to {out}/ (pseudonyms only).")
         return 0

@@ -24,6 +24,7 @@ from adapters.memory.chat import PLATFORM
 from bot import actions
 from bot.conductor import Conductor, Coordinators
 from bot.dispatcher import Dispatcher
+from bot.outputs import write_files
 from bot.scheduler import Scheduler
 from bot.simulation import Expert, Panel
 from engine.ballots import ballot_items
@@ -44,12 +45,6 @@ _HEADING = re.compile(r"^Round (\d+) · Statement (\d+) of (\d+)")
 def example_study() -> StudyFile:
     text = resources.files("engine.examples").joinpath("isotretinoin-rejuvenation.toml")
     return parse_study(text.read_text(encoding="utf-8"), "isotretinoin-rejuvenation.toml")
-
-
-def _write(out: Path, files: dict[str, bytes]) -> None:
-    for name, content in files.items():
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / name).write_bytes(content)
 
 
 def _fresh_directory(out: Path) -> None:
@@ -264,9 +259,7 @@ async def run_demo(out: Path, seed: int, size: int = PANEL_SIZE) -> int:
         async with store.transaction() as session:
             exports = await export_files(session, spec.study.id)
             report = await build_report(session, spec.study.id, demo.clock.now())
-        _write(out, {**exports, "report.html": report.html.encode(),
-                     "report.md": report.markdown.encode(),
-                     **{f"figures/{name}": png for name, png in report.figures.items()}})
+        write_files(out, {**exports, **report.files()})
         first = demo.chats[0]
         transcript = out / "transcript-expert-01.txt"
         transcript.write_text(first.transcript() + "\n", encoding="utf-8")

@@ -18,6 +18,12 @@ class Report:
     markdown: str
     figures: dict[str, bytes]  # for the Markdown twin: figures/<name>
 
+    def files(self) -> dict[str, bytes]:
+        """The report as files to write: the HTML, its Markdown twin and the figures."""
+        return {"report.html": self.html.encode("utf-8"),
+                "report.md": self.markdown.encode("utf-8"),
+                **{f"figures/{name}": png for name, png in self.figures.items()}}
+
 
 async def build_report(session: AsyncSession, study_id: str, now: datetime) -> Report:
     data = await load_report_data(session, study_id, now)
