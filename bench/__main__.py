@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 # Add a module here (with a ``run() -> dict``) to include it in ``make bench``.
-MODULES = ["bench.stats_bench", "bench.telegram_bench", "bench.slack_bench", "bench.outbox_bench"]
+MODULES = ["bench.stats_bench", "bench.telegram_bench", "bench.slack_bench", "bench.outbox_bench",
+           "bench.soak_bench"]
 OUTPUT = Path("bench-results") / "bench.json"
 
 

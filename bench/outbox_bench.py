@@ -48,7 +48,7 @@ async def _broadcast() -> dict[str, Any]:
     clock = SystemClock()
     spec = load_study_file(STUDY)
     with tempfile.TemporaryDirectory() as folder:
-        store = Store.from_url(f"sqlite+aiosqlite:///{folder}/bench.db")
+        store = Store.from_url(f"sqlite:///{folder}/bench.db")
         await store.create_all()
         async with running_telegram_fake() as fake:
             users = fake.create_users(EXPERTS, started=True)

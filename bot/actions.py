@@ -13,8 +13,12 @@ from dataclasses import dataclass
 
 VERSION = "1"
 MAX_BYTES = 64
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-_QUESTION = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+# Matched whole (``fullmatch``: ``$`` alone would let a trailing newline through). Numbers
+# are ASCII and canonical: ``str.isdigit`` also accepts "²" (which ``int`` then rejects
+# with a plain ValueError) and "١" (which ``int`` reads as 1).
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+_QUESTION = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_NUMBER = re.compile(r"0|[1-9][0-9]{0,2}")
 
 
 class BadAction(ValueError):
@@ -123,7 +127,7 @@ def encode(action: Action) -> str:
 
 
 def _int(text: str, low: int, high: int) -> int:
-    if not text.isdigit() or len(text) > 3:
+    if not _NUMBER.fullmatch(text):
         raise BadAction(f"not a small number: {text!r}")
     value = int(text)
     if not low <= value <= high:
@@ -132,7 +136,7 @@ def _int(text: str, low: int, high: int) -> int:
 
 
 def _code(text: str) -> str:
-    if not _CODE.match(text):
+    if not _CODE.fullmatch(text):
         raise BadAction(f"not a statement id: {text!r}")
     return text
 
@@ -145,7 +149,11 @@ def _yes_no(text: str) -> bool:
 
 def decode(data: str) -> Action:
     """Parse button data; raise :class:`BadAction` for anything not made by :func:`encode`."""
-    if not data or len(data.encode()) > MAX_BYTES:
+    try:
+        size = len(data.encode())
+    except UnicodeEncodeError:  # a lone surrogate: JSON "\ud800" decodes to one
+        raise BadAction("not encodable as UTF-8") from None
+    if not data or size > MAX_BYTES:
         raise BadAction("empty or oversized")
     version, _, rest = data.partition("|")
     if version != VERSION:
@@ -159,7 +167,7 @@ def decode(data: str) -> Action:
         case "c":
             return Consent(_yes_no(fields[0]))
         case "q":
-            if not _QUESTION.match(fields[0]):
+            if not _QUESTION.fullmatch(fields[0]):
                 raise BadAction("bad question id")
             return Screen(fields[0], _int(fields[1], 0, 7))
         case "r":

@@ -24,7 +24,7 @@ from engine import ballots, conversation, enrolment
 from engine.clock import Clock
 from engine.db import Store, upsert
 from engine.enrolment import PlatformUser
-from engine.errors import DelphiError, NotEnrolled, NotOnBallot
+from engine.errors import DelphiError, NotEnrolled, NotOnBallot, RoundNotOpen
 from engine.feedback import statement_feedback
 from engine.models import Participant, ProcessedUpdate
 from engine.rounds import open_round_or_none
@@ -119,11 +119,11 @@ class Conductor:
         return Reply(send=[card(sentence)])
 
     async def _first_time(self, session: AsyncSession, event: Event, now: datetime) -> bool:
-        result = await session.execute(upsert(
+        result = await upsert(
             session, ProcessedUpdate.__table__,
             {"platform": event.who.platform, "update_key": str(event.update_key),
              "processed_at": now},
-            conflict=("platform", "update_key")))
+            conflict=("platform", "update_key"))
         return bool(getattr(result, "rowcount", 1))
 
     async def _dispatch(self, session: AsyncSession, event: Event, now: datetime) -> Reply:
@@ -185,22 +185,25 @@ class Conductor:
 
     async def continue_ballot(self, session: AsyncSession, participant: Participant) -> Card:
         """The card an expert should see next: first unanswered, review, or a round note."""
-        current = await open_round_or_none(session, self.study_id)
-        if current is None:
+        try:
+            state = await ballots.progress(session, participant.id)
+        except RoundNotOpen:
             return card("No round is open at the moment. You will get a message here "
-                              "when the next one opens.")
-        state = await ballots.progress(session, participant.id)
+                        "when the next one opens.")
         if state.submitted_at is not None:
             return texts.submitted(state, self.zone(participant))
         if state.first_unanswered is not None:
             return await self.card_for(session, participant, state.first_unanswered,
                                        unanswered=True)
-        return await self.review(session, participant)
+        return await self.review(session, participant, state)
 
-    async def review(self, session: AsyncSession, participant: Participant) -> Card:
-        entries = await ballots.answers(session, participant.id)
-        state = await ballots.progress(session, participant.id)
-        return texts.review(self.spec, state.round, entries, state.submitted_at is not None)
+    async def review(self, session: AsyncSession, participant: Participant,
+                     state: ballots.Progress | None = None) -> Card:
+        """Every answer of the open round and the way to submit; ``state`` when the caller
+        has just read (or written) it."""
+        state = state or await ballots.progress(session, participant.id)
+        return texts.review(self.spec, state.round, state.entries,
+                            state.submitted_at is not None)
 
     async def after_enrolment_step(self, session: AsyncSession,
                                    participant: Participant) -> list[Card]:
@@ -326,7 +329,8 @@ class Conductor:
                 label = texts.scale_label(self.spec, value)
                 nxt = receipt.progress.first_unanswered
                 follow = (await self.card_for(session, participant, nxt, unanswered=True)
-                          if nxt is not None else await self.review(session, participant))
+                          if nxt is not None
+                          else await self.review(session, participant, receipt.progress))
                 return Reply(toast=f"Recorded: {label}",
                              edit=texts.rated_card(self.spec, receipt.item, value),
                              send=[follow])

@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError
 
 from engine.problems import FileProblems, Problem, pydantic_problems, toml_syntax_problem
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///delphi.db"
+DEFAULT_DATABASE_URL = "sqlite:///delphi.db"
 
 
 class ConfigError(FileProblems):
@@ -135,9 +135,9 @@ def _semantic_problems(config: Config, env: Mapping[str, str]) -> list[Problem]:
         url = make_url(config.database.url)
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             problems.append(Problem("database.url", "only SQLite and PostgreSQL are supported"))
-        elif url.get_driver_name() not in ("aiosqlite", "asyncpg"):
-            problems.append(Problem("database.url", "use an async driver: sqlite+aiosqlite:// "
-                                                    "or postgresql+asyncpg://"))
+        elif url.get_driver_name() not in ("pysqlite", "aiosqlite", "asyncpg"):
+            problems.append(Problem("database.url", "use sqlite:///FILE, "
+                                    "sqlite+aiosqlite:///FILE or postgresql+asyncpg://..."))
     except ArgumentError:
         problems.append(Problem("database.url", f"not a database URL: {config.database.url!r}"))
     if config.telegram is not None:

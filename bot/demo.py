@@ -248,7 +248,7 @@ def _excerpt(chat: MemoryChat) -> str:
 async def run_demo(out: Path, seed: int, size: int = PANEL_SIZE) -> int:
     _fresh_directory(out)
     spec = example_study()
-    store = Store.from_url(f"sqlite+aiosqlite:///{out / 'demo.db'}")
+    store = Store.from_url(f"sqlite:///{out / 'demo.db'}")
     try:
         await upgrade(store.engine)
         demo = Demo(store, spec, seed, size)

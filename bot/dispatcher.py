@@ -3,8 +3,12 @@
 Claiming. A row is claimed with a lease (``claimed_by`` / ``claimed_until``; on
 PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so that two ``delphi run`` processes share
 the work) and marked ``delivered`` after it went out. A crash between the two leaves a
-lease that expires, so the row is sent again rather than lost; a clean stop gives its
-leases back at once.
+lease, so the row is sent again rather than lost; a clean stop gives its leases back at
+once. Who takes a dead worker's leases, and when: on SQLite (one worker) the restarted
+process at start-up; on PostgreSQL any live dispatcher, a few seconds after the dead
+one's advisory lock fell free (``bot.liveness``), instead of waiting out the lease. A
+live worker's leases are never taken while it holds its lock, and a worker that loses
+its database session stops sending under that id before the others' grace period ends.
 
 Order. Only the oldest pending row of each recipient is ever claimable: a recipient's
 second message waits until the first is delivered (or has failed for good), across
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -35,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot import texts
+from bot.liveness import WorkerLock, lock_key
 from bot.outbox import cards_of, enqueue
 from bot.pacing import POLICIES, Pacer, PacingPolicy, pacers
 from bot.ports import DeliveryError, Messenger
@@ -44,17 +50,26 @@ from engine.models import Identity, OutboxMessage, Participant
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(minutes=2)  # the backstop; on PostgreSQL a dead worker is noticed sooner
 MAX_ATTEMPTS = 12
 BATCH = 100
 MIN_RETRY_SECONDS = 1.0
 STOP_GRACE_SECONDS = 5.0
+# PostgreSQL liveness (bot.liveness). A worker pings its own lock's session every
+# KEEPALIVE_SECONDS (giving up after PING_TIMEOUT_SECONDS) and stops sending under an id it
+# cannot vouch for; the others wait DEAD_GRACE_SECONDS after a lock fell free before they
+# take that worker's rows: longer than that self-check plus one send in flight.
+KEEPALIVE_SECONDS = 1.0
+PING_TIMEOUT_SECONDS = 2.0
+DEAD_GRACE_SECONDS = 10.0
+RECOVERY_SECONDS = 1.0
 
 
 @dataclass
 class _Claimed:
     row: OutboxMessage
     target: tuple[str, str] | None  # (platform, address); None: the identity is gone
+    worker: str  # the id the row was claimed under
 
 
 class Dispatcher:
@@ -62,10 +77,12 @@ class Dispatcher:
                  poll_seconds: float = 0.5, *,
                  coordinators: Iterable[tuple[str, str]] = (),
                  pacing: Mapping[str, PacingPolicy | None] | None = None,
-                 batch: int = BATCH) -> None:
+                 batch: int = BATCH, dead_grace: float = DEAD_GRACE_SECONDS,
+                 keepalive: float = KEEPALIVE_SECONDS) -> None:
         """``coordinators``: (platform, address) pairs told when an expert becomes
         unreachable. ``pacing``: per-platform policies (default ``bot.pacing.POLICIES``;
-        None for a platform sends unpaced)."""
+        None for a platform sends unpaced). ``dead_grace`` / ``keepalive``: see
+        ``DEAD_GRACE_SECONDS`` (PostgreSQL only)."""
         self.store = store
         self.clock = clock
         self.messengers = dict(messengers)
@@ -73,16 +90,28 @@ class Dispatcher:
         self.coordinators = sorted(set(coordinators))
         self.pacers: dict[str, Pacer] = pacers({**POLICIES, **(pacing or {})})
         self.batch = batch
+        # Used as is on SQLite and by a dispatcher driven by run_once() alone; a started
+        # dispatcher on PostgreSQL claims under its advisory lock's id instead.
         self.worker = f"dispatcher-{uuid.uuid4().hex[:8]}"
+        self.lock = None if store.sqlite else WorkerLock(store.engine)
+        self.dead_grace = dead_grace
+        self.keepalive = keepalive
+        self._locked = False  # started on PostgreSQL: claim and send only under the lock
+        self._free_since: dict[str, float] = {}
+        self._next_recovery = 0.0
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
     def start(self) -> None:
         self._stopping = False
+        if self.lock is not None:
+            self._locked = True
+            self._keeper = asyncio.create_task(self._keep_lock(), name=f"{self.worker}-lock")
         self._task = asyncio.create_task(self._loop(), name=self.worker)
 
     async def stop(self) -> None:
@@ -97,9 +126,17 @@ class Dispatcher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
-        self._stopping = False
         with contextlib.suppress(Exception):
             await self.release_leases()
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
+        if self.lock is not None:
+            await self.lock.release()
+        self._locked = False
+        self._stopping = False
 
     async def release_leases(self) -> None:
         async with self.store.transaction() as session:
@@ -111,7 +148,7 @@ class Dispatcher:
         """On SQLite only one dispatcher may run per database, so at start-up any lease
         left on a pending row belongs to a process that died: release it now instead of
         letting a restarted bot wait out the lease. (On PostgreSQL other workers may be
-        alive; their leases are left to expire.)"""
+        alive: ``recover_dead_leases`` asks their advisory locks instead.)"""
         if not self.store.sqlite:
             return 0
         async with self.store.transaction() as session:
@@ -123,11 +160,88 @@ class Dispatcher:
             log.info("released %d outbox leases left by a stopped process", released)
         return released
 
+    # --- liveness (PostgreSQL) --------------------------------------------------------
+
+    async def _keep_lock(self) -> None:
+        """Take the advisory lock, then check every ``keepalive`` seconds that its session
+        is still there; when it is not, drop that id (rows claimed under it are no longer
+        sent by us) and take a fresh lock under a new id."""
+        assert self.lock is not None
+        while not self._stopping:
+            try:
+                if self.lock.worker is None:
+                    self.worker = await self.lock.acquire()
+                    log.info("outbox worker %s holds its liveness lock", self.worker)
+                elif not await self.lock.ping(PING_TIMEOUT_SECONDS):
+                    log.warning("outbox worker %s lost its database session: it sends "
+                                "nothing more under that id; its rows go to whoever is "
+                                "alive", self.worker)
+                    continue
+            except Exception as error:  # the database is away: try again, quietly
+                log.warning("outbox worker cannot take its liveness lock (%s); retrying",
+                            error)
+            await asyncio.sleep(self.keepalive)
+
+    def _claimant(self) -> str | None:
+        """The id to claim under; None: a started PostgreSQL dispatcher without its lock
+        claims nothing until it has one."""
+        if not self._locked:
+            return self.worker
+        assert self.lock is not None
+        return self.lock.worker
+
+    def _may_send(self, worker: str) -> bool:
+        """Rows claimed under an id this process can no longer vouch for stay unsent:
+        another worker takes them once that id's lock is seen free."""
+        return not self._locked or (self.lock is not None and self.lock.worker == worker)
+
+    async def recover_dead_leases(self) -> int:
+        """Release the leases of workers whose advisory lock has been free for at least
+        ``dead_grace`` seconds (their session ended: killed, or cut off). Workers holding
+        their lock, and ids that hold none, are left alone. Returns the rows released."""
+        if self.lock is None or self.lock.worker is None:
+            return 0
+        mine = self.lock.worker
+        async with self.store.transaction() as session:
+            owners = set((await session.scalars(select(OutboxMessage.claimed_by).where(
+                OutboxMessage.status == "pending", OutboxMessage.claimed_by.is_not(None),
+                OutboxMessage.claimed_by != mine,
+                OutboxMessage.claimed_until >= self.clock.now()).distinct())).all())
+        seen = time.monotonic()
+        dead = []
+        for owner in sorted(o for o in owners if o is not None and lock_key(o) is not None):
+            if not await self.lock.is_dead(owner):
+                self._free_since.pop(owner, None)
+                continue
+            if seen - self._free_since.setdefault(owner, seen) >= self.dead_grace:
+                dead.append(owner)
+        for gone in set(self._free_since) - owners:
+            del self._free_since[gone]
+        if not dead:
+            return 0
+        async with self.store.transaction() as session:
+            result = await session.execute(update(OutboxMessage).where(
+                OutboxMessage.status == "pending", OutboxMessage.claimed_by.in_(dead))
+                .values(claimed_until=None, claimed_by=None))
+        released = int(getattr(result, "rowcount", 0) or 0)
+        for owner in dead:
+            self._free_since.pop(owner, None)
+        log.info("released %d outbox leases of %s: their database session ended",
+                 released, ", ".join(dead))
+        return released
+
+    async def _recover_now_and_then(self) -> None:
+        if self.lock is None or time.monotonic() < self._next_recovery:
+            return
+        self._next_recovery = time.monotonic() + RECOVERY_SECONDS
+        await self.recover_dead_leases()
+
     async def _loop(self) -> None:
         with contextlib.suppress(Exception):
             await self.recover_orphaned_leases()
         while not self._stopping:
             try:
+                await self._recover_now_and_then()
                 sent = await self.run_once()
             except Exception:  # keep delivering whatever one row or one cycle did
                 log.exception("outbox cycle failed")
@@ -141,6 +255,9 @@ class Dispatcher:
     # --- claiming ---------------------------------------------------------------------
 
     async def _claim(self, now: datetime) -> list[_Claimed]:
+        worker = self._claimant()
+        if worker is None:
+            return []
         earlier = aliased(OutboxMessage)
         queued_before = exists().where(
             earlier.status == "pending", earlier.id < OutboxMessage.id,
@@ -164,7 +281,7 @@ class Dispatcher:
                 return []
             await session.execute(update(OutboxMessage)
                                   .where(OutboxMessage.id.in_([r.id for r in rows]))
-                                  .values(claimed_by=self.worker, claimed_until=now + LEASE))
+                                  .values(claimed_by=worker, claimed_until=now + LEASE))
             people = [r.participant_id for r in rows if r.participant_id is not None]
             identities = {pid: (platform, chat) for pid, platform, chat in (
                 await session.execute(select(Identity.participant_id, Identity.platform,
@@ -172,7 +289,8 @@ class Dispatcher:
                                       .where(Identity.participant_id.in_(people))))}
         return [_Claimed(row, (row.platform, row.address)
                          if row.address is not None and row.platform is not None
-                         else identities.get(row.participant_id or -1)) for row in rows]
+                         else identities.get(row.participant_id or -1), worker)
+                for row in rows]
 
     # --- delivering -------------------------------------------------------------------
 
@@ -204,6 +322,10 @@ class Dispatcher:
             for index in range(int(message.payload.get("sent", 0)), len(cards)):
                 if pacer is not None:
                     await pacer.slot(address)
+                if not self._may_send(claimed.worker):
+                    log.info("outbox %s left for another worker: %s lost its lock",
+                             message.id, claimed.worker)
+                    return 0
                 await messenger.deliver(address, [cards[index]])
                 if index + 1 < len(cards):
                     await self._progress(message, index + 1)

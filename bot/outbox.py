@@ -32,13 +32,13 @@ async def enqueue(
     """Queue ``cards`` for one recipient: a participant, or an explicit platform address."""
     if (participant_id is None) == (address is None):
         raise ValueError("give a participant or an address, not both")
-    await session.execute(upsert(
+    await upsert(
         session, OutboxMessage.__table__,
         {"study_id": study_id, "participant_id": participant_id, "platform": platform,
          "address": address, "kind": kind, "payload": {"cards": [c.to_json() for c in cards]},
          "dedupe_key": dedupe_key, "status": "pending", "attempts": 0, "not_before": now,
          "created_at": now},
-        conflict=("dedupe_key",)))
+        conflict=("dedupe_key",))
     session.info[DIRTY] = True  # the conductor wakes the dispatcher after the commit
 
 

@@ -102,7 +102,7 @@ async def run_pilot(study: Path | None, seed: int, out: TextIO = sys.stdout,
                     source: TextIO = sys.stdin) -> int:
     spec: StudyFile = load_study_file(study) if study else example_study()
     with tempfile.TemporaryDirectory() as folder:
-        store = Store.from_url(f"sqlite+aiosqlite:///{Path(folder) / 'pilot.db'}")
+        store = Store.from_url(f"sqlite:///{Path(folder) / 'pilot.db'}")
         try:
             await upgrade(store.engine)
             demo = Demo(store, spec, seed, SIMULATED_PANEL)

@@ -9,6 +9,7 @@ database.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from contextlib import suppress
@@ -109,6 +110,19 @@ class Service:
         await self.dispatcher.stop()
 
 
+def freeze_startup_heap() -> None:
+    """Take what start-up loaded (the libraries, the study, the adapters: some 250,000
+    objects that live as long as the process) out of the garbage collector's scans.
+
+    A full collection walks every tracked object; over the start-up heap it takes about
+    150 ms, and every expert's press waits for it. ``gc.freeze`` is Python's own tool for
+    objects that never become garbage: the collector then only scans what the bot creates
+    while it runs.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def run_bot(config: Config, config_path: str) -> int:
     from bot.cli import CommandError
 
@@ -126,6 +140,7 @@ async def run_bot(config: Config, config_path: str) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         await service.start()
+        freeze_startup_heap()
         log.info("delphi is running study %s on %s", spec.study.id,
                  ", ".join(a.platform for a in service.adapters))
         print(f"delphi: running study {spec.study.id!r} on "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.db import upsert
@@ -63,6 +63,9 @@ class BallotItem:
     change_note: str | None
 
 
+Answer = tuple[BallotItem, int | None, bool]  # (statement, value, answered?)
+
+
 @dataclass(frozen=True)
 class Progress:
     round: int
@@ -72,6 +75,7 @@ class Progress:
     submitted_at: datetime | None
     deadline: datetime | None
     first_unanswered: BallotItem | None
+    entries: tuple[Answer, ...] = ()  # every statement in ballot order: the review
 
     @property
     def complete(self) -> bool:
@@ -122,10 +126,10 @@ async def _read_ballot_items(session: AsyncSession, round_: Round) -> list[Ballo
 
 
 async def _rateable_round(
-    session: AsyncSession, study_id: str, round_number: int | None, now: datetime
+    session: AsyncSession, study_id: str, round_number: int | None, now: datetime,
+    current: Round | None,
 ) -> Round:
-    """The open round, checked against the round a button was made for."""
-    current = await open_round_or_none(session, study_id)
+    """The open round ``current``, checked against the round a button was made for."""
     if round_number is not None and (current is None or current.number != round_number):
         closed = await session.scalar(select(Round).where(
             Round.study_id == study_id, Round.number == round_number))
@@ -142,32 +146,50 @@ async def _rateable_round(
     return current
 
 
+# Built once: these run on every button press (see engine.db.upsert).
+_BALLOT = select(Ballot).where(Ballot.round_id == bindparam("round_id"),
+                               Ballot.participant_id == bindparam("participant_id"))
+_OPEN_BALLOT = (
+    select(Round, Ballot, Rating.statement_version_id, Rating.value)
+    .outerjoin(Ballot, (Ballot.round_id == Round.id)
+               & (Ballot.participant_id == bindparam("participant_id")))
+    .outerjoin(Rating, Rating.ballot_id == Ballot.id)
+    .where(Round.study_id == bindparam("study_id"), Round.status == "open"))
+
+
 async def _ballot(session: AsyncSession, round_: Round, participant_id: int) -> Ballot | None:
-    return await session.scalar(select(Ballot).where(
-        Ballot.round_id == round_.id, Ballot.participant_id == participant_id))
+    return await session.scalar(_BALLOT, {"round_id": round_.id,
+                                          "participant_id": participant_id})
+
+
+async def _open_ballot(session: AsyncSession, participant: Participant
+                       ) -> tuple[Round | None, Ballot | None, dict[int, int | None]]:
+    """The open round, this participant's ballot of it and its ratings (statement version
+    -> value), in one statement: a press needs all three."""
+    rows = (await session.execute(_OPEN_BALLOT, {
+        "study_id": participant.study_id, "participant_id": participant.id})).all()
+    if not rows:
+        return None, None, {}
+    round_, ballot = rows[0][0], rows[0][1]
+    return round_, ballot, {version_id: value for _, _, version_id, value in rows
+                            if version_id is not None}
 
 
 async def _ensure_ballot(
-    session: AsyncSession, round_: Round, participant_id: int, now: datetime
+    session: AsyncSession, round_: Round, participant_id: int, now: datetime,
+    existing: Ballot | None = None,
 ) -> Ballot:
-    existing = await _ballot(session, round_, participant_id)
+    """The participant's ballot of ``round_``, started now if there is none yet."""
+    if existing is None:
+        existing = await _ballot(session, round_, participant_id)
     if existing is not None:
         return existing
-    await session.execute(upsert(session, Ballot.__table__,
-                                 {"round_id": round_.id, "participant_id": participant_id,
-                                  "started_at": now},
-                                 conflict=("round_id", "participant_id")))
+    await upsert(session, Ballot.__table__,
+                 {"round_id": round_.id, "participant_id": participant_id, "started_at": now},
+                 conflict=("round_id", "participant_id"))
     ballot = await _ballot(session, round_, participant_id)
     assert ballot is not None
     return ballot
-
-
-async def _answers(session: AsyncSession, ballot: Ballot | None) -> dict[int, int | None]:
-    if ballot is None:
-        return {}
-    rows = await session.execute(select(Rating.statement_version_id, Rating.value)
-                                 .where(Rating.ballot_id == ballot.id))
-    return {version_id: value for version_id, value in rows}
 
 
 def _progress(round_: Round, items: list[BallotItem], answers: dict[int, int | None],
@@ -181,6 +203,8 @@ def _progress(round_: Round, items: list[BallotItem], answers: dict[int, int | N
         submitted_at=ballot.submitted_at if ballot else None,
         deadline=round_.deadline,
         first_unanswered=next((i for i in items if i.version_id not in answers), None),
+        entries=tuple((item, answers.get(item.version_id), item.version_id in answers)
+                      for item in items),
     )
 
 
@@ -195,25 +219,16 @@ async def _item(items: list[BallotItem], code: str, round_number: int) -> Ballot
 async def progress(session: AsyncSession, participant_id: int) -> Progress:
     """Where this participant stands in the open round."""
     participant = await get_participant(session, participant_id)
-    current = await open_round_or_none(session, participant.study_id)
+    current, ballot, given = await _open_ballot(session, participant)
     if current is None:
         raise RoundNotOpen("No round is open at the moment; you will get a message when "
                            "the next one opens.")
-    ballot = await _ballot(session, current, participant.id)
-    items = await ballot_items(session, current)
-    return _progress(current, items, await _answers(session, ballot), ballot)
+    return _progress(current, await ballot_items(session, current), given, ballot)
 
 
-async def answers(session: AsyncSession, participant_id: int) -> list[tuple[BallotItem,
-                                                                        int | None, bool]]:
+async def answers(session: AsyncSession, participant_id: int) -> list[Answer]:
     """The review: every item of the open round with (value, answered?)."""
-    participant = await get_participant(session, participant_id)
-    current = await open_round_or_none(session, participant.study_id)
-    if current is None:
-        raise RoundNotOpen("No round is open at the moment.")
-    given = await _answers(session, await _ballot(session, current, participant.id))
-    return [(item, given.get(item.version_id), item.version_id in given)
-            for item in await ballot_items(session, current)]
+    return list((await progress(session, participant_id)).entries)
 
 
 async def item_at(session: AsyncSession, participant_id: int, position: int) -> BallotItem:
@@ -244,21 +259,22 @@ async def record_rating(
         raise InvalidValue("This study does not offer \"unable to rate\"; choose a value.")
     if value is not None and not 1 <= value <= spec.scale.points:
         raise InvalidValue(f"Ratings go from 1 to {spec.scale.points}.")
-    current = await _rateable_round(session, participant.study_id, round_number, now)
+    current, found, given = await _open_ballot(session, participant)
+    current = await _rateable_round(session, participant.study_id, round_number, now,
+                                    current)
     items = await ballot_items(session, current)
     item = await _item(items, code, current.number)
-    ballot = await _ensure_ballot(session, current, participant.id, now)
+    ballot = await _ensure_ballot(session, current, participant.id, now, found)
     if ballot.submitted_at is not None:
         raise BallotSubmitted("You have submitted this round's ballot; choose \"Change "
                               "answers\" first if you want to change a rating.")
-    given = await _answers(session, ballot)
     replaced = item.version_id in given
     old_value = given.get(item.version_id)
-    await session.execute(upsert(
+    await upsert(
         session, Rating.__table__,
         {"ballot_id": ballot.id, "statement_version_id": item.version_id, "value": value,
          "created_at": now, "updated_at": now},
-        conflict=("ballot_id", "statement_version_id"), update=("value", "updated_at")))
+        conflict=("ballot_id", "statement_version_id"), update=("value", "updated_at"))
     given[item.version_id] = value
     return RatingReceipt(item, value, old_value, replaced,
                          _progress(current, items, given, ballot))
@@ -281,17 +297,18 @@ async def record_comment(
                            f"has {len(text)}); nothing was saved.")
     participant = await get_participant(session, participant_id)
     ensure_active(participant)
-    current = await _rateable_round(session, participant.study_id, round_number, now)
+    current = await _rateable_round(session, participant.study_id, round_number, now,
+                                    await open_round_or_none(session, participant.study_id))
     item = await _item(await ballot_items(session, current), code, current.number)
     ballot = await _ensure_ballot(session, current, participant.id, now)
     if ballot.submitted_at is not None:
         raise BallotSubmitted("You have submitted this round's ballot; choose \"Change "
                               "answers\" first if you want to add a comment.")
-    await session.execute(upsert(
+    await upsert(
         session, Comment.__table__,
         {"ballot_id": ballot.id, "statement_version_id": item.version_id, "text": text,
          "hidden": False, "created_at": now, "updated_at": now},
-        conflict=("ballot_id", "statement_version_id"), update=("text", "updated_at")))
+        conflict=("ballot_id", "statement_version_id"), update=("text", "updated_at"))
     return item
 
 
@@ -306,7 +323,8 @@ async def submit_ballot(session: AsyncSession, participant_id: int, now: datetim
     """Submit a complete ballot; submitting again changes nothing."""
     participant = await get_participant(session, participant_id)
     ensure_active(participant)
-    current = await _rateable_round(session, participant.study_id, None, now)
+    current = await _rateable_round(session, participant.study_id, None, now,
+                                    await open_round_or_none(session, participant.study_id))
     state = await progress(session, participant.id)
     if state.submitted_at is not None:
         return state
@@ -324,7 +342,8 @@ async def reopen_ballot(session: AsyncSession, participant_id: int, now: datetim
     """Take a submitted ballot back so answers can change while the round is still open."""
     participant = await get_participant(session, participant_id)
     ensure_active(participant)
-    current = await _rateable_round(session, participant.study_id, None, now)
+    current = await _rateable_round(session, participant.study_id, None, now,
+                                    await open_round_or_none(session, participant.study_id))
     await session.execute(update(Ballot).where(
         Ballot.round_id == current.id, Ballot.participant_id == participant.id)
         .values(submitted_at=None))

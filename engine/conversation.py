@@ -13,12 +13,12 @@ from engine.models import PendingInput
 
 async def expect_comment(session: AsyncSession, participant_id: int, round_number: int,
                          code: str, now: datetime) -> None:
-    await session.execute(upsert(
+    await upsert(
         session, PendingInput.__table__,
         {"participant_id": participant_id, "kind": "comment", "round_number": round_number,
          "statement_code": code, "created_at": now},
         conflict=("participant_id",), update=("kind", "round_number", "statement_code",
-                                              "created_at")))
+                                              "created_at"))
 
 
 async def pending_input(session: AsyncSession, participant_id: int) -> PendingInput | None:

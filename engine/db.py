@@ -1,25 +1,30 @@
 """Database engine and unit of work.
 
 SQLite is the embedded default and must survive many experts pressing at once:
-WAL (readers never block the writer), a busy timeout, foreign keys on, and
-``BEGIN IMMEDIATE`` so a transaction takes the write lock up front instead of failing
-when it upgrades from read to write. Inside one process, writers also queue on an
-asyncio lock, which is fairer and faster than SQLite's sleeping busy handler.
-PostgreSQL needs none of this and gets none of it.
+WAL (readers never block the writer), foreign keys on, and ``BEGIN IMMEDIATE`` so a
+transaction takes the write lock up front instead of failing when it upgrades from read
+to write. Inside one process, writers queue on an asyncio lock, which is fairer and
+faster than SQLite's sleeping busy handler. Another process's write (a CLI command run
+beside the bot) is waited for asynchronously: SQLite's own busy wait is kept to a few
+milliseconds, because on the in-loop driver (engine.sqlite_driver) it would stop the
+whole bot. PostgreSQL needs none of this and gets none of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event
+from sqlalchemy import FromClause, Insert, Result, bindparam, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,9 +32,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from engine import sqlite_driver
 from engine.models import Base
 
+# How long a transaction may wait for another process's write before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long SQLite itself may block (on the in-loop driver: block the event loop) per try.
+SQLITE_BLOCKING_WAIT_MS = 10
 
 
 def is_sqlite(url: str) -> bool:
@@ -55,7 +64,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BLOCKING_WAIT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -66,7 +75,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for ``url`` with the backend's safety settings applied."""
+    """An async engine for ``url`` with the backend's safety settings applied.
+
+    A plain ``sqlite://`` URL runs SQLite on the event loop's thread (see
+    engine.sqlite_driver); ``sqlite+aiosqlite://`` keeps aiosqlite's helper threads.
+    """
+    url = sqlite_driver.resolve(url)
     if is_sqlite(url):
         _prepare_sqlite_file(url)
         engine = create_async_engine(url, **kwargs)
@@ -96,14 +110,27 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One transaction: commit on success, roll back on any exception."""
-        if self.sqlite:
-            if self._write_lock is None:
-                self._write_lock = asyncio.Lock()
-            async with self._write_lock, self._sessions() as session, session.begin():
-                yield session
-        else:
+        if not self.sqlite:
             async with self._sessions() as session, session.begin():
                 yield session
+            return
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        async with self._write_lock:
+            # Not ``async with session``: AsyncSession's exit closes in a shielded task,
+            # one trip through the event loop with the write lock still held, and every
+            # other press queued behind it waits for that trip too.
+            session = self._sessions()
+            try:
+                await _begin_immediate(session)
+                try:
+                    yield session
+                except BaseException:
+                    await session.rollback()
+                    raise
+                await session.commit()
+            finally:
+                await session.close()
 
     async def create_all(self) -> None:
         """Create the schema directly (tests); production uses `delphi db upgrade`."""
@@ -114,21 +141,52 @@ class Store:
         await self.engine.dispose()
 
 
-def upsert(
+async def _begin_immediate(session: AsyncSession) -> None:
+    """Take SQLite's write lock (the ``begin`` hook issues BEGIN IMMEDIATE), retrying
+    with asynchronous sleeps while another process holds it, for up to
+    SQLITE_BUSY_TIMEOUT_MS; the event loop keeps serving everyone meanwhile."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            await session.connection()
+            return
+        except OperationalError as error:
+            busy = getattr(error.orig, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY,
+                                                                     sqlite3.SQLITE_LOCKED)
+            if not busy or loop.time() + pause > give_up:
+                raise
+        await session.rollback()
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+async def upsert(
     session: AsyncSession,
-    table: Any,
+    table: FromClause,
     values: dict[str, Any],
     conflict: Sequence[str],
     update: Sequence[str] = (),
-) -> Any:
-    """An INSERT .. ON CONFLICT statement for the session's backend.
+) -> Result[Any]:
+    """Run an INSERT .. ON CONFLICT for the session's backend; return its result.
 
     With ``update`` empty the conflict does nothing (get-or-create); otherwise the named
-    columns take the new values. Idempotent input is built on this.
+    columns take the new values. Idempotent input is built on this. The statement is
+    built once per shape and reused with the values as parameters: it is on every
+    button press, and building it (with its ``excluded`` alias) cost more than running it.
     """
-    dialect = session.get_bind().dialect.name
+    statement = _upsert_statement(session.get_bind().dialect.name, table,
+                                  tuple(values), tuple(conflict), tuple(update))
+    return await session.execute(statement, values)
+
+
+@functools.cache
+def _upsert_statement(dialect: str, table: FromClause, columns: tuple[str, ...],
+                      conflict: tuple[str, ...], update: tuple[str, ...]) -> Insert:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values)
+    statement = insert(cast(Any, table)).values(
+        {name: bindparam(name, type_=table.c[name].type) for name in columns})
     if not update:
         return statement.on_conflict_do_nothing(index_elements=list(conflict))
     return statement.on_conflict_do_update(

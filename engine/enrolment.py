@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.errors import (
@@ -68,15 +68,20 @@ async def create_invites(
     return tokens
 
 
+# Built once: this lookup is on every event (see engine.db.upsert).
+_PARTICIPANT_BY_IDENTITY = (
+    select(Participant)
+    .join(Identity, Identity.participant_id == Participant.id)
+    .where(Identity.study_id == bindparam("study_id"),
+           Identity.platform == bindparam("platform"),
+           Identity.user_id == bindparam("user_id")))
+
+
 async def find_participant(
     session: AsyncSession, study_id: str, platform: str, user_id: str
 ) -> Participant | None:
-    return await session.scalar(
-        select(Participant)
-        .join(Identity, Identity.participant_id == Participant.id)
-        .where(Identity.study_id == study_id, Identity.platform == platform,
-               Identity.user_id == user_id)
-    )
+    return await session.scalar(_PARTICIPANT_BY_IDENTITY, {
+        "study_id": study_id, "platform": platform, "user_id": user_id})
 
 
 async def redeem_invite(

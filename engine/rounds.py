@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.errors import (
@@ -31,10 +31,15 @@ from engine.models import (
     StatementVersion,
 )
 
+# Built once: this lookup is on every button press (see engine.db.upsert).
+_ROUND_BY_STATUS = (select(Round)
+                    .where(Round.study_id == bindparam("study_id"),
+                           Round.status == bindparam("status"))
+                    .order_by(Round.number.desc()))
+
 
 async def round_by_status(session: AsyncSession, study_id: str, status: str) -> Round | None:
-    return await session.scalar(select(Round).where(
-        Round.study_id == study_id, Round.status == status).order_by(Round.number.desc()))
+    return await session.scalar(_ROUND_BY_STATUS, {"study_id": study_id, "status": status})
 
 
 async def open_round_or_none(session: AsyncSession, study_id: str) -> Round | None:

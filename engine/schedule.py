@@ -23,6 +23,7 @@ from engine.rounds import panel_size
 from engine.studyfile import StudyFile
 
 DEADLINE_KEY = "deadline"
+RESCHEDULED = "skipped:rescheduled"
 
 
 # --- quiet hours ---------------------------------------------------------------------
@@ -77,7 +78,8 @@ def _task(study_id: str, round_: Round, key: str, kind: str, due: datetime, now:
 
 
 def nudge_key(participant_id: int, hours: int, deadline: datetime) -> str:
-    """Keyed by the deadline too: after /extend the offsets apply to the new deadline."""
+    """Keyed by the deadline too (``move_deadline`` relies on the ``:<epoch>`` ending):
+    after /extend the offsets apply to the new deadline."""
     return f"nudge:{participant_id}:{hours}h:{int(deadline.timestamp())}"
 
 
@@ -126,22 +128,30 @@ async def plan_round(session: AsyncSession, spec: StudyFile, round_: Round,
         ScheduledTask.round_id == round_.id)))
     for values in rows:
         if values["key"] not in existing:  # the upsert still guards a concurrent planner
-            await session.execute(upsert(session, ScheduledTask.__table__, values,
-                                         conflict=("round_id", "key")))
+            await upsert(session, ScheduledTask.__table__, values,
+                         conflict=("round_id", "key"))
 
 
 async def move_deadline(session: AsyncSession, round_: Round, deadline: datetime,
                         now: datetime) -> int:
-    """Give the round a new deadline: re-arm its deadline row and retire the nudges still
-    planned for the old one (``plan_round`` then plans them for the new deadline).
-    Returns how many planned nudges were retired."""
+    """Give the round a new deadline: re-arm its deadline row, retire the nudges still
+    planned for another deadline (``plan_round`` then plans them for the new one), and
+    bring back the nudges retired earlier for this very deadline that still lie ahead.
+    Without that, a second ``/extend`` to the same time (a double-sent command) or an
+    extension moved back again would cancel those reminders for good: their keys exist,
+    so ``plan_round`` never plans them again. Returns how many nudges were retired."""
     round_.deadline = deadline
     await session.execute(update(ScheduledTask).where(
         ScheduledTask.round_id == round_.id, ScheduledTask.key == DEADLINE_KEY).values(
         due_at=deadline, done_at=None, outcome=None))
+    for_this_deadline = ScheduledTask.key.endswith(f":{int(deadline.timestamp())}")
+    nudges = (ScheduledTask.round_id == round_.id, ScheduledTask.kind == "nudge")
     retired = await session.execute(update(ScheduledTask).where(
-        ScheduledTask.round_id == round_.id, ScheduledTask.kind == "nudge",
-        ScheduledTask.done_at.is_(None)).values(done_at=now, outcome="skipped:rescheduled"))
+        *nudges, ScheduledTask.done_at.is_(None), ~for_this_deadline).values(
+        done_at=now, outcome=RESCHEDULED))
+    await session.execute(update(ScheduledTask).where(
+        *nudges, ScheduledTask.outcome == RESCHEDULED, for_this_deadline,
+        ScheduledTask.due_at > now).values(done_at=None, outcome=None))
     await session.flush()
     return int(getattr(retired, "rowcount", 0) or 0)
 

@@ -37,7 +37,7 @@ class Backend:
 @pytest.fixture(params=BACKENDS)
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "sqlite":
-        yield Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+        yield Backend("sqlite", f"sqlite:///{tmp_path / 'test.db'}")
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(PG_URL)

@@ -16,7 +16,7 @@ from tests.engine.helpers import EXAMPLES
 def workdir(tmp_path: Path) -> Path:
     shutil.copy(EXAMPLES / "tiny.toml", tmp_path / "study.toml")
     (tmp_path / "config.toml").write_text(
-        '[database]\nurl = "sqlite+aiosqlite:///data/delphi.db"\n'
+        '[database]\nurl = "sqlite:///data/delphi.db"\n'
         '[study]\nfile = "study.toml"\n'
         '[telegram]\ntoken = "123:abc"\n'
         '[coordinators]\ntelegram = [42]\n')
@@ -82,7 +82,7 @@ def test_broken_config_is_reported_without_traceback(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = workdir / "config.toml"
-    config.write_text('[database]\nurl = "sqlite+aiosqlite:///x.db"\n[telegram]\ntokn = "1"\n')
+    config.write_text('[database]\nurl = "sqlite:///x.db"\n[telegram]\ntokn = "1"\n')
     code, out, err = delphi(capsys, "db", "upgrade", "--config", str(config))
     assert code == 2 and out == "" and "Traceback" not in err
     assert f"{config}: telegram.tokn: unknown field (check the spelling)" in err

@@ -16,7 +16,7 @@ def test_example_config_loads_with_its_token_from_the_environment() -> None:
     assert config.telegram is not None
     assert config.telegram.token.get_secret_value() == "123:SECRET"
     assert "SECRET" not in repr(config) and "SECRET" not in str(config.model_dump())
-    assert config.database_url == f"sqlite+aiosqlite:///{ROOT / 'delphi.db'}"
+    assert config.database_url == f"sqlite:///{ROOT / 'delphi.db'}"
     assert config.study_path == ROOT / "study.toml"
 
 
@@ -30,7 +30,7 @@ def test_missing_environment_variable_is_named(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "field", "message"), [
     ('[database]\nurl = "mysql://x/y"\n', "database.url", "only SQLite and PostgreSQL"),
-    ('[database]\nurl = "sqlite:///x.db"\n', "database.url", "async driver"),
+    ('[database]\nurl = "postgresql+psycopg2://x/y"\n', "database.url", "postgresql+asyncpg"),
     ('[telegram]\ntoken = "t"\nmode = "push"\n', "telegram.mode", "must be"),
     ('[telegram]\ntoken = "t"\nmode = "webhook"\nsecret_token = "s"\n', "telegram.webhook_url",
      "public https"),

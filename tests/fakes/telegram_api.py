@@ -30,12 +30,13 @@ parsing), ``telegram_rules`` (request decoding, validation, error texts),
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
 import mimetypes
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Final
 
 from aiohttp import web
@@ -45,6 +46,7 @@ from tests.fakes.telegram_controls import (
     ApiCall,
     ApiError,
     FailurePlan,
+    HoldPlan,
     InjectedFailure,
     RateLimiter,
     UploadedFile,
@@ -98,7 +100,8 @@ class FakeTelegram:
             answered ("query is too old").
         webhook_max_attempts / webhook_retry_delay: how often an update the webhook refused
             is re-sent before it is dropped (Telegram retries for hours; tests want an end).
-        record_calls: keep an :class:`ApiCall` per request (switch off in big benchmarks).
+        record_calls: keep an :class:`ApiCall` per request (switch off in big benchmarks;
+            :attr:`failed_calls` still counts every refused request).
     """
 
     def __init__(self, token: str = DEFAULT_TOKEN, *, bot_username: str = "delphi_test_bot",
@@ -119,6 +122,7 @@ class FakeTelegram:
         self.record_calls = record_calls
         self._clock = clock
         self.failures = FailurePlan()
+        self.holds = HoldPlan()
         self.rate_limits = RateLimiter(clock)
         self._queue = UpdateQueue()
         self.webhook = WebhookSender(self._queue, clock, max_attempts=webhook_max_attempts,
@@ -134,6 +138,9 @@ class FakeTelegram:
         self._calls: list[ApiCall] = []
         self._calls_by_method: dict[str, list[ApiCall]] = {}
         self._calls_changed = Signal()
+        #: every answer other than 200, by (method, status, description); kept even with
+        #: ``record_calls=False``, so a long benchmark can still count its failures
+        self.failed_calls: collections.Counter[tuple[str, int, str]] = collections.Counter()
         self._poll_generation = 0
         self._parked_polls = 0
         self._polls_changed = Signal()
@@ -259,6 +266,14 @@ class FakeTelegram:
         ``None``) fail with ``failure``, e.g. ``InjectedFailure.flood(retry_after=1)``."""
         self.failures.inject(failure, method=method, chat_id=chat_id, times=times)
 
+    def hold_chats(self, chat_ids: Iterable[int]) -> None:
+        """Calls to these chats wait, unprocessed, until :meth:`release_chats` (see
+        :class:`HoldPlan`); :attr:`holds` ``.waiting`` counts the calls held."""
+        self.holds.hold(chat_ids)
+
+    def release_chats(self) -> None:
+        self.holds.release()
+
     def override_webhook_secret(self, secret: str | None) -> None:
         """Deliver webhook updates with this secret header (``None``: without the header)."""
         self.webhook.override_secret(secret)
@@ -379,6 +394,7 @@ class FakeTelegram:
     async def _dispatch(self, method: str, params: Params,
                         files: dict[str, UploadedFile]) -> Any:
         chat_id = params.chat_id_or_none()
+        await self.holds.wait(chat_id)
         failure = self.failures.take(method, chat_id)
         if failure is not None:
             raise failure.to_error()
@@ -393,6 +409,8 @@ class FakeTelegram:
         return result
 
     def _record(self, call: ApiCall) -> None:
+        if call.status != 200:
+            self.failed_calls[(call.method, call.status, call.description or "")] += 1
         if not self.record_calls:
             return
         self._calls.append(call)

@@ -9,6 +9,7 @@ clock.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -129,6 +130,37 @@ class FailurePlan:
     def pending(self) -> int:
         """How many injected failures have not happened yet."""
         return sum(rule.remaining for rule in self._rules)
+
+
+class HoldPlan:
+    """Calls to some chats wait, unprocessed, until released: requests that have left the
+    bot but not yet reached Telegram. The server cancels the handler of a client that goes
+    away (e.g. a bot process killed meanwhile), so such a call is never processed."""
+
+    def __init__(self) -> None:
+        self._chats: frozenset[int] = frozenset()
+        self._released: asyncio.Event | None = None
+        self.waiting = 0
+
+    def hold(self, chat_ids: Iterable[int]) -> None:
+        self._chats = frozenset(chat_ids)
+        self._released = asyncio.Event()
+
+    def release(self) -> None:
+        self._chats = frozenset()
+        if self._released is not None:
+            self._released.set()
+        self._released = None
+
+    async def wait(self, chat_id: int | None) -> None:
+        released = self._released
+        if released is None or chat_id not in self._chats:
+            return
+        self.waiting += 1
+        try:
+            await released.wait()
+        finally:
+            self.waiting -= 1
 
 
 DEFAULT_LIMITED_METHODS = frozenset({"sendmessage", "senddocument", "sendphoto"})

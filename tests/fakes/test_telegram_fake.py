@@ -385,6 +385,23 @@ async def test_answering_a_query_twice_is_too_old(fake: FakeTelegram, bot: Bot,
     assert fake.user(frank).toasts == ["Thanks"]
 
 
+async def test_failed_calls_are_counted_even_when_calls_are_not_recorded() -> None:
+    async with fake_and_bot(record_calls=False) as (fake, bot):
+        user = fake.create_user("Hugo", started=True)
+        sent = await bot.send_message(user.id, "Vote", reply_markup=KEYBOARD)
+        for _ in range(2):
+            with pytest.raises(BadRequest, match="Query is too old"):
+                await bot.answer_callback_query("12345")
+        with pytest.raises(BadRequest, match="Message is not modified"):
+            await bot.edit_message_text("Vote", user.id, sent.message_id,
+                                        reply_markup=KEYBOARD)
+        assert fake.calls == []
+        assert {(m, status): n for (m, status, _), n in fake.failed_calls.items()} == {
+            ("answerCallbackQuery", 400): 2, ("editMessageText", 400): 1}
+        assert all("query is too old" in d or "not modified" in d
+                   for _, _, d in fake.failed_calls)
+
+
 async def test_an_unanswered_query_expires() -> None:
     clock = ManualClock()
     async with fake_and_bot(clock=clock, callback_query_ttl=15) as (fake, bot):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import shutil
 import signal
 import sys
@@ -40,6 +41,7 @@ from engine.models import (
 from tests.engine.helpers import EXAMPLES
 from tests.fakes.telegram_api import FakeTelegram, running_telegram_fake
 from tests.fakes.telegram_model import ChatMessage, SimulatedUser
+from tests.reliability.workers import until
 from tests.telegram.harness import card_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,23 +49,7 @@ EXPERTS = 8
 SEED = 20240909
 ANSWER_WAIT = 3.0  # a human presses again when nothing happened for a few seconds
 LABELS = {1: "1 · Strongly disagree", 2: "2", 3: "3", 4: "4", 5: "5 · Strongly agree"}
-
-
-async def until(condition: Callable[[], Awaitable[bool] | bool], what: str,
-                limit: float = 60.0) -> None:
-    """Poll ``condition`` (this test drives a separate process; there is no signal to wait
-    on); ``limit`` only turns a hang into a failure, it is not a timing assertion."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"gave up waiting: {what}")
-        await asyncio.sleep(0.05)
+REVIEW_LINE = re.compile(r"^\d+\. (\S+) \([^)]*\): (.+)$", re.MULTILINE)
 
 
 @dataclass
@@ -184,6 +170,16 @@ class Expert:
                     return message, parsed[1], shape[2]
         return None
 
+    def _answered_in_review(self, rnd: int) -> set[str]:
+        """The statements the bot's latest review of round ``rnd`` shows as answered: how an
+        expert learns that a press whose answer a crash swallowed was recorded after all
+        (its card then shows the choice and no longer has the rating buttons)."""
+        for message in reversed(self.user.bot_messages):
+            if message.visible_text.startswith(f"Round {rnd} · Review"):
+                return {line[1] for line in REVIEW_LINE.finditer(message.visible_text)
+                        if line[2] != "not answered"}
+        return set()
+
     async def rate_round(self, rnd: int) -> None:
         done: set[str] = set()
         total: int | None = None
@@ -194,11 +190,15 @@ class Expert:
                     await self.user.wait_until(lambda: self._next_card(rnd, done) is not None,
                                                timeout=ANSWER_WAIT)
                 except TimeoutError:
+                    done.update(self._answered_in_review(rnd))
                     self.user.send_command("ballot")
                 continue
             message, code, total = found
             await asyncio.sleep(self.rng.uniform(0.1, 0.6))  # reading the statement
-            query = self.user.press_button(message, LABELS[self.value(rnd, code)])
+            try:
+                query = self.user.press_button(message, LABELS[self.value(rnd, code)])
+            except LookupError:  # meanwhile a restarted bot answered an earlier press and
+                continue         # edited this card: look for the next one again
             try:
                 await query.wait_answered(ANSWER_WAIT)
             except TimeoutError:
@@ -224,15 +224,18 @@ async def enrol(store: Store, users: list[SimulatedUser]) -> dict[int, int]:
 
 
 async def command_until(user: SimulatedUser, name: str, args: list[str], expect: str,
-                        ) -> ChatMessage:
-    """Send a command, and again if a crash swallowed it."""
+                        settled: Callable[[], Awaitable[bool]] | None = None,
+                        ) -> ChatMessage | None:
+    """Send a command, and again if a crash swallowed it; ``None`` once ``settled()`` says
+    it is no longer needed (a press replayed after a restart did the work meanwhile)."""
     while True:
         sent = user.send_command(name, *args)
         try:
             return await user.wait_for_message(lambda m: expect in m.visible_text,
                                                since=sent, timeout=ANSWER_WAIT * 2)
         except TimeoutError:
-            continue
+            if settled is not None and await settled():
+                return None
 
 
 async def chaos(bot: Bot, rng: random.Random, stop: asyncio.Event, where: str,
@@ -263,10 +266,14 @@ async def rating_phase(bot: Bot, experts: list[Expert], rng: random.Random, rnd:
 
 async def close_phase(bot: Bot, fake: FakeTelegram, coordinator: SimulatedUser,
                       experts: list[Expert], rng: random.Random, rnd: int) -> None:
+    async def closed() -> bool:
+        return await round_status(bot.store, rnd) == "closed"
+
     kills = 0
-    while await round_status(bot.store, rnd) != "closed":
-        confirm = await command_until(coordinator, "closeround", [], f"Close round {rnd} now?")
-        if await round_status(bot.store, rnd) == "closed":
+    while not await closed():
+        confirm = await command_until(coordinator, "closeround", [], f"Close round {rnd} now?",
+                                      settled=closed)
+        if confirm is None or await closed():
             break
         query = coordinator.press_button(confirm, "Close the round")
         if kills < 3:  # crash somewhere inside /closeround: before, during or after commit
@@ -311,7 +318,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_half_closes_nothing(
         config = tmp_path / "config.toml"
         database = tmp_path / "delphi.db"
         config.write_text(
-            f'[database]\nurl = "sqlite+aiosqlite:///{database}"\n[study]\nfile = "study.toml"\n'
+            f'[database]\nurl = "sqlite:///{database}"\n[study]\nfile = "study.toml"\n'
             f'[telegram]\ntoken_env = "TEST_TG_TOKEN"\nbase_url = "{fake.base_url}"\n'
             f'base_file_url = "{fake.base_file_url}"\n'
             f'[coordinators]\ntelegram = [{coordinator.id}]\n')
@@ -319,7 +326,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_half_closes_nothing(
         monkeypatch.setenv("TEST_TG_TOKEN", fake.token)
         for argv in (["db", "upgrade"], ["study", "load"]):
             assert await asyncio.to_thread(main, [*argv, "--config", str(config)]) == 0
-        store = Store.from_url(f"sqlite+aiosqlite:///{database}")
+        store = Store.from_url(f"sqlite:///{database}")
         try:
             users = [fake.create_user(f"Expert{i}", username=f"expert_{i}")
                      for i in range(EXPERTS)]

@@ -39,7 +39,7 @@ PLATFORM = "memory"
 def write_workdir(tmp_path: Path) -> Path:
     shutil.copy(EXAMPLES / "tiny.toml", tmp_path / "study.toml")
     config = tmp_path / "config.toml"
-    config.write_text('[database]\nurl = "sqlite+aiosqlite:///data/delphi.db"\n'
+    config.write_text('[database]\nurl = "sqlite:///data/delphi.db"\n'
                       '[study]\nfile = "study.toml"\n[telegram]\ntoken = "123:abc"\n'
                       '[coordinators]\ntelegram = [42]\n')
     return config
@@ -62,7 +62,7 @@ def test_erase_via_cli_keeps_ratings_and_drops_the_identity(
     config = str(write_workdir(tmp_path))
     assert delphi(capsys, "db", "upgrade", "--config", config)[0] == 0
     assert delphi(capsys, "study", "load", "--config", config)[0] == 0
-    url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'delphi.db'}"
+    url = f"sqlite:///{tmp_path / 'data' / 'delphi.db'}"
 
     async def prepare() -> None:
         store = Store.from_url(url)
@@ -211,7 +211,7 @@ async def test_withdrawal_erases_the_identity_when_the_study_says_so(
 async def test_database_files_are_private_to_the_owner(tmp_path: Path,
                                                        clock: ManualClock) -> None:
     path = tmp_path / "private" / "delphi.db"
-    store = Store.from_url(f"sqlite+aiosqlite:///{path}")
+    store = Store.from_url(f"sqlite:///{path}")
     try:
         await store.create_all()
         await loaded(store, clock.now())

@@ -5,20 +5,12 @@ every rating lands once and every expert gets each broadcast message exactly onc
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import shutil
-import sys
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import aiohttp
 import pytest
-from aiohttp import web
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from bot.cli import main
 from engine.db import make_engine
@@ -27,9 +19,14 @@ from tests.conftest import PG_URL
 from tests.engine.helpers import EXAMPLES
 from tests.fakes.telegram_api import running_telegram_fake
 from tests.fakes.telegram_model import SimulatedUser
+from tests.reliability.workers import (
+    fresh_database,
+    round_robin,
+    start_worker,
+    worker_config,
+)
 from tests.telegram.harness import card_of, command, free_port, press
 
-ROOT = Path(__file__).resolve().parents[2]
 EXPERTS = 6
 SECRET = "two-workers-secret"
 LABELS = {2: "2", 4: "4"}
@@ -38,79 +35,21 @@ pytestmark = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL "
                                 "(DELPHI_TEST_DATABASE_URL); SQLite allows one worker")
 
 
-@asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    """A database of its own (the workers are separate processes: no per-test schema)."""
-    name = f"delphi_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-
-@asynccontextmanager
-async def round_robin(ports: list[int]) -> AsyncIterator[tuple[int, list[int]]]:
-    """A minimal load balancer: each webhook POST goes to the next worker in turn."""
-    served = [0] * len(ports)
-    turn = itertools.cycle(range(len(ports)))
-    session = aiohttp.ClientSession()
-
-    async def forward(request: web.Request) -> web.Response:
-        index = next(turn)
-        served[index] += 1
-        headers = {k: v for k, v in request.headers.items()
-                   if k.lower() in ("content-type", "x-telegram-bot-api-secret-token")}
-        async with session.post(f"http://127.0.0.1:{ports[index]}/telegram",
-                                data=await request.read(), headers=headers) as answer:
-            return web.Response(status=answer.status, body=await answer.read())
-
-    app = web.Application()
-    app.router.add_post("/telegram", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield port, served
-    finally:
-        await runner.cleanup()
-        await session.close()
-
-
-async def start_worker(config: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", "--config", str(config), cwd=config.parent,
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 60)
-    assert b"running study" in line, line
-    return process
-
-
 async def test_two_webhook_workers_share_one_database(tmp_path: Path) -> None:
     shutil.copy(EXAMPLES / "tiny.toml", tmp_path / "study.toml")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TWO_TG_TOKEN": "", "TWO_SECRET": SECRET}
+    env = {**os.environ, "TWO_TG_TOKEN": "", "TWO_SECRET": SECRET}
     async with fresh_database() as url, running_telegram_fake() as fake:
         env["TWO_TG_TOKEN"] = fake.token
         os.environ["TWO_TG_TOKEN"], os.environ["TWO_SECRET"] = fake.token, SECRET
         coordinator = fake.create_user("Cora", username="cora_c")
         worker_ports = [free_port(), free_port()]
         async with round_robin(worker_ports) as (proxy, served):
-            configs = []
-            for index, port in enumerate(worker_ports):
-                config = tmp_path / f"worker{index}.toml"
-                config.write_text(
-                    f'[database]\nurl = "{url}"\n[study]\nfile = "study.toml"\n'
-                    f'[telegram]\ntoken_env = "TWO_TG_TOKEN"\nbase_url = "{fake.base_url}"\n'
-                    f'mode = "webhook"\nwebhook_url = "http://127.0.0.1:{proxy}/telegram"\n'
-                    f'listen = "127.0.0.1"\nport = {port}\nsecret_token_env = "TWO_SECRET"\n'
-                    f'rate_limit = false\n[coordinators]\ntelegram = [{coordinator.id}]\n')
-                configs.append(config)
+            configs = [worker_config(tmp_path / f"worker{index}.toml", url=url,
+                                     fake_base_url=fake.base_url,
+                                     webhook_url=f"http://127.0.0.1:{proxy}/telegram",
+                                     port=port, coordinator=coordinator.id,
+                                     token_env="TWO_TG_TOKEN", secret_env="TWO_SECRET")
+                       for index, port in enumerate(worker_ports)]
             for argv in (["db", "upgrade"], ["study", "load"]):
                 assert await asyncio.to_thread(main, [*argv, "--config", str(configs[0])]) == 0
             workers = [await start_worker(c, env) for c in configs]

@@ -20,13 +20,13 @@ def test_report_and_export_write_every_file(tmp_path: Path,
     shutil.copy(EXAMPLES / "tiny.toml", tmp_path / "study.toml")
     database = tmp_path / "delphi.db"
     config = tmp_path / "config.toml"
-    config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{database}"\n'
+    config.write_text(f'[database]\nurl = "sqlite:///{database}"\n'
                       '[study]\nfile = "study.toml"\n[telegram]\ntoken = "123:abc"\n'
                       '[coordinators]\ntelegram = [42]\n')
     assert main(["db", "upgrade", "--config", str(config)]) == 0
 
     async def finish() -> None:
-        store = Store(make_engine(f"sqlite+aiosqlite:///{database}"))
+        store = Store(make_engine(f"sqlite:///{database}"))
         try:
             await run_study(store, ManualClock())
         finally:

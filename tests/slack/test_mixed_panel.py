@@ -197,7 +197,7 @@ async def drain(dispatcher: Dispatcher) -> None:
 async def single_platform_export(spec: StudyFile, clock: ManualClock,
                                  tmp_path: Path) -> dict[str, str]:
     """The same study, the same answers, the same join order, on one platform."""
-    store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'single.db'}")
+    store = Store.from_url(f"sqlite:///{tmp_path / 'single.db'}")
     await store.create_all()
     try:
         await loaded(store, clock.now(), spec)

@@ -102,7 +102,7 @@ async def test_delphi_run_as_a_process(tmp_path: Path) -> None:
         coordinator = fake.create_user("Carl", username="carl_c")
         config = tmp_path / "config.toml"
         config.write_text(
-            '[database]\nurl = "sqlite+aiosqlite:///delphi.db"\n[study]\nfile = "study.toml"\n'
+            '[database]\nurl = "sqlite:///delphi.db"\n[study]\nfile = "study.toml"\n'
             f'[telegram]\ntoken_env = "TEST_TG_TOKEN"\nbase_url = "{fake.base_url}"\n'
             f'base_file_url = "{fake.base_file_url}"\n'
             f'[coordinators]\ntelegram = [{coordinator.id}]\n')
