@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-EXPERTS = 60
+EXPERTS = 200
 REPS = 3
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "engine" / "examples" / "tiny.toml"
