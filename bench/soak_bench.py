@@ -39,9 +39,6 @@ import sys
 import tempfile
 import time
 import tomllib
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +53,7 @@ from engine.enrolment import PlatformUser
 from engine.models import Ballot, Identity, Rating, Statement, StatementVersion
 from tests.fakes.telegram_api import FakeTelegram, running_telegram_fake
 from tests.fakes.telegram_model import ChatMessage, SimulatedUser
+from tests.reliability.workers import fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = Path("bench-results")
@@ -345,23 +343,6 @@ async def _stop(process: asyncio.subprocess.Process) -> int:
 
 # --- databases ---------------------------------------------------------------------------
 
-@asynccontextmanager
-async def _fresh_postgres(server: str) -> AsyncIterator[str]:
-    """A database of its own on ``server`` (the bot is another process), dropped after."""
-    name = f"delphi_soak_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield make_url(server).set(database=name).render_as_string(hide_password=False)
-        finally:
-            async with admin.connect() as connection:
-                await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
-
-
 async def _postgres_answers(server: str) -> str | None:
     """None if the server answers; otherwise why not, in a few words."""
     admin = make_engine(server)
@@ -557,7 +538,7 @@ async def _run() -> dict[str, Any]:
                                    f"{make_url(server).render_as_string()} ({why}); set "
                                    "DELPHI_SOAK_DATABASE_URL to a server")
                     continue
-                async with _fresh_postgres(server) as url:
+                async with fresh_database(server, "delphi_soak") as url:
                     results.append(await _leg("postgresql", url, scale, Path(folder)))
             else:
                 raise ValueError(f"DELPHI_SOAK_DATABASES: unknown database {database!r}")

@@ -62,7 +62,7 @@ from tests.engine.helpers import loaded
 from tests.fakes.telegram_api import FakeTelegram, running_telegram_fake
 from tests.fakes.telegram_model import ChatMessage, SimulatedUser
 from tests.reliability.workers import until
-from tests.telegram.harness import card_of, command, press, running_bot
+from tests.telegram.harness import one_expert_in_round_one, running_bot
 
 PLATFORM = "memory"
 COORDINATOR = "coord"
@@ -569,14 +569,7 @@ async def nothing_pending(store: Store) -> bool:
 async def telegram(store: Store, clock: ManualClock) -> AsyncIterator[Telegram]:
     spec = await loaded(store, clock.now())
     async with running_telegram_fake() as fake, running_bot(fake, store, clock, spec) as bot:
-        invites = await command(bot.coordinator, "invite", "1", expect="single-use")
-        token = invites.visible_text.rsplit("start=", 1)[1].split()[0]
-        expert = fake.create_user("Greta", username="greta_g")
-        consent = await command(expert, "start", token, expect="I agree")
-        await press(expert, consent, "I agree to take part")
-        await command(bot.coordinator, "openround", "7d", expect="Round 1 is open")
-        await bot.deliver()
-        card = await expert.wait_for_message(lambda m: card_of(m) == (1, 1, 5))
+        expert, card = await one_expert_in_round_one(bot)
         # The card can reach the fake before the background dispatcher commits it as
         # delivered; that late commit must not land inside an example's before/after.
         await until(lambda: nothing_pending(store), "the round's cards marked delivered")

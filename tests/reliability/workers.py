@@ -25,17 +25,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    """A database of its own (the workers are separate processes: no per-test schema)."""
-    name = f"delphi_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+async def fresh_database(server: str = PG_URL, prefix: str = "delphi") -> AsyncIterator[str]:
+    """A database of its own on ``server``, dropped after (the workers, or the bot under a
+    benchmark, are separate processes: no per-test schema)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(server, isolation_level="AUTOCOMMIT")
     try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
         async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as connection:
+                await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
         await admin.dispose()
 
 

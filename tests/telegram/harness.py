@@ -88,3 +88,16 @@ async def command(user: SimulatedUser, name: str, *args: str,
             expect in text for text in message.button_texts)
 
     return await user.wait_for_message(matches, since=sent)
+
+
+async def one_expert_in_round_one(bot: RunningBot) -> tuple[SimulatedUser, ChatMessage]:
+    """Invite and enrol one expert, open round 1 and deliver its first card: the set-up of
+    the tests that press buttons on that card."""
+    invites = await command(bot.coordinator, "invite", "1", expect="single-use")
+    token = invites.visible_text.rsplit("start=", 1)[1].split()[0]
+    expert = bot.fake.create_user("Greta", username="greta_g")
+    consent = await command(expert, "start", token, expect="I agree")
+    await press(expert, consent, "I agree to take part")
+    await command(bot.coordinator, "openround", "7d", expect="Round 1 is open")
+    await bot.deliver()
+    return expert, await expert.wait_for_message(lambda m: card_of(m) == (1, 1, 5))

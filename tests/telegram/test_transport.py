@@ -18,7 +18,7 @@ from engine.db import Store
 from engine.models import Rating
 from tests.engine.helpers import EXAMPLES, loaded
 from tests.fakes.telegram_api import running_telegram_fake
-from tests.telegram.harness import card_of, command, press, running_bot
+from tests.telegram.harness import card_of, command, one_expert_in_round_one, press, running_bot
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,14 +62,7 @@ async def test_stale_and_garbled_buttons_get_an_answer_and_write_nothing(
 ) -> None:
     spec = await loaded(store, clock.now())
     async with running_telegram_fake() as fake, running_bot(fake, store, clock, spec) as bot:
-        invites = await command(bot.coordinator, "invite", "1", expect="single-use")
-        token = invites.visible_text.rsplit("start=", 1)[1].split()[0]
-        expert = fake.create_user("Greta", username="greta_g")
-        consent = await command(expert, "start", token, expect="I agree")
-        await press(expert, consent, "I agree to take part")
-        await command(bot.coordinator, "openround", "7d", expect="Round 1 is open")
-        await bot.deliver()
-        card = await expert.wait_for_message(lambda m: card_of(m) == (1, 1, 5))
+        expert, card = await one_expert_in_round_one(bot)
         # Forged and garbled presses: data no button of ours carries.
         query = expert.press_button(card, "4")
         await query.wait_answered()
