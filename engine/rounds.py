@@ -22,6 +22,7 @@ from engine.errors import (
 )
 from engine.loading import get_study, study_file_of
 from engine.models import (
+    ROUND_STATUSES,
     Ballot,
     Participant,
     Rating,
@@ -29,17 +30,19 @@ from engine.models import (
     RoundItem,
     Statement,
     StatementVersion,
+    round_status_is,
 )
 
-# Built once: this lookup is on every button press (see engine.db.upsert).
-_ROUND_BY_STATUS = (select(Round)
-                    .where(Round.study_id == bindparam("study_id"),
-                           Round.status == bindparam("status"))
-                    .order_by(Round.number.desc()))
+# Built once per status: these lookups are frequent (see engine.db.upsert), and the
+# status is written into the SQL (see engine.models.round_status_is).
+_ROUND_BY_STATUS = {status: select(Round)
+                    .where(Round.study_id == bindparam("study_id"), round_status_is(status))
+                    .order_by(Round.number.desc())
+                    for status in ROUND_STATUSES}
 
 
 async def round_by_status(session: AsyncSession, study_id: str, status: str) -> Round | None:
-    return await session.scalar(_ROUND_BY_STATUS, {"study_id": study_id, "status": status})
+    return await session.scalar(_ROUND_BY_STATUS[status], {"study_id": study_id})
 
 
 async def open_round_or_none(session: AsyncSession, study_id: str) -> Round | None:
