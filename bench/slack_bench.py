@@ -13,8 +13,8 @@ its own process, so the fake's and the clients' cost does not eat the bot's CPU:
 Each expert opens the ballot with ``/delphi ballot`` and presses "4" on every card as soon
 as the next card is in the DM (saturation). A press counts when its next card has arrived;
 ``ack`` is the time to bolt's HTTP answer (Slack's 3-second rule). REPS runs of EXPERTS
-experts each per bot; the median of the runs' presses/s is reported, and the ratio
-delphi / floor (target >= 0.6, issue 5).
+experts each per bot, the bots' runs taking turns; the median of the runs' presses/s is
+reported, and the ratio delphi / floor (target >= 0.6, issue 5), also run by run.
 
 Run with ``python -m bench.slack_bench`` (or ``python -m bench slack_bench``).
 """
@@ -22,6 +22,7 @@ Run with ``python -m bench.slack_bench`` (or ``python -m bench slack_bench``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -35,7 +36,7 @@ from typing import Any
 import aiohttp
 
 EXPERTS = 200
-REPS = 3
+REPS = 5
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "engine" / "examples" / "tiny.toml"
 SECRET = "bench-signing-secret"
@@ -237,50 +238,75 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-async def _run_bot(kind: str, folder: Path) -> dict[str, Any]:
-    from tests.fakes.slack_api import running_slack_fake
-    from tests.fakes.slack_client import SlackPlatformClient
+KINDS = ("floor", "adapter", "delphi")
+LABELS = {"floor": "floor (bare bolt)", "adapter": "slack adapter, conductor stubbed",
+          "delphi": "delphi run (slack)"}
 
-    presses = 5  # the tiny study's ballot
+
+async def _start_bot(kind: str, fake: Any, users: list[Any], folder: Path
+                     ) -> tuple[asyncio.subprocess.Process, int]:
     port = _free_port()
-    async with running_slack_fake() as fake:
-        sets = [fake.create_users(EXPERTS, prefix=f"{kind}{rep}x") for rep in range(REPS + 1)]
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_SLACK_TOKEN": fake.bot_token,
-               "BENCH_SLACK_SECRET": SECRET}
-        if kind == "delphi":
-            config = await _prepare_delphi(fake, [u for s in sets for u in s], folder, port)
-            argv = ["-m", "bot.cli", "run", "--config", str(config)]
-        else:
-            argv = ["-m", "bench.slack_bench", f"--{kind}", fake.api_url, str(port)]
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, *argv, cwd=folder, env=env, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL)
-        try:
-            async with SlackPlatformClient(fake, bolt_url=f"http://127.0.0.1:{port}/slack/events",
-                                           signing_secret=SECRET) as slack:
-                await _wait_listening(slack)
-                await _phase(slack, sets[0], presses)  # warm-up: imports, caches, pools
-                runs = [await _phase(slack, users, presses) for users in sets[1:]]
-        finally:
-            await _stop(process)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_SLACK_TOKEN": fake.bot_token,
+           "BENCH_SLACK_SECRET": SECRET}
+    if kind == "delphi":
+        config = await _prepare_delphi(fake, users, folder, port)
+        argv = ["-m", "bot.cli", "run", "--config", str(config)]
+    else:
+        argv = ["-m", "bench.slack_bench", f"--{kind}", fake.api_url, str(port)]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *argv, cwd=folder, env=env, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL)
+    return process, port
+
+
+def _summary(runs: list[dict[str, float]]) -> dict[str, Any]:
     best = sorted(runs, key=lambda r: r["presses_per_s"])[len(runs) // 2]
     return {"runs": runs, "median": best,
             "presses_per_s": statistics.median(r["presses_per_s"] for r in runs)}
 
 
+async def _run_all(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every bot runs as its own process from the start; their measured runs alternate
+    (floor, adapter, delphi, floor, ...), so a change in the machine's load during the
+    benchmark falls on all of them alike instead of on whichever ran last."""
+    from tests.fakes.slack_api import running_slack_fake
+    from tests.fakes.slack_client import SlackPlatformClient
+
+    presses = 5  # the tiny study's ballot
+    async with running_slack_fake() as fake, contextlib.AsyncExitStack() as stack:
+        sets = {kind: [fake.create_users(EXPERTS, prefix=f"{kind}{rep}x")
+                       for rep in range(REPS + 1)] for kind in KINDS}
+        clients = {}
+        for kind in KINDS:
+            process, port = await _start_bot(kind, fake, [u for s in sets[kind] for u in s],
+                                             folder)
+            stack.push_async_callback(_stop, process)
+            clients[kind] = await stack.enter_async_context(SlackPlatformClient(
+                fake, bolt_url=f"http://127.0.0.1:{port}/slack/events",
+                signing_secret=SECRET))
+        for kind in KINDS:
+            await _wait_listening(clients[kind])
+            await _phase(clients[kind], sets[kind][0], presses)  # warm-up: caches, pools
+        runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in KINDS}
+        for rep in range(1, REPS + 1):
+            for kind in KINDS:
+                runs[kind].append(await _phase(clients[kind], sets[kind][rep], presses))
+    return {kind: _summary(runs[kind]) for kind in KINDS}
+
+
 async def _run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
-        floor = await _run_bot("floor", Path(folder))
-        adapter = await _run_bot("adapter", Path(folder))
-        ours = await _run_bot("delphi", Path(folder))
+        results = await _run_all(Path(folder))
+    floor, adapter, ours = (results[kind] for kind in KINDS)
     ratio = ours["presses_per_s"] / floor["presses_per_s"]
     adapter_ratio = adapter["presses_per_s"] / floor["presses_per_s"]
+    paired = [d["presses_per_s"] / f["presses_per_s"]
+              for d, f in zip(ours["runs"], floor["runs"], strict=True)]
     rows = []
-    for label, result in (("floor (bare bolt)", floor),
-                          ("slack adapter, conductor stubbed", adapter),
-                          ("delphi run (slack)", ours)):
+    for kind in KINDS:
+        result = results[kind]
         median = result["median"]
-        rows.append({"case": f"{label}, saturation, {EXPERTS} experts x {REPS} runs",
+        rows.append({"case": f"{LABELS[kind]}, saturation, {EXPERTS} experts x {REPS} runs",
                      "median_s": median["p50_s"], "min_s": min(r["p50_s"] for r in
                                                                result["runs"]),
                      "reps": REPS, "presses_per_s": result["presses_per_s"],
@@ -295,10 +321,11 @@ async def _run() -> dict[str, Any]:
                 f"{median['p99_s'] * 1000:.0f} ms; ack p99 {median['ack_p99_s'] * 1000:.0f} ms")
 
     return {"name": "slack presses", "rows": rows, "ratio_to_floor": ratio,
-            "ratio_adapter_to_floor": adapter_ratio,
+            "ratio_adapter_to_floor": adapter_ratio, "paired_ratios": paired,
             "summary": [line("floor", floor), line("adapter only", adapter),
                         line("delphi", ours),
                         f"throughput ratio delphi / floor = {ratio:.2f} (target >= 0.6); "
+                        f"run by run: {', '.join(f'{r:.2f}' for r in paired)}; "
                         f"adapter with a stub conductor / floor = {adapter_ratio:.2f}"]}
 
 

@@ -192,14 +192,14 @@ class Conductor:
         value, answered = None, False
         if not unanswered:
             given = {entry.code: (v, a) for entry, v, a
-                     in await ballots.answers(session, participant.id)}
+                     in await ballots.answers(session, _ballot_key(participant))}
             value, answered = given.get(item.code, (None, False))
         return texts.statement_card(self.spec, item, feedback, value, answered)
 
     async def continue_ballot(self, session: AsyncSession, participant: Member) -> Card:
         """The card an expert should see next: first unanswered, review, or a round note."""
         try:
-            state = await ballots.progress(session, participant.id)
+            state = await ballots.progress(session, _ballot_key(participant))
         except RoundNotOpen:
             return card("No round is open at the moment. You will get a message here "
                         "when the next one opens.")
@@ -214,7 +214,7 @@ class Conductor:
                      state: ballots.Progress | None = None) -> Card:
         """Every answer of the open round and the way to submit; ``state`` when the caller
         has just read (or written) it."""
-        state = state or await ballots.progress(session, participant.id)
+        state = state or await ballots.progress(session, _ballot_key(participant))
         return texts.review(self.spec, state.round, state.entries,
                             state.submitted_at is not None)
 
@@ -273,18 +273,21 @@ class Conductor:
         if name not in EXPERT_COMMANDS:
             return Reply(send=[card(f"Unknown command /{name}. Send /help for the "
                                           "list.")])
+        if name in ("ballot", "progress"):
+            expert = await self.standing(session, event)
+            ballots.ensure_active(expert)
+            if name == "progress":
+                return Reply(send=[texts.progress_text(await ballots.progress(
+                    session, expert), self.zone(expert))])
+            if expert.awaiting_text:  # /ballot cancels a comment prompt
+                await conversation.clear_pending(session, expert.id)
+            return Reply(send=[await self.continue_ballot(session, expert)])
         participant = await self.participant(session, event)
         if name == "withdraw":
             if participant.status == "withdrawn":
                 return Reply(send=[texts.withdrawn()])
             return Reply(send=[texts.withdraw_confirm()])
         ballots.ensure_active(participant)
-        if name == "ballot":
-            await conversation.clear_pending(session, participant.id)
-            return Reply(send=[await self.continue_ballot(session, participant)])
-        if name == "progress":
-            return Reply(send=[texts.progress_text(await ballots.progress(
-                session, participant.id), self.zone(participant))])
         return await self._set_timezone(session, participant, event.args)
 
     async def _set_timezone(self, session: AsyncSession, participant: Participant,
@@ -353,7 +356,7 @@ class Conductor:
                              send=[follow])
             case actions.AskComment(round_number, code):
                 await self._check_round(session, round_number)
-                item = next((i for i, _, _ in await ballots.answers(session, participant.id)
+                item = next((i for i, _, _ in await ballots.answers(session, participant)
                              if i.code == code), None)
                 if item is None:
                     raise NotOnBallot(f"Statement {code} is not on this round's ballot. Send "
@@ -367,7 +370,7 @@ class Conductor:
                                            ballots.MAX_COMMENT_CHARS))
             case actions.Goto(round_number, position):
                 await self._check_round(session, round_number)
-                item = await ballots.item_at(session, participant.id, position)
+                item = await ballots.item_at(session, participant, position)
                 return Reply(send=[await self.card_for(session, participant,
                                                                    item)])
             case actions.Resume():
@@ -382,9 +385,9 @@ class Conductor:
                              edit=texts.submitted(state, self.zone(participant)))
             case actions.Reopen(round_number):
                 await self._check_round(session, round_number)
-                await ballots.reopen_ballot(session, participant.id, now)
+                state = await ballots.reopen_ballot(session, participant.id, now)
                 return Reply(toast="You can change your answers now.",
-                             send=[await self.review(session, participant)])
+                             send=[await self.review(session, participant, state)])
         raise actions.BadAction(f"unexpected action {action!r}")
 
     async def _check_round(self, session: AsyncSession, round_number: int) -> None:
@@ -402,6 +405,12 @@ class Conductor:
                                             pending.statement_code, event.text, now)
         await conversation.clear_pending(session, participant.id)
         return Reply(send=[texts.comment_saved(item)])
+
+
+def _ballot_key(participant: Member) -> ballots.Expert:
+    """What the ballot functions take: a standing as it is (the conductor reads one per
+    event, before any write, so it is current), a loaded participant by id (read afresh)."""
+    return participant if isinstance(participant, ballots.Standing) else participant.id
 
 
 class StaleRound(DelphiError):

@@ -38,6 +38,7 @@ from engine.models import (
     Comment,
     Identity,
     Participant,
+    PendingInput,
     Rating,
     Round,
     RoundItem,
@@ -142,6 +143,7 @@ class Standing:
     ballot_id: int | None
     submitted_at: datetime | None
     given: Mapping[int, int | None]  # statement version -> value (None: unable to rate)
+    awaiting_text: bool = False  # a free-text answer is expected (engine.conversation)
 
 
 Expert = int | Standing  # a participant id, or that participant's standing already read
@@ -155,14 +157,16 @@ def ensure_active(participant: Participant | Standing) -> None:
 
 # Core tables, not ORM entities: these statements run on every press (see the docstring).
 _PARTICIPANTS, _IDENTITIES = Participant.__table__, Identity.__table__
+_PENDING = PendingInput.__table__
 _ROUNDS, _BALLOTS, _RATINGS = Round.__table__, Ballot.__table__, Rating.__table__
 _STANDING_COLUMNS = (
     _PARTICIPANTS.c.id, _PARTICIPANTS.c.study_id, _PARTICIPANTS.c.status,
     _PARTICIPANTS.c.timezone, _ROUNDS.c.id, _ROUNDS.c.number, _ROUNDS.c.deadline,
     _BALLOTS.c.id, _BALLOTS.c.submitted_at, _RATINGS.c.statement_version_id,
-    _RATINGS.c.value)
+    _RATINGS.c.value, _PENDING.c.participant_id)
 _STANDING_FROM = (
     _PARTICIPANTS
+    .outerjoin(_PENDING, _PENDING.c.participant_id == _PARTICIPANTS.c.id)
     .outerjoin(_ROUNDS, (_ROUNDS.c.study_id == _PARTICIPANTS.c.study_id)
                & round_status_is("open"))
     .outerjoin(_BALLOTS, (_BALLOTS.c.round_id == _ROUNDS.c.id)
@@ -185,20 +189,18 @@ def _standing_from(rows: Sequence[Sequence[Any]]) -> Standing | None:
     if not rows:
         return None
     (participant_id, study_id, status, zone, round_id, number, deadline, ballot_id,
-     submitted_at, _, _) = rows[0]
+     submitted_at, _, _, pending) = rows[0]
     return Standing(
         participant_id, study_id, status, zone,
         OpenRound(round_id, number, deadline) if round_id is not None else None,
         ballot_id, submitted_at,
-        {row[9]: row[10] for row in rows if row[9] is not None})
+        {row[9]: row[10] for row in rows if row[9] is not None}, pending is not None)
 
 
 async def _read(session: AsyncSession, statement: Any, params: dict[str, Any]
                 ) -> Standing | None:
-    # Core statements do not autoflush: flush what this transaction changed through
-    # ORM objects (a status set a moment ago) so the standing sees it.
-    if session.new or session.dirty or session.deleted:
-        await session.flush()
+    # The session autoflushes before a Core statement too (SQLAlchemy issue 9809), so a
+    # status this transaction set through the ORM a moment ago is seen.
     return _standing_from((await session.execute(statement, params)).all())
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from engine import sqlite_driver
 from engine.models import Base
@@ -120,17 +121,16 @@ class Store:
             # Not ``async with session``: AsyncSession's exit closes in a shielded task,
             # one trip through the event loop with the write lock still held, and every
             # other press queued behind it waits for that trip too.
+            # Ending takes one trip into SQLAlchemy's greenlet, not two: commit (or roll
+            # back) and close together. This runs once per button press.
             session = self._sessions()
             try:
                 await _begin_immediate(session)
-                try:
-                    yield session
-                except BaseException:
-                    await session.rollback()
-                    raise
-                await session.commit()
-            finally:
-                await session.close()
+                yield session
+            except BaseException:
+                await session.run_sync(_end, commit=False)
+                raise
+            await session.run_sync(_end, commit=True)
 
     async def create_all(self) -> None:
         """Create the schema directly (tests); production uses `delphi db upgrade`."""
@@ -139,6 +139,17 @@ class Store:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _end(session: Session, commit: bool) -> None:
+    """Commit or roll back, then close, whatever the commit raised."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
 
 
 async def _begin_immediate(session: AsyncSession) -> None:

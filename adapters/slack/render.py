@@ -11,6 +11,7 @@ or word boundaries (:func:`bot.splitting.split_text`), never mid-word.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -187,8 +188,19 @@ def _fallback(card: Card, part: int) -> str:
     return escape(text if part == 0 else f"{text} (continued)")
 
 
+# Rendered cards kept for reuse: in a round every expert is shown the same statement cards
+# (and the same rated cards), and building Block Kit again for each press is measurable
+# on the press path. The messages are shared: nobody may change what render returns.
+RENDER_CACHE_SIZE = 1024
+
+
 def render(card: Card) -> list[SlackMessage]:
     """One card as one or more messages within Block Kit limits; the buttons come last."""
+    return list(_render(card))
+
+
+@functools.lru_cache(maxsize=RENDER_CACHE_SIZE)
+def _render(card: Card) -> tuple[SlackMessage, ...]:
     content = content_blocks(card)
     actions = action_blocks(card)[:MAX_MESSAGE_BLOCKS]
     groups: list[list[Block]] = [[]]
@@ -212,8 +224,8 @@ def render(card: Card) -> list[SlackMessage]:
         groups.append(last + actions)
     if not groups[-1]:
         groups[-1].append({"type": "section", "text": _mrkdwn("…")})
-    return [SlackMessage(_fallback(card, i), blocks) for i, blocks in enumerate(groups)
-            if blocks]
+    return tuple(SlackMessage(_fallback(card, i), blocks) for i, blocks in enumerate(groups)
+                 if blocks)
 
 
 def home_view(card: Card, title: str) -> dict[str, Any]:

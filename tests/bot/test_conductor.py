@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from adapters.memory import MemoryChat, MemoryMessenger
 from bot.conductor import Conductor, Coordinators
@@ -162,3 +162,56 @@ async def test_withdraw_needs_confirmation(study: Study) -> None:
     assert await study.deliver() == 0
     await expert.command("ballot")
     assert "withdrawn" in expert.last.plain_text()
+
+
+class Statements:
+    """Counts the SQL statements the store runs (BEGIN included), while it is open."""
+
+    def __init__(self, store: Store) -> None:
+        self.engine, self.count = store.engine.sync_engine, 0
+
+    def _seen(self, *_args: object) -> None:
+        self.count += 1
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+async def test_a_rating_press_costs_four_statements_and_a_begin(study: Study) -> None:
+    """The press path reads the expert, the open round and the answers in one statement:
+    BEGIN, the replay check, that read and the rating itself (each press is the bot's
+    hottest path; a fifth statement here is a measurable slowdown, see make bench)."""
+    [expert] = await study.enrol(1)
+    await study.coordinator.command("openround", "7d")
+    await study.deliver()
+    await expert.press("4")  # the first press also starts the ballot
+    async with study.store.transaction() as session:
+        assert await session.scalar(select(func.count()).select_from(Rating)) == 1
+    with Statements(study.store) as seen:
+        reply = await expert.press("4")
+    assert reply.toast is not None and reply.toast.startswith("Recorded")
+    assert seen.count == 4 if study.store.sqlite else seen.count == 3  # no BEGIN on asyncpg
+    assert await count(study.store, Rating) == 2
+    assert expert.last.heading is not None
+    assert expert.last.heading.startswith("Round 1 · Statement 3 of 5")
+
+
+async def test_ballot_command_drops_a_waiting_comment_prompt(study: Study) -> None:
+    """After Comment, the next text is the comment; /ballot cancels that (and costs no
+    write when nothing is waiting)."""
+    [expert] = await study.enrol(1)
+    await study.coordinator.command("openround", "7d")
+    await study.deliver()
+    await expert.press("Comment")
+    await expert.command("ballot")
+    await expert.say("Just a note to the bot")
+    assert "Please use the buttons" in expert.last.plain_text()
+    assert await count(study.store, Comment) == 0
+    with Statements(study.store) as seen:
+        await expert.command("ballot")
+    assert expert.last.heading is not None and "Statement 1 of 5" in expert.last.heading
+    assert seen.count <= 3  # BEGIN, the replay check, the expert's standing

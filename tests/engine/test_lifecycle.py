@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from engine import ballots, revisions, rounds
 from engine.clock import ManualClock
 from engine.db import Store
+from engine.enrolment import PlatformUser, create_invites, record_consent, redeem_invite
 from engine.errors import (
     BallotSubmitted,
     DeadlinePassed,
@@ -22,7 +23,7 @@ from engine.errors import (
     RoundClosed,
     RoundNotOpen,
 )
-from engine.models import Rating, Round, Study
+from engine.models import Rating, Round, Study, round_status_is
 from tests.engine.helpers import enrol_panel, loaded
 
 
@@ -260,3 +261,31 @@ async def test_comment_is_replaced_not_duplicated(store: Store, clock: ManualClo
     async with store.transaction() as session:
         texts = (await session.scalars(select(Comment.text))).all()
     assert texts == ["second"]
+
+
+async def test_a_standing_sees_what_the_same_transaction_changed(
+    store: Store, clock: ManualClock
+) -> None:
+    """Consent and the first rating in one transaction: the ballot's one-statement read
+    must see the status the ORM has not written yet."""
+    spec = await loaded(store, clock.now())
+    async with store.transaction() as session:
+        [token] = await create_invites(session, spec.study.id, 1, clock.now())
+        who = PlatformUser("telegram", "77", "77")
+        participant = await redeem_invite(session, spec.study.id, token, who, clock.now())
+        await rounds.open_round(session, spec.study.id, clock.now())
+        await record_consent(session, participant.id, True, clock.now())
+        standing = await ballots.standing_of(session, spec.study.id, "telegram", "77")
+        assert standing is not None and standing.status == "active"
+        receipt = await ballots.record_rating(session, standing, 1, "S01", 5, clock.now())
+    assert receipt.progress.answered == 1
+    async with store.transaction() as session:
+        again = await ballots.standing(session, participant.id)
+    assert again.ballot_id is not None and list(again.given.values()) == [5]
+    assert again.round is not None and again.round.number == 1
+
+
+async def test_round_status_is_written_into_sql_only_for_known_statuses() -> None:
+    assert "'open'" in str(round_status_is("open"))
+    with pytest.raises(ValueError, match="unknown round status"):
+        round_status_is("open' OR 1=1 --")

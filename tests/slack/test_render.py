@@ -117,3 +117,17 @@ def test_comment_modal_respects_view_limits() -> None:
     assert validate_view(view, publish=False) == ([], [])
     assert len(view["title"]["text"]) <= 24
     assert view["blocks"][0]["element"]["max_length"] == 3000
+
+
+def test_a_card_rendered_again_is_the_same_and_the_list_is_the_callers() -> None:
+    """render() reuses Block Kit built for an equal card (every expert sees the same
+    statement cards); what one caller does to its list does not reach the next."""
+    statement = card("Broad-spectrum sunscreen every day.", heading="Round 1 · Statement 1",
+                     buttons=((Button("1 · Strongly disagree", "1|r|1|S01|1"),),))
+    first = render(statement)
+    first.clear()
+    again = render(Card(sections=statement.sections, buttons=statement.buttons,
+                        heading="Round 1 · Statement 1"))
+    assert len(again) == 1 and again == render(statement)
+    assert again[0].blocks[0]["text"]["text"] == "Round 1 · Statement 1"
+    assert validate_blocks(again[0].blocks, "message") == []
