@@ -36,7 +36,7 @@ from typing import Any
 import aiohttp
 
 EXPERTS = 200
-REPS = 5
+REPS = 7
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "engine" / "examples" / "tiny.toml"
 SECRET = "bench-signing-secret"
