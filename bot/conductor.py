@@ -187,8 +187,7 @@ class Conductor:
                        item: ballots.BallotItem, unanswered: bool = False) -> Card:
         """A statement card with its feedback; ``unanswered`` skips looking up an answer
         the caller already knows is not there."""
-        feedback = await statement_feedback(session, participant.id, self.study_id,
-                                            item.round, item.code, item.version_id)
+        feedback = await statement_feedback(session, participant.id, self.study_id, item)
         value, answered = None, False
         if not unanswered:
             given = {entry.code: (v, a) for entry, v, a

@@ -215,3 +215,37 @@ async def test_ballot_command_drops_a_waiting_comment_prompt(study: Study) -> No
         await expert.command("ballot")
     assert expert.last.heading is not None and "Statement 1 of 5" in expert.last.heading
     assert seen.count <= 3  # BEGIN, the replay check, the expert's standing
+
+
+async def test_a_comment_hidden_during_round_two_leaves_the_next_card(study: Study) -> None:
+    """The closed round's statistics are read once per database (they never change); the
+    comments are read for every card, so /hide takes effect at once, mid-round."""
+    experts = await study.enrol(3)
+    await study.coordinator.command("openround", "7d")
+    await study.deliver()
+    plan = {0: [1, 5, 5, 5, 5], 1: [5, 5, 5, 5, 5], 2: [3, 5, 5, 5, 5]}  # S01 splits
+    for index, chat in enumerate(experts):
+        for position, value in enumerate(plan[index]):
+            if index == 2 and position == 0:
+                await chat.press("Comment")
+                await chat.say("Only for photo-aged skin")
+            await chat.press(str(value))
+        await chat.press("Submit my ballot")
+    await study.coordinator.command("closeround")
+    await study.coordinator.press("Close the round")
+    await study.coordinator.command("openround", "7d")
+    await study.deliver()
+    expert = experts[0]
+    card = expert.last.plain_text()
+    assert expert.last.heading == "Round 2 · Statement 1 of 1 · Sun protection"
+    assert "Only for photo-aged skin" in card and "Your rating: 1 · Strongly disagree" in card
+
+    await study.coordinator.command("comments", "1")
+    found = re.search(r"#(\d+) ", study.coordinator.last.plain_text())
+    assert found, study.coordinator.last.plain_text()
+    await study.coordinator.command("hide", found.group(1))
+    await expert.command("ballot")
+    again = expert.last.plain_text()
+    assert expert.last.heading == "Round 2 · Statement 1 of 1 · Sun protection"
+    assert "Only for photo-aged skin" not in again and "Your rating: 1" in again
+    assert "Round 1 results (n = 3)" in again
