@@ -13,7 +13,6 @@ import csv
 import os
 import shutil
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +26,7 @@ from tests.engine.helpers import EXAMPLES
 from tests.fakes.slack_api import FakeMessage, FakeSlackApi, SimulatedUser, running_slack_fake
 from tests.fakes.slack_client import BoltReply, Signing, SlackPlatformClient
 from tests.slack.harness import TOKENS, card_of, find_button
+from tests.telegram.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "process-test-signing-secret"
@@ -36,18 +36,12 @@ PLAN: list[list[int | None]] = [[5, 4, 4, 2, 5], [3, 5, None, 1, 4], [4, 4, 2, 2
 CHANGED = 1  # expert 0 changes statement 1 from 5 to this, after rating everything
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @asynccontextmanager
 async def delphi_run(folder: Path, fake: FakeSlackApi, coordinator: SimulatedUser
                      ) -> AsyncIterator[tuple[SlackPlatformClient, asyncio.subprocess.Process]]:
     """A prepared database and `delphi run` with a [slack] section; stopped with SIGTERM."""
     shutil.copy(EXAMPLES / "tiny.toml", folder / "study.toml")
-    port = _free_port()
+    port = free_port()
     config = folder / "config.toml"
     config.write_text(
         '[database]\nurl = "sqlite:///delphi.db"\n[study]\nfile = "study.toml"\n'
