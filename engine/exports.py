@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from engine.csvsafe import csv_text, guard, needs_guard, unguard
 from engine.models import (
     Ballot,
     Comment,
@@ -36,11 +37,7 @@ from engine.stats.results_file import format_value
 
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(["" if value is None else value for value in row] for row in rows)
-    return buffer.getvalue()
+    return csv_text(header, rows)
 
 
 async def ratings_csv(session: AsyncSession, study_id: str) -> str:
@@ -48,6 +45,9 @@ async def ratings_csv(session: AsyncSession, study_id: str) -> str:
     from engine.conclusion import ratings_frame
 
     frame = await ratings_frame(session, study_id)
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].map(lambda v: guard(v) if isinstance(v, str) else v)
     return str(frame.to_csv(index=False, lineterminator="\n", na_rep=""))
 
 
@@ -180,14 +180,16 @@ async def export_tables(session: AsyncSession, study_id: str) -> dict[str, str]:
 def _cell(text: str) -> object:
     """A CSV field as a spreadsheet cell: numbers as numbers, the rest as text.
 
-    Text that a spreadsheet would run as a formula is prefixed with an apostrophe-free
-    zero-width guard (comments are user input: no formula injection)."""
+    The apostrophe :func:`engine.csvsafe.guard` put in front of a would-be formula is
+    taken off again: in the workbook such a cell is typed as text (see :func:`workbook`),
+    so it shows exactly what was written and never runs."""
+    text = unguard(text)
     if text == "":
         return None
     try:
         number = float(text)
     except ValueError:
-        return "\u200b" + text if text[0] in "=+-@" else text
+        return text
     if text.strip() != text or text.lower() in ("nan", "inf", "-inf", "infinity"):
         return text
     return int(text) if number.is_integer() and "." not in text and "e" not in text.lower() \
@@ -195,7 +197,11 @@ def _cell(text: str) -> object:
 
 
 def workbook(tables: dict[str, str]) -> bytes:
-    """``study.xlsx``: one sheet per CSV export, same rows and columns."""
+    """``study.xlsx``: one sheet per CSV export, same rows and columns.
+
+    Every text cell is stored as a string (never a formula, whatever it begins with) and
+    one that would read as a formula also carries Excel's quote prefix, so editing the
+    cell keeps it text."""
     from openpyxl import Workbook
 
     book = Workbook()
@@ -204,6 +210,12 @@ def workbook(tables: dict[str, str]) -> bytes:
         sheet = book.create_sheet(name.removesuffix(".csv")[:31])
         for row in csv.reader(io.StringIO(content)):
             sheet.append([_cell(field) for field in row])
+        for cells in sheet.iter_rows():
+            for cell in cells:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
+                    if needs_guard(cell.value):
+                        cell.quotePrefix = True
         sheet.freeze_panes = "A2"
     buffer = io.BytesIO()
     book.save(buffer)

@@ -9,6 +9,9 @@ ignored), optionally ``group``; other columns are ignored. One row per rating:
 - ``rating``: an integer on the scale, or empty / ``NA`` for "unable to rate";
 - ``group``: optional stakeholder group, empty or ``NA`` for none.
 
+A cell that :mod:`engine.csvsafe` guarded against formula injection (``'=x``) is read
+without the apostrophe it added, so the exported ``ratings.csv`` reads back exactly.
+
 Blank lines (and lines of empty fields only) are skipped. Every problem is reported as
 ``(line, message)`` with the physical line number in the file (the header is line 1);
 problems about the file as a whole are reported on line 1. Nothing is returned unless
@@ -22,6 +25,8 @@ import io
 from pathlib import Path
 
 import pandas as pd
+
+from engine.csvsafe import unguard
 
 REQUIRED = ("round", "statement", "participant", "rating")
 OPTIONAL = ("group",)
@@ -105,7 +110,8 @@ def read_ratings_csv(path: Path | str, scale_points: int,
     first_seen: dict[tuple[int, str, str], int] = {}
     line = 1
     try:
-        for record in reader:
+        for raw in reader:
+            record = [unguard(field) for field in raw]
             start, line = line, reader.line_num + 1  # this record began on line `start`
             if not any(field.strip() for field in record):
                 continue

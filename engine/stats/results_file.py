@@ -9,6 +9,8 @@ Number format (one rule, so two runs on the same input give identical bytes):
   ``1.2e-05``). Any CSV reader that parses IEEE doubles correctly (pandas, R, Python)
   recovers the computed value bit for bit;
 - NA / NaN is an empty field; booleans are ``true`` / ``false``;
+- a text cell a spreadsheet would run as a formula gets a leading apostrophe
+  (:mod:`engine.csvsafe`; numbers such as ``-0.5`` stay numbers);
 - UTF-8 without BOM, ``\\n`` line ends, fields quoted only when needed.
 
 The file is written to a temporary name next to the target and renamed into place, so
@@ -27,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from engine.csvsafe import guard
 
 
 def format_value(value: Any) -> str:
@@ -50,7 +54,8 @@ def format_value(value: Any) -> str:
 
 
 def _rows(table: pd.DataFrame) -> list[list[str]]:
-    columns = [[format_value(v) for v in table[name].tolist()] for name in table.columns]
+    columns = [[guard(format_value(v)) for v in table[name].tolist()]
+               for name in table.columns]
     return [list(row) for row in zip(*columns, strict=True)] if columns else []
 
 
@@ -62,7 +67,7 @@ def _umask() -> int:
 
 def write_results_csv(table: pd.DataFrame, path: Path | str) -> None:
     """Write ``table`` to ``path`` (``-`` for standard output) atomically."""
-    header = [str(c) for c in table.columns]
+    header = [guard(str(c)) for c in table.columns]
     rows = _rows(table)
     if str(path) == "-":
         writer = csv.writer(sys.stdout, lineterminator="\n")
