@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.errors import (
@@ -24,11 +24,14 @@ from engine.errors import (
     ParticipantInactive,
 )
 from engine.loading import get_study, study_spec
-from engine.models import Identity, Invite, Participant, ScreeningAnswer, Study
+from engine.locks import hold_study
+from engine.models import Identity, Invite, Participant, ScreeningAnswer
 from engine.privacy import erase_identity
 from engine.studyfile import ScreeningQuestion
 
 TOKEN_BYTES = 16  # 22 URL-safe characters: fits Telegram's 64-character start parameter
+INVITE_USED = ("This invite has already been used. Each invite is personal; ask the study "
+               "coordinator for your own.")
 
 
 def hash_token(token: str) -> str:
@@ -87,7 +90,13 @@ async def find_participant(
 async def redeem_invite(
     session: AsyncSession, study_id: str, token: str, who: PlatformUser, now: datetime
 ) -> Participant:
-    """Enrol ``who`` with a single-use invite; replaying the same redemption changes nothing."""
+    """Enrol ``who`` with a single-use invite; replaying the same redemption changes nothing.
+
+    Two accounts redeeming one invite at the same moment (or one account two invites)
+    queue on the study's lock, so the second sees the first's enrolment and is refused;
+    the claim itself is a conditional update as well, so an invite is never used twice.
+    """
+    await hold_study(session, study_id)
     invite = await session.scalar(select(Invite).where(
         Invite.study_id == study_id, Invite.token_hash == hash_token(token.strip())))
     if invite is None or (invite.expires_at is not None and invite.expires_at <= now):
@@ -99,14 +108,10 @@ async def redeem_invite(
     if invite.participant_id is not None:
         if existing is not None and existing.id == invite.participant_id:
             return existing
-        raise InviteUsed(
-            "This invite has already been used. Each invite is personal; ask the study "
-            "coordinator for your own."
-        )
+        raise InviteUsed(INVITE_USED)
     if existing is not None:
         raise AlreadyEnrolled("You are already enrolled in this study.")
-    # Serialise enrolment per study so pseudonyms are numbered without gaps or clashes.
-    await session.scalar(select(Study.id).where(Study.id == study_id).with_for_update())
+    # Pseudonyms are numbered under the study's lock, so without gaps or clashes.
     count = await session.scalar(
         select(func.count()).select_from(Participant).where(Participant.study_id == study_id))
     participant = Participant(
@@ -121,8 +126,12 @@ async def redeem_invite(
         user_id=who.user_id, chat_id=who.chat_id, display_name=who.display_name,
         username=who.username, created_at=now,
     ))
-    invite.participant_id = participant.id
-    invite.redeemed_at = now
+    claimed = await session.execute(
+        update(Invite).where(Invite.id == invite.id, Invite.participant_id.is_(None))
+        .values(participant_id=participant.id, redeemed_at=now)
+        .execution_options(synchronize_session=False))
+    if not getattr(claimed, "rowcount", 0):
+        raise InviteUsed(INVITE_USED)  # the caller's rollback takes the new rows back out
     await session.flush()
     return participant
 

@@ -1,0 +1,30 @@
+"""One writer at a time per study, for the changes that must have exactly one winner.
+
+On PostgreSQL two workers (or two coordinators on one worker) may run the same change
+at the same moment. Every coordinator state change, every invite redemption and the
+scheduler's deadline work first lock the study's row, so they queue behind each other;
+PostgreSQL's default isolation (read committed) then lets each statement that follows
+see what the one before it committed, and the loser's own checks ("round 1 is already
+open") refuse it with a sentence. SQLite gets the same order from ``BEGIN IMMEDIATE``
+(the SQL below renders without ``FOR UPDATE`` there).
+
+The lock must be the transaction's first read of the rows it protects: an object loaded
+before it would keep the values it had then.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.errors import StudyNotLoaded
+from engine.models import Study
+
+_LOCK = select(Study.id).with_for_update()
+
+
+async def hold_study(session: AsyncSession, study_id: str) -> None:
+    """Lock the study until this transaction ends (waiting for whoever holds it)."""
+    if await session.scalar(_LOCK.where(Study.id == study_id)) is None:
+        raise StudyNotLoaded(
+            f"Study {study_id!r} is not in the database yet; run `delphi study load`.")
