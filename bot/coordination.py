@@ -6,16 +6,14 @@ so, nothing changes, and the attempt is audited. Every accepted action is audite
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import actions, texts
+from bot import actions, arguments, texts
 from bot.cards import Button, Card, Document, Reply, Section, card
 from bot.events import Command, Event, Pressed
 from bot.outbox import enqueue
@@ -28,8 +26,6 @@ from engine.models import Ballot, Participant, Rating, Round
 
 if TYPE_CHECKING:
     from bot.conductor import Conductor
-
-_RELATIVE = re.compile(r"^\+?(\d{1,3})\s*([dh])$")
 
 # Commands built into Coordination (methods named ``_<command>``).
 BUILT_IN = ("status", "openround", "closeround", "results", "revise", "drop", "add", "invite",
@@ -81,27 +77,11 @@ class Coordination:
 
     # --- round control ----------------------------------------------------------------
 
-    def parse_deadline(self, text: str, now: datetime) -> datetime | None:
-        """``14d``, ``+36h``, ``2026-12-01`` (end of that day) or ``2026-12-01 18:00``,
-        in the study's time zone."""
-        text = text.strip()
-        if not text:
-            return None
-        relative = _RELATIVE.match(text)
-        if relative:
-            amount, unit = int(relative.group(1)), relative.group(2)
-            return now + (timedelta(days=amount) if unit == "d" else timedelta(hours=amount))
-        zone = ZoneInfo(self.spec.study.timezone)
-        for pattern, end_of_day in (("%Y-%m-%d %H:%M", False), ("%Y-%m-%d", True)):
-            try:
-                moment = datetime.strptime(text, pattern)
-            except ValueError:
-                continue
-            if end_of_day:
-                moment = moment.replace(hour=23, minute=59)
-            return moment.replace(tzinfo=zone)
-        raise InvalidValue(f"Cannot read the deadline {text!r}: use e.g. 14d, 36h, 2026-12-01 "
-                           "or \"2026-12-01 18:00\".")
+    def parse_deadline(self, text: str, now: datetime,
+                       base: datetime | None = None) -> datetime | None:
+        """``14d``, ``+36h`` (from ``base``, default now), ``2026-12-01`` (end of that day)
+        or ``2026-12-01 18:00``, in the study's time zone; bounded (:mod:`bot.arguments`)."""
+        return arguments.deadline(text, now, self.spec.study.timezone, base)
 
     async def _openround(self, session: AsyncSession, args: str, now: datetime) -> Reply:
         deadline = self.parse_deadline(args, now)
@@ -289,9 +269,7 @@ class Coordination:
     # --- people and data ----------------------------------------------------------------
 
     async def _invite(self, session: AsyncSession, args: str, now: datetime) -> Reply:
-        count = int(args) if args.isdigit() else 0
-        if not 1 <= count <= 200:
-            raise InvalidValue("Use: /invite <number from 1 to 200>")
+        count = arguments.number(args, 1, 200, "Use: /invite <number from 1 to 200>")
         tokens = await enrolment.create_invites(session, self.study_id, count, now)
         lines = [" · ".join(form(token) for form in self.conductor.invite_forms) or token
                  for token in tokens]

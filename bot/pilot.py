@@ -85,7 +85,7 @@ async def _interact(terminal: Terminal, chat: MemoryChat) -> bool:
         if line.startswith("/"):
             name, _, args = line[1:].partition(" ")
             await chat.command(name, args)
-        elif line.isdigit():
+        elif line.isascii() and line.isdigit() and len(line) <= 3:
             pressable = next((m for m in reversed(chat.messages) if m.card.buttons), None)
             options = choices(pressable.card) if pressable else []
             if not 1 <= int(line) <= len(options):

@@ -13,15 +13,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import texts
+from bot import arguments, texts
 from bot.cards import Card, Document, Picture, Reply, Section, card
-from engine.errors import InvalidValue
 from engine.report import build_report
 from engine.report.feedback_chart import round_charts
 from engine.report.moderation import (
     list_comments,
     moderation_round,
-    parse_comment_id,
     set_hidden,
 )
 
@@ -42,9 +40,7 @@ async def report(coordination: Coordination, session: AsyncSession, args: str,
 async def comments(coordination: Coordination, session: AsyncSession, args: str,
                    now: datetime) -> Reply:
     if args.strip():
-        if not args.strip().isdigit():
-            raise InvalidValue("Use: /comments [round number]")
-        number = int(args.strip())
+        number = arguments.number(args, 1, 999, "Use: /comments [round number]")
     else:
         found = await moderation_round(session, coordination.study_id)
         if found is None:
@@ -61,7 +57,11 @@ async def comments(coordination: Coordination, session: AsyncSession, args: str,
 
 async def _set(coordination: Coordination, session: AsyncSession, args: str,
                hidden: bool) -> Reply:
-    comment = await set_hidden(session, coordination.study_id, parse_comment_id(args), hidden)
+    usage = (f"Use: /{'hide' if hidden else 'unhide'} <comment number>, e.g. "
+             f"/{'hide' if hidden else 'unhide'} 12 (see /comments).")
+    given = args.strip().removeprefix("#").split(" ", 1)[0]
+    comment_id = arguments.number(given, 1, arguments.MAX_ID, usage)
+    comment = await set_hidden(session, coordination.study_id, comment_id, hidden)
     return Reply(send=[card(texts.comment_moderated(comment.id, comment.code, comment.round,
                                                     hidden))])
 

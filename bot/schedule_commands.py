@@ -58,8 +58,8 @@ async def extend(coordination: Coordination, session: AsyncSession, args: str,
                            "/extend 2026-12-01 or /extend 2026-12-01 18:00")
     current = await _open_round(coordination, session)
     base = max(current.deadline or now, now)
-    deadline = coordination.parse_deadline(args, base)
-    if deadline is None or deadline <= now:
+    deadline = coordination.parse_deadline(args, now, base)
+    if deadline is None:
         raise InvalidValue("The new deadline must be in the future.")
     await schedule.move_deadline(session, current, deadline, now)
     await schedule.plan_round(session, coordination.spec, current, now)

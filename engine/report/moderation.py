@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.errors import InvalidValue, NotFound
+from engine.errors import NotFound
 from engine.models import Ballot, Comment, Round, Statement, StatementVersion
 
 
@@ -74,9 +74,3 @@ async def set_hidden(session: AsyncSession, study_id: str, comment_id: int,
     await session.flush()
     return _listed((*row[:5], hidden))
 
-
-def parse_comment_id(args: str) -> int:
-    text = args.strip().lstrip("#").split(" ", 1)[0]
-    if not text.isdigit():
-        raise InvalidValue("Use: /hide <comment number>, e.g. /hide 12 (see /comments).")
-    return int(text)
