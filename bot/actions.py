@@ -19,6 +19,8 @@ MAX_BYTES = 64
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _QUESTION = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _NUMBER = re.compile(r"0|[1-9][0-9]{0,2}")
+_ID = re.compile(r"[1-9][0-9]{0,9}")
+LEVELS = {"l": 1, "m": 2, "h": 3}  # confidence: low, medium, high
 
 
 class BadAction(ValueError):
@@ -78,6 +80,39 @@ class Reopen:
 
 
 @dataclass(frozen=True)
+class Confide:
+    """How sure the expert is of a rating (``[scale] confidence``): 1 low .. 3 high. With
+    confidence per domain, ``code`` is the statement that completed the domain."""
+
+    round: int
+    code: str
+    level: int
+
+
+@dataclass(frozen=True)
+class AskReason:
+    """Write the reason for an outlying rating (opens a modal in Slack)."""
+
+    round: int
+    code: str
+
+
+@dataclass(frozen=True)
+class SkipReason:
+    """No reason, thanks: go on with the ballot."""
+
+    round: int
+
+
+@dataclass(frozen=True)
+class ReplyTo:
+    """Answer another expert's comment, anonymously; ``comment`` is its id."""
+
+    round: int
+    comment: int
+
+
+@dataclass(frozen=True)
 class Withdraw:
     confirmed: bool
 
@@ -89,7 +124,8 @@ class CloseRound:
 
 
 Action = (Consent | Screen | Rate | AskComment | Goto | Resume | Review | Submit | Reopen
-          | Withdraw | CloseRound)
+          | Withdraw | CloseRound | Confide | AskReason | SkipReason | ReplyTo)
+_LEVEL_CODES = {level: code for code, level in LEVELS.items()}
 
 
 def _join(*parts: object) -> str:
@@ -123,6 +159,14 @@ def encode(action: Action) -> str:
             return _join("w", "y" if confirmed else "n")
         case CloseRound(round_, confirmed):
             return _join("x", round_, "y" if confirmed else "n")
+        case Confide(round_, code, level):
+            return _join("k", round_, code, _LEVEL_CODES[level])
+        case AskReason(round_, code):
+            return _join("e", round_, code)
+        case SkipReason(round_):
+            return _join("z", round_)
+        case ReplyTo(round_, comment):
+            return _join("a", round_, comment)
     raise TypeError(f"not an action: {action!r}")  # pragma: no cover
 
 
@@ -160,7 +204,7 @@ def decode(data: str) -> Action:
         raise BadAction(f"unknown version {version!r}")
     verb, *fields = rest.split("|")
     shape = {"c": 1, "q": 2, "r": 3, "m": 2, "g": 2, "n": 0, "v": 1, "s": 1, "o": 1, "w": 1,
-             "x": 2}
+             "x": 2, "k": 3, "e": 2, "z": 1, "a": 2}
     if verb not in shape or len(fields) != shape[verb]:
         raise BadAction(f"unknown verb or wrong field count: {data!r}")
     match verb:
@@ -187,5 +231,17 @@ def decode(data: str) -> Action:
             return Reopen(_int(fields[0], 1, 99))
         case "w":
             return Withdraw(_yes_no(fields[0]))
+        case "k":
+            if fields[2] not in LEVELS:
+                raise BadAction(f"not a confidence level: {fields[2]!r}")
+            return Confide(_int(fields[0], 1, 99), _code(fields[1]), LEVELS[fields[2]])
+        case "e":
+            return AskReason(_int(fields[0], 1, 99), _code(fields[1]))
+        case "z":
+            return SkipReason(_int(fields[0], 1, 99))
+        case "a":
+            if not _ID.fullmatch(fields[1]):
+                raise BadAction(f"not a comment id: {fields[1]!r}")
+            return ReplyTo(_int(fields[0], 1, 99), int(fields[1]))
         case _:
             return CloseRound(_int(fields[0], 1, 99), _yes_no(fields[1]))

@@ -20,12 +20,12 @@ from bot import actions, outbox, texts
 from bot.cards import Card, Prompt, Reply, card
 from bot.coordination import Coordination, NotCoordinator, command_names
 from bot.events import Command, Event, Joined, Pressed, Texted
-from engine import ballots, conversation, enrolment
+from engine import ballots, conversation, enrolment, replies
 from engine.clock import Clock
 from engine.db import Store, upsert
 from engine.enrolment import PlatformUser
 from engine.errors import DelphiError, NotEnrolled, NotOnBallot, RoundNotOpen
-from engine.feedback import statement_feedback
+from engine.feedback import outlying, statement_feedback
 from engine.models import Participant, ProcessedUpdate
 from engine.rounds import open_round_or_none
 from engine.studyfile import StudyFile
@@ -187,13 +187,16 @@ class Conductor:
                        item: ballots.BallotItem, unanswered: bool = False) -> Card:
         """A statement card with its feedback; ``unanswered`` skips looking up an answer
         the caller already knows is not there."""
-        feedback = await statement_feedback(session, participant.id, self.study_id, item)
+        groups = self.spec.study.groups if self.spec.feedback.by_group else None
+        feedback = await statement_feedback(session, participant.id, self.study_id, item,
+                                            groups)
         value, answered = None, False
         if not unanswered:
             given = {entry.code: (v, a) for entry, v, a
                      in await ballots.answers(session, _ballot_key(participant))}
             value, answered = given.get(item.code, (None, False))
-        return texts.statement_card(self.spec, item, feedback, value, answered)
+        return texts.statement_card(self.spec, item, feedback, value, answered,
+                                    replies=self.spec.feedback.replies)
 
     async def continue_ballot(self, session: AsyncSession, participant: Member) -> Card:
         """The card an expert should see next: first unanswered, review, or a round note."""
@@ -346,20 +349,77 @@ class Conductor:
                 receipt = await ballots.record_rating(session, participant, round_number,
                                                       code, value, now)
                 label = texts.scale_label(self.spec, value)
+                rated = texts.rated_card(self.spec, receipt.item, value,
+                                         self._ask_confidence(receipt))
+                mode = self.spec.feedback.ask_reason
+                if mode != "off" and receipt.item.round > 1:
+                    why = await outlying(session, participant.id, self.study_id,
+                                         receipt.item, value, mode)
+                    if why is not None and value is not None:
+                        await conversation.expect_comment(
+                            session, participant.id, receipt.item.round, code, now,
+                            kind="reason")
+                        return Reply(toast=f"Recorded: {label}", edit=rated, send=[
+                            texts.reason_prompt(self.spec, receipt.item, value, why)])
+                    if receipt.replaced and participant.ballot_id is not None:
+                        await ballots.drop_reason(session, participant.ballot_id,
+                                                  receipt.item.version_id)
                 nxt = receipt.progress.first_unanswered
                 follow = (await self.card_for(session, participant, nxt, unanswered=True)
                           if nxt is not None
                           else await self.review(session, participant, receipt.progress))
-                return Reply(toast=f"Recorded: {label}",
-                             edit=texts.rated_card(self.spec, receipt.item, value),
-                             send=[follow])
+                return Reply(toast=f"Recorded: {label}", edit=rated, send=[follow])
+            case actions.Confide(round_number, code, level):
+                if self.spec.scale.confidence == "off":
+                    raise actions.BadAction("this study does not ask for confidence")
+                entries = (await ballots.progress(session, participant)).entries
+                item = next((i for i, _, _ in entries if i.code == code), None)
+                codes = [code]
+                if item is not None and self.spec.scale.confidence == "per_domain":
+                    codes = [i.code for i, _, _ in entries if i.domain == item.domain]
+                chosen = await ballots.record_confidence(session, participant, round_number,
+                                                         codes, level, now)
+                mine = next(i for i in chosen if i.code == code)
+                return Reply(toast=f"Noted: confidence {texts.CONFIDENCE_WORDS[level]}",
+                             edit=texts.rated_card(self.spec, mine,
+                                                   participant.given.get(mine.version_id),
+                                                   confidence=level))
+            case actions.AskReason(round_number, code):
+                if self.spec.feedback.ask_reason == "off":
+                    raise actions.BadAction("this study does not ask for reasons")
+                await self._check_round(session, round_number)
+                item = await self._on_ballot(session, participant, code)
+                await conversation.expect_comment(session, participant.id, round_number, code,
+                                                  now, kind="reason")
+                return Reply(toast="Send your reason as a message.",
+                             prompt=Prompt(f"Reason for {item.code}"[:24],
+                                           f"In a line, why did you rate statement "
+                                           f"{item.position} this way?",
+                                           ballots.MAX_COMMENT_CHARS))
+            case actions.SkipReason(round_number):
+                await self._check_round(session, round_number)
+                if participant.awaiting_text:
+                    await conversation.clear_pending(session, participant.id)
+                return Reply(toast="Skipped.", edit=None,
+                             send=[await self.continue_ballot(session, participant)])
+            case actions.ReplyTo(round_number, comment_id):
+                if not self.spec.feedback.replies:
+                    raise actions.BadAction("this study does not take replies")
+                await self._check_round(session, round_number)
+                answered = await replies.answerable(session, participant, self.study_id,
+                                                    round_number, comment_id)
+                item = await self._on_ballot(session, participant, answered.code)
+                await conversation.expect_comment(session, participant.id, round_number,
+                                                  item.code, now, kind="reply",
+                                                  reply_to=comment_id)
+                return Reply(toast="Send your reply as a message.",
+                             send=[texts.ask_reply(answered.text)],
+                             prompt=Prompt("Anonymous reply",
+                                           f"Your reply to: {answered.text}"[:2000],
+                                           ballots.MAX_COMMENT_CHARS))
             case actions.AskComment(round_number, code):
                 await self._check_round(session, round_number)
-                item = next((i for i, _, _ in await ballots.answers(session, participant)
-                             if i.code == code), None)
-                if item is None:
-                    raise NotOnBallot(f"Statement {code} is not on this round's ballot. Send "
-                                      "/ballot to continue.")
+                item = await self._on_ballot(session, participant, code)
                 await conversation.expect_comment(session, participant.id, round_number, code,
                                                   now)
                 return Reply(toast="Send your comment as a message.",
@@ -389,6 +449,28 @@ class Conductor:
                              send=[await self.review(session, participant, state)])
         raise actions.BadAction(f"unexpected action {action!r}")
 
+    def _ask_confidence(self, receipt: ballots.RatingReceipt) -> str | None:
+        """Whether the rated card asks how sure the expert is: after every rating with
+        confidence per statement; per domain, once the rating completes the domain."""
+        mode = self.spec.scale.confidence
+        if mode == "per_statement":
+            return "statement"
+        if mode == "per_domain" and not receipt.replaced:
+            domain = [answered for item, _, answered in receipt.progress.entries
+                      if item.domain == receipt.item.domain]
+            return "domain" if all(domain) else None
+        return None
+
+    @staticmethod
+    async def _on_ballot(session: AsyncSession, participant: ballots.Standing,
+                         code: str) -> ballots.BallotItem:
+        item = next((i for i, _, _ in await ballots.answers(session, participant)
+                     if i.code == code), None)
+        if item is None:
+            raise NotOnBallot(f"Statement {code} is not on this round's ballot. Send "
+                              "/ballot to continue.")
+        return item
+
     async def _check_round(self, session: AsyncSession, round_number: int) -> None:
         current = await open_round_or_none(session, self.study_id)
         if current is None or current.number != round_number:
@@ -397,13 +479,17 @@ class Conductor:
     async def _text(self, session: AsyncSession, event: Texted, now: datetime) -> Reply:
         participant = await self.participant(session, event)
         pending = await conversation.pending_input(session, participant.id)
-        if pending is None or pending.kind != "comment":
+        if pending is None or pending.kind not in ("comment", "reason", "reply"):
             return Reply(send=[card("Please use the buttons to rate, or send /ballot to "
                                           "continue; /help lists the commands.")])
         item = await ballots.record_comment(session, participant.id, pending.round_number,
-                                            pending.statement_code, event.text, now)
+                                            pending.statement_code, event.text, now,
+                                            kind=pending.kind, reply_to=pending.reply_to)
         await conversation.clear_pending(session, participant.id)
-        return Reply(send=[texts.comment_saved(item)])
+        if pending.kind == "comment":
+            return Reply(send=[texts.comment_saved(item)])
+        return Reply(send=[card(texts.text_saved(pending.kind, item)),
+                           await self.continue_ballot(session, participant)])
 
 
 def _ballot_key(participant: Member) -> ballots.Expert:

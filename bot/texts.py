@@ -14,7 +14,7 @@ from bot import actions
 from bot.cards import Button, Card, Section, card
 from engine.ballots import BallotItem, Progress
 from engine.conclusion import Conclusion
-from engine.feedback import Feedback
+from engine.feedback import Feedback, GroupFigures, Outlying
 from engine.schedule import RoundCounts
 from engine.studyfile import ScreeningQuestion, StudyFile
 
@@ -122,14 +122,34 @@ def feedback_sections(spec: StudyFile, feedback: Feedback) -> list[Section]:
         note = f" ({feedback.change_note})" if feedback.change_note else ""
         sections.append(Section(f"Revised since round {feedback.round}{note}. Previous "
                                 f"wording: {feedback.previous_text}", "italic"))
-    if feedback.comments:
+    if feedback.groups:
+        sections.append(Section("By stakeholder group:", "bold"))
+        sections.append(Section("\n".join(group_line(spec, g) for g in feedback.groups),
+                                "mono"))
+    if feedback.shown:
         sections.append(Section("Comments from other experts (anonymous):", "bold"))
-        sections += [Section(comment, "quote") for comment in feedback.comments]
+        sections += [Section(f"[{index}] {'Reason for an outlying rating: ' if c.reason else ''}"
+                             f"{c.text}", "quote")
+                     for index, c in enumerate(feedback.shown, start=1)]
+    for thread in feedback.threads:
+        sections.append(Section("Replies to an earlier comment (anonymous):", "bold"))
+        sections.append(Section("\n".join([thread.text, *(f"↳ {r}" for r in thread.replies)]),
+                                "quote"))
     return sections
 
 
+def group_line(spec: StudyFile, figures: GroupFigures) -> str:
+    """One group's figures, or "too few to show" for a group too small to stay anonymous."""
+    if figures.counts is None:
+        return f"{figures.group}: too few to show"
+    spread = "·".join(str(figures.counts.get(p, 0)) for p in range(1, spec.scale.points + 1))
+    return (f"{figures.group} (n = {figures.n}): median {fmt(figures.median)}; "
+            f"ratings 1-{spec.scale.points}: {spread}")
+
+
 def statement_card(spec: StudyFile, item: BallotItem, feedback: Feedback | None,
-                   chosen: int | None = None, answered: bool = False) -> Card:
+                   chosen: int | None = None, answered: bool = False,
+                   replies: bool = False) -> Card:
     rate_buttons = [Button(scale_label(spec, v) if v in (1, spec.scale.points) else str(v),
                            actions.encode(actions.Rate(item.round, item.code, v)))
                     for v in range(1, spec.scale.points + 1)]
@@ -143,6 +163,11 @@ def statement_card(spec: StudyFile, item: BallotItem, feedback: Feedback | None,
         extra.append(Button("Back", actions.encode(actions.Goto(item.round,
                                                                 item.position - 1))))
     rows.append(tuple(extra))
+    if replies and feedback is not None:
+        answer = [Button(f"Reply to [{index}]",
+                         actions.encode(actions.ReplyTo(item.round, comment.id)))
+                  for index, comment in enumerate(feedback.shown, start=1)]
+        rows += [tuple(answer[i:i + 4]) for i in range(0, len(answer), 4)]
     sections = [Section(item.text)]
     if answered:
         sections.append(Section(f"Your current answer: {scale_label(spec, chosen)}", "italic"))
@@ -156,14 +181,63 @@ def statement_card(spec: StudyFile, item: BallotItem, feedback: Feedback | None,
     )
 
 
-def rated_card(spec: StudyFile, item: BallotItem, value: int | None) -> Card:
-    """What a rated card turns into: the statement and the choice, with a way back."""
+CONFIDENCE_WORDS = {1: "low", 2: "medium", 3: "high"}
+
+
+def rated_card(spec: StudyFile, item: BallotItem, value: int | None,
+               ask_confidence: str | None = None, confidence: int | None = None) -> Card:
+    """What a rated card turns into: the statement and the choice, with a way back;
+    ``ask_confidence`` ("statement" or "domain") adds the one-tap confidence question."""
+    chosen = f"✓ {scale_label(spec, value)}"
+    if confidence is not None:
+        chosen += f" · confidence {CONFIDENCE_WORDS[confidence]}"
+    sections = [Section(item.text), Section(chosen, "bold")]
+    buttons: list[tuple[Button, ...]] = []
+    if ask_confidence is not None:
+        about = ("this rating" if ask_confidence == "statement"
+                 else f"your ratings on {item.domain}")
+        sections.append(Section(f"How sure are you of {about}? (optional, one tap)",
+                                "italic"))
+        buttons.append(tuple(Button(word.capitalize(), actions.encode(
+            actions.Confide(item.round, item.code, level)))
+            for level, word in CONFIDENCE_WORDS.items()))
+    buttons.append((Button("Change", actions.encode(actions.Goto(item.round,
+                                                                 item.position))),))
     return Card(
         heading=f"Round {item.round} · Statement {item.position} of {item.total} · "
                 f"{item.domain}",
-        sections=(Section(item.text), Section(f"✓ {scale_label(spec, value)}", "bold")),
-        buttons=((Button("Change", actions.encode(actions.Goto(item.round, item.position))),),),
-    )
+        sections=tuple(sections), buttons=tuple(buttons))
+
+
+def reason_prompt(spec: StudyFile, item: BallotItem, value: int,
+                  outlying: Outlying) -> Card:
+    """The one-line, skippable question after an outlying rating. It names only the
+    panel's middle half (already on the card) and the expert's own choice."""
+    if outlying.previous is not None:
+        why = (f"Last round you rated {outlying.previous}; now {value}. In a line, what "
+               "changed your view?")
+    else:
+        low, high = fmt(outlying.q1), fmt(outlying.q3)
+        band = low if low == high else f"{low}–{high}"
+        why = f"The panel mostly rated {band}. In a line, why {value}?"
+    return card(why, Section("Send it as your next message. Others see it without your "
+                             "name. Or skip: it is optional.", "italic"),
+                heading=f"Statement {item.position} ({item.code})",
+                buttons=((Button("Write a reason", actions.encode(
+                    actions.AskReason(item.round, item.code))),
+                          Button("Skip", actions.encode(actions.SkipReason(item.round)))),))
+
+
+def ask_reply(quoted: str) -> Card:
+    short = quoted if len(quoted) <= 200 else quoted[:199] + "…"
+    return card(f"Send your reply to this comment as your next message: \"{short}\"",
+                Section("It is shown to the panel next round under the comment, without "
+                        "your name. You can answer each comment once.", "italic"))
+
+
+def text_saved(kind: str, item: BallotItem) -> str:
+    noun = {"comment": "Comment", "reason": "Reason", "reply": "Reply"}[kind]
+    return f"{noun} saved on statement {item.position} ({item.code})."
 
 
 def review(spec: StudyFile, round_number: int,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.db import upsert
@@ -159,6 +159,7 @@ def ensure_active(participant: Participant | Standing) -> None:
 _PARTICIPANTS, _IDENTITIES = Participant.__table__, Identity.__table__
 _PENDING = PendingInput.__table__
 _ROUNDS, _BALLOTS, _RATINGS = Round.__table__, Ballot.__table__, Rating.__table__
+_COMMENTS = Comment.__table__
 _STANDING_COLUMNS = (
     _PARTICIPANTS.c.id, _PARTICIPANTS.c.study_id, _PARTICIPANTS.c.status,
     _PARTICIPANTS.c.timezone, _ROUNDS.c.id, _ROUNDS.c.number, _ROUNDS.c.deadline,
@@ -374,13 +375,18 @@ async def record_comment(
     code: str,
     text: str,
     now: datetime,
+    kind: str = "comment",
+    reply_to: int | None = None,
 ) -> BallotItem:
-    """Store (or replace) this participant's comment on a statement of the open round."""
+    """Store this participant's comment (or reason) on a statement of the open round,
+    replacing an earlier one of the same kind; or, with ``reply_to``, their one reply to
+    that comment (a second reply to the same comment changes nothing)."""
     text = text.strip()
+    noun = {"comment": "comment", "reason": "reason", "reply": "reply"}[kind]
     if not text:
-        raise InvalidValue("The comment is empty; nothing was saved.")
+        raise InvalidValue(f"The {noun} is empty; nothing was saved.")
     if len(text) > MAX_COMMENT_CHARS:
-        raise InvalidValue(f"Comments can be at most {MAX_COMMENT_CHARS} characters (yours "
+        raise InvalidValue(f"A {noun} can be at most {MAX_COMMENT_CHARS} characters (yours "
                            f"has {len(text)}); nothing was saved.")
     expert = await standing(session, participant)
     ensure_active(expert)
@@ -388,14 +394,48 @@ async def record_comment(
     item = _item(await ballot_items(session, current), code, current.number)
     if expert.submitted_at is not None:
         raise BallotSubmitted("You have submitted this round's ballot; choose \"Change "
-                              "answers\" first if you want to add a comment.")
+                              f"answers\" first if you want to add a {noun}.")
     ballot_id = await _ensure_ballot(session, expert, current, now)
-    await upsert(
-        session, Comment.__table__,
-        {"ballot_id": ballot_id, "statement_version_id": item.version_id, "text": text,
-         "hidden": False, "created_at": now, "updated_at": now},
-        conflict=("ballot_id", "statement_version_id"), update=("text", "updated_at"))
+    row = {"ballot_id": ballot_id, "statement_version_id": item.version_id, "text": text,
+           "kind": kind, "hidden": False, "created_at": now, "updated_at": now}
+    if reply_to is not None:
+        await upsert(session, _COMMENTS, {**row, "reply_to": reply_to},
+                     conflict=("ballot_id", "reply_to"), where="reply_to IS NOT NULL")
+    else:
+        await upsert(session, _COMMENTS, row,
+                     conflict=("ballot_id", "statement_version_id", "kind"),
+                     update=("text", "updated_at"), where="reply_to IS NULL")
     return item
+
+
+async def drop_reason(session: AsyncSession, ballot_id: int, version_id: int) -> None:
+    """Remove the reason given for a rating that has changed and no longer calls for one."""
+    await session.execute(delete(Comment).where(
+        Comment.ballot_id == ballot_id, Comment.statement_version_id == version_id,
+        Comment.kind == "reason"))
+
+
+async def record_confidence(session: AsyncSession, participant: Expert,
+                            round_number: int | None, codes: Sequence[str], level: int,
+                            now: datetime) -> list[BallotItem]:
+    """Set how sure the expert is (1 low - 3 high) of their ratings of ``codes``."""
+    if level not in (1, 2, 3):
+        raise InvalidValue("Confidence is low, medium or high.")
+    expert = await standing(session, participant)
+    ensure_active(expert)
+    current = await _rateable_round(session, expert, round_number, now)
+    items = await ballot_items(session, current)
+    chosen = [_item(items, code, current.number) for code in codes]
+    rated = [i.version_id for i in chosen if i.version_id in expert.given]
+    if expert.ballot_id is None or not rated:
+        raise InvalidValue("Rate the statement first, then say how sure you are.")
+    if expert.submitted_at is not None:
+        raise BallotSubmitted("You have submitted this round's ballot; choose \"Change "
+                              "answers\" first if you want to change anything.")
+    await session.execute(update(Rating).where(
+        Rating.ballot_id == expert.ballot_id, Rating.statement_version_id.in_(rated))
+        .values(confidence=level))
+    return chosen
 
 
 async def next_unanswered(session: AsyncSession, participant: Expert) -> BallotItem | None:

@@ -1,4 +1,5 @@
-"""What a participant's next free-text message means (so far: a comment on a statement)."""
+"""What a participant's next free-text message means: a comment on a statement, a reason
+for an outlying rating, or a reply to another expert's comment."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from engine.models import PendingInput
 
 
 async def expect_comment(session: AsyncSession, participant_id: int, round_number: int,
-                         code: str, now: datetime) -> None:
+                         code: str, now: datetime, kind: str = "comment",
+                         reply_to: int | None = None) -> None:
+    """The next text is a ``kind`` (comment, reason or reply) on ``code``."""
     await upsert(
         session, PendingInput.__table__,
-        {"participant_id": participant_id, "kind": "comment", "round_number": round_number,
-         "statement_code": code, "created_at": now},
+        {"participant_id": participant_id, "kind": kind, "round_number": round_number,
+         "statement_code": code, "reply_to": reply_to, "created_at": now},
         conflict=("participant_id",), update=("kind", "round_number", "statement_code",
-                                              "created_at"))
+                                              "reply_to", "created_at"))
 
 
 async def pending_input(session: AsyncSession, participant_id: int) -> PendingInput | None:

@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import FromClause, Insert, Result, bindparam, event
+from sqlalchemy import FromClause, Insert, Result, bindparam, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -180,33 +180,37 @@ async def upsert(
     conflict: Sequence[str],
     update: Sequence[str] = (),
     returning: Sequence[str] = (),
+    where: str | None = None,
 ) -> Result[Any]:
     """Run an INSERT .. ON CONFLICT for the session's backend; return its result.
 
     With ``update`` empty the conflict does nothing (get-or-create); otherwise the named
     columns take the new values; ``returning`` names columns of the written row to return
-    (no row when a conflict did nothing). Idempotent input is built on this. The statement
+    (no row when a conflict did nothing); ``where`` is the SQL condition of a partial
+    unique index the conflict is on. Idempotent input is built on this. The statement
     is built once per shape and reused with the values as parameters: it is on every
     button press, and building it (with its ``excluded`` alias) cost more than running it.
     """
     statement = _upsert_statement(session.get_bind().dialect.name, table,
                                   tuple(values), tuple(conflict), tuple(update),
-                                  tuple(returning))
+                                  tuple(returning), where)
     return await session.execute(statement, values)
 
 
 @functools.cache
 def _upsert_statement(dialect: str, table: FromClause, columns: tuple[str, ...],
                       conflict: tuple[str, ...], update: tuple[str, ...],
-                      returning: tuple[str, ...]) -> Insert:
+                      returning: tuple[str, ...], where: str | None = None) -> Insert:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(cast(Any, table)).values(
         {name: bindparam(name, type_=table.c[name].type) for name in columns})
+    index_where = text(where) if where is not None else None
     if not update:
-        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
+        statement = statement.on_conflict_do_nothing(index_elements=list(conflict),
+                                                     index_where=index_where)
     else:
         statement = statement.on_conflict_do_update(
-            index_elements=list(conflict),
+            index_elements=list(conflict), index_where=index_where,
             set_={name: statement.excluded[name] for name in update},
         )
     if returning:

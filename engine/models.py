@@ -42,6 +42,8 @@ NAMING_CONVENTION = {
 ROUND_STATUSES = ("draft", "open", "closed")
 PARTICIPANT_STATUSES = ("enrolled", "screening", "active", "declined", "ineligible", "withdrawn")
 OUTBOX_STATUSES = ("pending", "delivered", "failed")
+COMMENT_KINDS = ("comment", "reason", "reply")
+CONFIDENCE_LEVELS = {1: "low", 2: "medium", 3: "high"}
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -230,6 +232,7 @@ class PendingInput(Base):
     kind: Mapped[str] = mapped_column(String(16))
     round_number: Mapped[int]
     statement_code: Mapped[str] = mapped_column(String(32))
+    reply_to: Mapped[int | None]  # kind "reply": the comment being answered
     created_at: Mapped[datetime]
 
 
@@ -274,25 +277,45 @@ class Rating(Base):
     """A rating; ``value`` NULL means "unable to rate". One per ballot and statement version."""
 
     __tablename__ = "ratings"
-    __table_args__ = (UniqueConstraint("ballot_id", "statement_version_id"),)
+    __table_args__ = (UniqueConstraint("ballot_id", "statement_version_id"),
+                      CheckConstraint("confidence IN (1, 2, 3)", name="confidence"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ballot_id: Mapped[int] = mapped_column(ForeignKey("ballots.id"))
     statement_version_id: Mapped[int] = mapped_column(ForeignKey("statement_versions.id"))
     value: Mapped[int | None]
+    # How sure the expert is (1 low, 2 medium, 3 high; see CONFIDENCE_LEVELS), when the
+    # study asks ([scale] confidence). A changed rating keeps its confidence.
+    confidence: Mapped[int | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
 
 class Comment(Base):
-    """A participant's comment on a statement in a round (one per ballot and version)."""
+    """Free text from a participant on a statement in a round.
+
+    ``kind`` says what it is: a ``comment`` (one per ballot and version), a ``reason``
+    for an outlying rating (one per ballot and version), or a ``reply`` to another
+    participant's comment (``reply_to``; one per ballot and comment answered).
+    """
 
     __tablename__ = "comments"
-    __table_args__ = (UniqueConstraint("ballot_id", "statement_version_id"),)
+    __table_args__ = (
+        CheckConstraint(_in("kind", COMMENT_KINDS), name="kind"),
+        Index("uq_comments_own", "ballot_id", "statement_version_id", "kind", unique=True,
+              sqlite_where=text("reply_to IS NULL"),
+              postgresql_where=text("reply_to IS NULL")),
+        Index("uq_comments_reply", "ballot_id", "reply_to", unique=True,
+              sqlite_where=text("reply_to IS NOT NULL"),
+              postgresql_where=text("reply_to IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ballot_id: Mapped[int] = mapped_column(ForeignKey("ballots.id"))
     statement_version_id: Mapped[int] = mapped_column(ForeignKey("statement_versions.id"))
+    kind: Mapped[str] = mapped_column(String(8), default="comment",
+                                      server_default="comment")
+    reply_to: Mapped[int | None] = mapped_column(ForeignKey("comments.id"), index=True)
     text: Mapped[str] = mapped_column(Text)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]

@@ -49,10 +49,23 @@ class StudySection(_Strict):
         return value
 
 
+CONFIDENCE = ("off", "per_statement", "per_domain")
+ASK_REASON = ("off", "outside_iqr", "changed")
+
+
+def _off(value: object) -> bool:
+    return value == "off"
+
+
 class ScaleSection(_Strict):
     points: Literal[5, 7, 9] = 9
     labels: list[Annotated[str, Field(min_length=1, max_length=60)]]
     unable_to_rate: bool = True
+    # How sure each expert is (low / medium / high): asked once per statement or once per
+    # domain per round, stored with the rating, used only in the sensitivity analysis.
+    # Left out of the canonical form while off, so existing protocol hashes stay the same.
+    confidence: Annotated[Literal["off", "per_statement", "per_domain"],
+                          Field(exclude_if=_off)] = "off"
 
 
 class RuleSpec(_Strict):
@@ -122,6 +135,23 @@ class FeedbackSection(_Strict):
     rating marked): a photo in Telegram, an uploaded file in Slack."""
 
     chart: bool = False
+    # From round 2, ask for a one-line, skippable reason when a rating lies outside the
+    # previous round's IQR ("outside_iqr") or moves 2 or more points from the expert's own
+    # previous rating ("changed"). Part of the frozen protocol (see StudyFile.protocol).
+    ask_reason: Annotated[Literal["off", "outside_iqr", "changed"],
+                          Field(exclude_if=_off)] = "off"
+    # Show each stakeholder group's distribution and median beside the whole panel's
+    # (a group with fewer than 3 valid ratings is shown as too few to show).
+    by_group: Annotated[bool, Field(exclude_if=lambda v: not v)] = False
+    # Each comment shown in the feedback can be answered once, anonymously; the replies
+    # come back next round under the comment as a short thread.
+    replies: Annotated[bool, Field(exclude_if=lambda v: not v)] = False
+
+    def protocol(self) -> dict[str, Any]:
+        """The settings that change what experts are asked or shown: frozen with the
+        protocol. Empty while all are off, so older protocol hashes do not change."""
+        return self.model_dump(mode="json", include={"ask_reason", "by_group", "replies"},
+                               exclude_defaults=True)
 
 
 class PrivacySection(_Strict):
@@ -175,7 +205,7 @@ class StudyFile(_Strict):
             "consensus": self.consensus.model_dump(mode="json"),
             "stopping": self.stopping.model_dump(mode="json"),
             "max_rounds": self.study.max_rounds,
-        }
+        } | ({"feedback": self.feedback.protocol()} if self.feedback.protocol() else {})
 
 
 def default_agree_sets(points: int) -> tuple[list[int], list[int]]:
@@ -249,6 +279,9 @@ def _semantic_problems(study: StudyFile) -> list[Problem]:
                                     f"statements[{seen[statement.id]}])"))
         seen.setdefault(statement.id, index)
     problems += _rule_problems(study.consensus, "consensus", points, study.study.groups)
+    if study.feedback.by_group and len(study.study.groups) < 2:
+        problems.append(Problem("feedback.by_group", "needs at least two groups in "
+                                "study.groups"))
     if len(set(study.study.groups)) != len(study.study.groups):
         problems.append(Problem("study.groups", "lists a group twice"))
     question_ids: set[str] = set()

@@ -1,0 +1,229 @@
+"""Reasons for outlying ratings, confidence, feedback by group and anonymous replies,
+through the conductor and the in-memory adapter, on every backend. The Telegram and
+Slack stacks run the same study in tests/telegram and tests/slack."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select, update
+
+from adapters.memory import MemoryChat, MemoryMessenger
+from bot.conductor import Conductor, Coordinators
+from bot.dispatcher import Dispatcher
+from engine.clock import ManualClock
+from engine.db import Store
+from engine.models import Comment, Participant, Rating
+from engine.studyfile import StudyFile, parse_study
+from tests.bot.test_conductor import Statements
+from tests.engine.helpers import EXAMPLES, loaded
+
+PLATFORM = "memory"
+SETTINGS = {
+    "all": ('confidence = "per_statement"',
+            '[feedback]\nask_reason = "outside_iqr"\nby_group = true\nreplies = true'),
+    "domain": ('confidence = "per_domain"', ""),
+    "changed": ("", '[feedback]\nask_reason = "changed"'),
+}
+# Round 1 on S01 (no consensus, carried to round 2): IQR 3-3.5; the others all 5.
+ROUND_ONE = [3, 3, 3, 3, 4, 5, 1]
+GROUPS = ["Clinic", "Clinic", "Clinic", "Hospital", "Hospital", "Clinic", "Clinic"]
+
+
+def study_text(scale: str, feedback: str) -> str:
+    text = (EXAMPLES / "tiny.toml").read_text()
+    text = text.replace('max_rounds = 2', 'max_rounds = 2\ngroups = ["Clinic", "Hospital"]')
+    text = text.replace('[consensus]', f'{scale}\n\n[consensus]')
+    return text.replace('[[statements]]', f'{feedback}\n\n[[statements]]', 1)
+
+
+def spec_with(name: str) -> StudyFile:
+    return parse_study(study_text(*SETTINGS[name]))
+
+
+class Panel:
+    def __init__(self, store: Store, clock: ManualClock, spec: StudyFile) -> None:
+        self.store, self.clock, self.spec = store, clock, spec
+        self.conductor = Conductor(store, clock, spec,
+                                   Coordinators(frozenset({(PLATFORM, "coord")})),
+                                   invite_forms=[lambda token: f"token:{token}"])
+        self.messenger = MemoryMessenger()
+        self.dispatcher = Dispatcher(store, clock, {PLATFORM: self.messenger})
+        self.coordinator = self.messenger.chat(self.conductor, "coord", "Dr Coordinator")
+        self.experts: list[MemoryChat] = []
+
+    async def enrol(self, groups: list[str]) -> None:
+        await self.coordinator.command("invite", str(len(groups)))
+        tokens = re.findall(r"token:(\S+)", self.coordinator.last.plain_text())
+        for index, token in enumerate(tokens):
+            chat = self.messenger.chat(self.conductor, f"u{index}", f"Named Person{index}")
+            await chat.command("start", token)
+            await chat.press("I agree to take part")
+            self.experts.append(chat)
+        async with self.store.transaction() as session:
+            ids = (await session.scalars(select(Participant.id).order_by(
+                Participant.id))).all()
+            for pid, group in zip(ids, groups, strict=True):
+                await session.execute(update(Participant).where(Participant.id == pid)
+                                      .values(stakeholder_group=group))
+
+    async def round_one(self, comment_by: int = 1) -> None:
+        await self.coordinator.command("openround", "7d")
+        await self.dispatcher.run_once()
+        for index, chat in enumerate(self.experts):
+            for position in range(5):
+                if index == comment_by and position == 0:
+                    await chat.press("Comment")
+                    await chat.say("Depends on skin type")
+                await chat.press(str(ROUND_ONE[index] if position == 0 else 5))
+                if self.spec.feedback.ask_reason != "off" and "Skip" in _labels(chat):
+                    await chat.press("Skip")
+            await chat.press("Submit my ballot")
+        await self.coordinator.command("closeround")
+        await self.coordinator.press("Close the round")
+        await self.coordinator.command("openround", "7d")
+        await self.dispatcher.run_once()
+
+
+def _labels(chat: MemoryChat) -> list[str]:
+    return [b.label for row in chat.last.buttons for b in row]
+
+
+@pytest.fixture
+async def panel(store: Store, clock: ManualClock, request: pytest.FixtureRequest) -> Panel:
+    spec = spec_with(getattr(request, "param", "all"))
+    await loaded(store, clock.now(), spec)
+    built = Panel(store, clock, spec)
+    await built.enrol(GROUPS)
+    return built
+
+
+async def test_round_two_asks_a_reason_only_outside_the_iqr(panel: Panel) -> None:
+    await panel.round_one()
+    inside, outside, skipper = panel.experts[0], panel.experts[2], panel.experts[6]
+    card = inside.last.plain_text()
+    assert inside.last.heading == "Round 2 · Statement 1 of 1 · Sun protection"
+    assert "IQR 3–3.5" in card
+
+    await inside.press("3")  # inside the IQR: straight on to the review
+    assert inside.last.heading == "Round 2 · Review"
+    assert "why" not in inside.transcript()
+
+    await outside.press("5 · Strongly agree")  # outside: one short, skippable question
+    prompt = outside.last.plain_text()
+    assert "The panel mostly rated 3–3.5. In a line, why 5?" in prompt
+    assert [b.label for row in outside.last.buttons for b in row] == ["Write a reason", "Skip"]
+    await outside.say("Trials in fair skin show a clear benefit.")
+    assert "Reason saved on statement 1 (S01)" in outside.transcript()
+    assert outside.last.heading == "Round 2 · Review"
+
+    await skipper.press("1 · Strongly disagree")
+    assert "why 1?" in skipper.last.plain_text()
+    reply = await skipper.press("Skip")  # one tap, and the ballot goes on
+    assert reply.toast == "Skipped."
+    assert skipper.last.heading == "Round 2 · Review"
+    await skipper.say("a stray message")
+    assert "Please use the buttons" in skipper.last.plain_text()
+
+    async with panel.store.transaction() as session:
+        rows = (await session.execute(select(Comment.kind, Comment.text))).all()
+    assert sorted(rows) == [("comment", "Depends on skin type"),
+                            ("reason", "Trials in fair skin show a clear benefit.")]
+
+
+async def test_a_changed_rating_back_inside_drops_its_reason(panel: Panel) -> None:
+    await panel.round_one()
+    expert = panel.experts[2]
+    await expert.press("5 · Strongly agree")
+    await expert.say("Because of the new trial.")
+    await expert.press("1", None)  # the review's jump button back to statement 1
+    await expert.press("3")
+    async with panel.store.transaction() as session:
+        kinds = (await session.scalars(select(Comment.kind))).all()
+    assert sorted(kinds) == ["comment"]
+
+
+async def test_confidence_is_one_optional_tap_stored_with_the_rating(panel: Panel) -> None:
+    await panel.coordinator.command("openround", "7d")
+    await panel.dispatcher.run_once()
+    expert = panel.experts[0]
+    await expert.press("4")
+    rated = expert.messages[-2]
+    assert [b.label for b in rated.card.buttons[0]] == ["Low", "Medium", "High"]
+    assert expert.last.heading == "Round 1 · Statement 2 of 5 · Sun protection"
+    reply = await expert.press("High", rated)
+    assert reply.toast == "Noted: confidence high"
+    assert "✓ 4 · Agree · confidence high" in rated.card.plain_text()
+    await expert.press("2")  # not answering the question is fine
+    async with panel.store.transaction() as session:
+        stored = sorted((await session.execute(select(Rating.value, Rating.confidence))).all())
+    assert stored == [(2, None), (4, 3)]
+
+
+@pytest.mark.parametrize("panel", ["domain"], indirect=True)
+async def test_confidence_per_domain_asks_once_the_domain_is_done(panel: Panel) -> None:
+    await panel.coordinator.command("openround", "7d")
+    await panel.dispatcher.run_once()
+    expert = panel.experts[0]
+    for _ in range(2):
+        await expert.press("4")
+        assert "How sure" not in expert.messages[-2].card.plain_text()
+    await expert.press("5 · Strongly agree")
+    rated = expert.messages[-2]
+    assert "How sure are you of your ratings on Sun protection?" in rated.card.plain_text()
+    await expert.press("Low", rated)
+    async with panel.store.transaction() as session:
+        stored = (await session.scalars(select(Rating.confidence))).all()
+    assert stored == [1, 1, 1]
+
+
+@pytest.mark.parametrize("panel", ["changed"], indirect=True)
+async def test_changed_mode_asks_when_own_rating_moves_two_points(panel: Panel) -> None:
+    await panel.round_one()
+    moved, stayed = panel.experts[0], panel.experts[1]  # both rated 3 in round 1
+    await stayed.press("4")
+    assert stayed.last.heading == "Round 2 · Review"
+    await moved.press("5 · Strongly agree")
+    assert "Last round you rated 3; now 5. In a line, what changed your view?" in \
+        moved.last.plain_text()
+
+
+async def test_groups_small_ones_hidden_and_replies_come_back_as_threads(
+        panel: Panel) -> None:
+    await panel.round_one()
+    expert = panel.experts[0]
+    card = expert.last.plain_text()
+    assert "By stakeholder group:" in card
+    assert "Clinic (n = 5): median 3; ratings 1-5: 1·0·3·0·1" in card
+    assert "Hospital: too few to show" in card
+    assert "[1] Depends on skin type" in card
+    await expert.press("Reply to [1]")
+    assert "Send your reply to this comment" in expert.last.plain_text()
+    await expert.say("Skin type matters less at these doses.")
+    assert "Reply saved on statement 1 (S01)" in expert.transcript()
+    again = await expert.press_data("1|a|2|1")
+    assert again.alert and again.toast and "cannot reply" in again.toast
+    author = panel.experts[1]
+    own = author.last.plain_text()
+    assert "Depends on skin type" not in own  # no one sees their own comment, or a button
+    assert "Reply to" not in " ".join(_labels(author))
+    async with panel.store.transaction() as session:
+        reply = (await session.execute(select(Comment).where(Comment.kind == "reply"))
+                 ).scalar_one()
+        parent = await session.get(Comment, reply.reply_to)
+    assert parent is not None and parent.text == "Depends on skin type"
+    for chat in panel.experts:
+        for other in panel.experts:
+            assert other.name not in chat.transcript()
+
+
+async def test_a_plain_press_costs_no_more_with_every_setting_on(panel: Panel) -> None:
+    """Round 1 asks no reason, so a press there costs what it costs without the settings."""
+    await panel.coordinator.command("openround", "7d")
+    await panel.dispatcher.run_once()
+    expert = panel.experts[0]
+    await expert.press("4")
+    with Statements(panel.store) as seen:
+        await expert.press("4")
+    assert seen.count == (4 if panel.store.sqlite else 3)
