@@ -1,20 +1,26 @@
 """The ``delphi`` command line.
 
 Every command that fails because of the user's input prints one line per problem and
-exits 2, never a traceback; exit 1 is kept for real failures of the machine.
+exits 2; exit 1 is kept for failures outside the user's input (a messenger or database
+that cannot be reached, a token the messenger rejects). Either way one or two sentences
+and never a traceback (unless ``--debug``) or a secret (:mod:`bot.failures`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
+import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from bot.analyze_cli import register as register_analyze
 from bot.config import Config, load_config
+from bot.failures import CommandError, explain
+from bot.logs import configure_logging, guard_logging, remember_secrets, scrub
 from bot.outputs import write_files
 from engine.clock import SystemClock
 from engine.db import Store
@@ -25,18 +31,20 @@ from engine.schema import downgrade, schema_state, upgrade
 from engine.studyfile import describe, load_study_file
 
 EXIT_USAGE = 2
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed as ``delphi: <message>`` with exit code 2."""
+MAX_INVITES = 1000
+__all__ = ["CommandError", "main", "require_current_schema"]
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
     return asyncio.run(coro)
 
 
-def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
+def _config(args: argparse.Namespace, messengers: bool = False) -> Config:
+    """The config; the bot tokens are required only by commands that talk to a messenger
+    (``messengers=True``), so migrations, exports and reports run without them."""
+    config = load_config(args.config, messengers=messengers)
+    remember_secrets(config.secrets())
+    return config
 
 
 async def _with_store(config: Config, body: Callable[[Store], Coroutine[Any, Any, int]]) -> int:
@@ -145,10 +153,33 @@ async def invite_forms(config: Config) -> list[Callable[[str], str]]:
     return forms or [lambda token: token]
 
 
+def invite_count(text: str) -> int:
+    """``--count``: checked before anything (database, Telegram) is contacted."""
+    if not text.isdigit() or not 1 <= int(text) <= MAX_INVITES:
+        raise argparse.ArgumentTypeError(f"give a whole number from 1 to {MAX_INVITES}, "
+                                         f"not {text!r}")
+    return int(text)
+
+
+def _invite_file(path: str | None) -> Path | None:
+    """``--out FILE``: a new file only, since the links of an overwritten list could not
+    be recovered (only the invites' hashes are stored)."""
+    if path is None:
+        return None
+    out = Path(path)
+    if out.exists():
+        raise CommandError(f"{out} already exists; choose a new file name (overwriting it "
+                           "would lose the invite links in it).")
+    if not out.parent.is_dir():
+        raise CommandError(f"{out.parent} is not a folder; create it first.")
+    return out
+
+
 def cmd_invite(args: argparse.Namespace) -> int:
     from engine.enrolment import create_invites
 
-    config = _config(args)
+    config = _config(args, messengers=True)
+    out = _invite_file(args.out)
 
     async def body(store: Store) -> int:
         await require_current_schema(store, args.config)
@@ -157,8 +188,15 @@ def cmd_invite(args: argparse.Namespace) -> int:
         async with store.transaction() as session:
             tokens = await create_invites(session, study.study.id, args.count,
                                           SystemClock().now(), group=args.group)
-        for token in tokens:
-            print("  ".join(form(token) for form in forms))
+        lines = ["  ".join(form(token) for form in forms) for token in tokens]
+        if out is None:
+            print("\n".join(lines))
+        else:
+            out.touch(mode=0o600)
+            out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            print(f"Wrote {len(lines)} single-use invite link{'s' if len(lines) != 1 else ''} "
+                  f"to {out}; send one to each expert. Keep the file private: only the "
+                  "invites' hashes are stored, so these links cannot be shown again.")
         return 0
 
     return _run(_with_store(config, body))
@@ -230,10 +268,9 @@ def cmd_participant_erase(args: argparse.Namespace) -> int:
 # --- run / demo --------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.logs import configure_logging
     from bot.runtime import run_bot
 
-    config = _config(args)
+    config = _config(args, messengers=True)
     configure_logging(config.secrets())
     return _run(run_bot(config, args.config))
 
@@ -263,6 +300,10 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="delphi", description="Run Delphi expert-consensus studies in Telegram and Slack.")
+    parser.add_argument("--version", action="version", version=f"delphi {version()}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback when a command fails (may be given "
+                             "anywhere on the line)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     study = commands.add_parser("study", help="check or load a study file")
@@ -292,8 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     invite = commands.add_parser("invite", help="create single-use invites and print them")
     _add_config(invite)
-    invite.add_argument("--count", type=int, required=True, metavar="N")
+    invite.add_argument("--count", type=invite_count, required=True, metavar="N",
+                        help=f"how many invites (1 to {MAX_INVITES})")
     invite.add_argument("--group", default=None, help="stakeholder group to assign")
+    invite.add_argument("--out", default=None, metavar="FILE",
+                        help="write the links to this new file (mode 0600) instead of the "
+                             "screen")
     invite.set_defaults(func=cmd_invite)
 
     export = commands.add_parser("export", help="write the CSV exports and study.xlsx "
@@ -336,20 +381,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("delphi-conductor")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout without install
+        return "unknown (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command. Expected failures are one or two sentences on stderr and a
+    non-zero exit; ``--debug`` (anywhere on the line) adds the traceback, redacted too."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in words
+    words = [w for w in words if w != "--debug"]
+    args = build_parser().parse_args(words)
+    guard_logging(logging.DEBUG if debug else logging.WARNING)
     try:
         code: int = args.func(args)
         return code
     except FileProblems as problems:
         for problem in problems.problems:
-            print(problem.render(problems.path), file=sys.stderr)
+            print(scrub(problem.render(problems.path)), file=sys.stderr)
         return EXIT_USAGE
     except (CommandError, DelphiError) as error:
-        print(f"delphi: {error}", file=sys.stderr)
+        print(f"delphi: {scrub(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # the top-level handler: every failure explained
+        if debug:
+            print(scrub("".join(traceback.format_exception(error))), file=sys.stderr)
+        failure = explain(error)
+        print(f"delphi: {failure.message}", file=sys.stderr)
+        return failure.code
 
 
 if __name__ == "__main__":  # pragma: no cover

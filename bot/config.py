@@ -117,11 +117,12 @@ def resolve_database_url(url: str, base_dir: Path) -> str:
 
 def _secret(section: Any, name: str, env: Mapping[str, str], where: str,
             problems: list[Problem], required: bool) -> None:
-    """Fill ``section.<name>`` from the variable named by ``<name>_env`` when given."""
+    """Fill ``section.<name>`` from the variable named by ``<name>_env`` when given;
+    ``required`` is false for commands that never talk to the messenger."""
     variable = getattr(section, f"{name}_env")
     if variable:
         value = env.get(variable, "")
-        if not value:
+        if not value and required:
             problems.append(Problem(f"{where}.{name}_env",
                                     f"environment variable {variable} is not set"))
         setattr(section, name, SecretStr(value))
@@ -129,7 +130,8 @@ def _secret(section: Any, name: str, env: Mapping[str, str], where: str,
         problems.append(Problem(f"{where}.{name}", f"missing: set {name} or {name}_env"))
 
 
-def _semantic_problems(config: Config, env: Mapping[str, str]) -> list[Problem]:
+def _semantic_problems(config: Config, env: Mapping[str, str],
+                       messengers: bool = True) -> list[Problem]:
     problems: list[Problem] = []
     try:
         url = make_url(config.database.url)
@@ -142,17 +144,19 @@ def _semantic_problems(config: Config, env: Mapping[str, str]) -> list[Problem]:
         problems.append(Problem("database.url", f"not a database URL: {config.database.url!r}"))
     if config.telegram is not None:
         telegram = config.telegram
-        _secret(telegram, "token", env, "telegram", problems, required=True)
+        _secret(telegram, "token", env, "telegram", problems, required=messengers)
         if telegram.mode == "webhook":
-            _secret(telegram, "secret_token", env, "telegram", problems, required=True)
+            _secret(telegram, "secret_token", env, "telegram", problems, required=messengers)
             if not telegram.webhook_url.startswith(("https://", "http://")):
                 problems.append(Problem("telegram.webhook_url",
                                         "webhook mode needs the public https:// URL"))
     if config.slack is not None:
         slack = config.slack
-        _secret(slack, "bot_token", env, "slack", problems, required=True)
-        _secret(slack, "signing_secret", env, "slack", problems, required=slack.mode == "http")
-        _secret(slack, "app_token", env, "slack", problems, required=slack.mode == "socket")
+        _secret(slack, "bot_token", env, "slack", problems, required=messengers)
+        _secret(slack, "signing_secret", env, "slack", problems,
+                required=messengers and slack.mode == "http")
+        _secret(slack, "app_token", env, "slack", problems,
+                required=messengers and slack.mode == "socket")
         if slack.api_url and not slack.api_url.endswith("/"):
             problems.append(Problem("slack.api_url", "must end with a slash, e.g. "
                                                      "https://slack.com/api/"))
@@ -160,7 +164,9 @@ def _semantic_problems(config: Config, env: Mapping[str, str]) -> list[Problem]:
 
 
 def parse_config(text: str, path: Path | str = "<config>",
-                 env: Mapping[str, str] | None = None) -> Config:
+                 env: Mapping[str, str] | None = None, messengers: bool = True) -> Config:
+    """The config in ``text``; ``messengers=False`` for the commands that never talk to
+    Telegram or Slack (migrations, exports, reports), which then need no tokens."""
     env = os.environ if env is None else env
     try:
         raw = tomllib.loads(text)
@@ -171,13 +177,14 @@ def parse_config(text: str, path: Path | str = "<config>",
     except ValidationError as exc:
         raise ConfigError(path, pydantic_problems(exc, raw)) from None
     config.base_dir = Path(path).resolve().parent if str(path) != "<config>" else Path.cwd()
-    problems = _semantic_problems(config, env)
+    problems = _semantic_problems(config, env, messengers)
     if problems:
         raise ConfigError(path, problems)
     return config
 
 
-def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Config:
+def load_config(path: Path | str, env: Mapping[str, str] | None = None,
+                messengers: bool = True) -> Config:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -186,4 +193,4 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
                                                    "and edit it")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [Problem("(file)", f"cannot be read: {exc}")]) from None
-    return parse_config(text, path, env)
+    return parse_config(text, path, env, messengers)

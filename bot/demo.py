@@ -10,7 +10,6 @@ a simulated clock. Same seed, same study, same results.
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 from collections.abc import Iterable
 from datetime import timedelta
@@ -24,6 +23,7 @@ from adapters.memory.chat import PLATFORM
 from bot import actions
 from bot.conductor import Conductor, Coordinators
 from bot.dispatcher import Dispatcher
+from bot.failures import CommandError
 from bot.outputs import write_files
 from bot.scheduler import Scheduler
 from bot.simulation import Expert, Panel
@@ -47,10 +47,53 @@ def example_study() -> StudyFile:
     return parse_study(text.read_text(encoding="utf-8"), "isotretinoin-rejuvenation.toml")
 
 
-def _fresh_directory(out: Path) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+MARKER = ".delphi-demo"
+# What the demo wrote before it left a marker: a folder holding only such names is a
+# previous demo output too.
+_DEMO_NAMES = re.compile(r"^(demo\.db(-wal|-shm|-journal)?|[a-z_]+\.csv|study\.xlsx|"
+                         r"report\.[a-z]+|transcript-expert-\d+\.txt|figures(/.*)?)$")
+
+
+def _written_before(out: Path) -> list[Path] | None:
+    """The files a previous demo wrote in ``out`` (from its marker), or None when ``out``
+    holds files the demo did not write."""
+    marker = out / MARKER
+    if marker.is_file():
+        return [out / line for line in marker.read_text(encoding="utf-8").splitlines()
+                if line and ".." not in Path(line).parts and not Path(line).is_absolute()]
+    found = [p for p in out.rglob("*") if p.is_file()]
+    if all(_DEMO_NAMES.match(p.relative_to(out).as_posix()) for p in found):
+        return found
+    return None
+
+
+def prepare_directory(out: Path) -> set[Path]:
+    """Make ``out`` ready for a demo without deleting anything the demo did not write: a
+    new or empty folder is used as it is; a previous demo output loses the files that demo
+    wrote (and only those); any other folder is refused. Returns the files left in it."""
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"{out} is a file, not a folder; choose a new folder for --out.")
+    if out.is_dir() and any(out.iterdir()):
+        previous = _written_before(out)
+        if previous is None:
+            raise CommandError(f"{out} is not empty and is not an earlier demo output; choose "
+                               "a new or empty folder for --out (the demo deletes nothing it "
+                               "did not write).")
+        for path in previous:
+            path.unlink(missing_ok=True)
+        (out / MARKER).unlink(missing_ok=True)
+        for folder in sorted((p for p in out.rglob("*") if p.is_dir()), reverse=True):
+            if not any(folder.iterdir()):
+                folder.rmdir()
+    out.mkdir(parents=True, exist_ok=True)
+    return {p for p in out.rglob("*") if p.is_file()}
+
+
+def mark_directory(out: Path, before: set[Path]) -> None:
+    """Record what this demo wrote, so the next run may replace exactly that."""
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                     if p.is_file() and p not in before)
+    (out / MARKER).write_text("\n".join(written) + "\n", encoding="utf-8")
 
 
 def _progress(round_number: int, done: int, total: int) -> None:
@@ -246,7 +289,7 @@ def _excerpt(chat: MemoryChat) -> str:
 
 
 async def run_demo(out: Path, seed: int, size: int = PANEL_SIZE) -> int:
-    _fresh_directory(out)
+    before = prepare_directory(out)
     spec = example_study()
     store = Store.from_url(f"sqlite:///{out / 'demo.db'}")
     try:
@@ -274,4 +317,5 @@ async def run_demo(out: Path, seed: int, size: int = PANEL_SIZE) -> int:
         print(_excerpt(first))
     finally:
         await store.dispose()
+        mark_directory(out, before)
     return 0

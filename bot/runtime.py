@@ -12,6 +12,7 @@ import asyncio
 import gc
 import logging
 import signal
+import sys
 from contextlib import suppress
 
 from bot.conductor import Conductor, Coordinators
@@ -41,6 +42,16 @@ async def check_ready(store: Store, config: Config, config_path: str) -> StudyFi
                 f"{config.study_path} differs from the study loaded in the database; "
                 "change statements with the coordinator commands, not by editing the file.")
     return spec
+
+
+def missing_coordinators(config: Config) -> list[str]:
+    """A served messenger without a coordinator: nobody there could open a round."""
+    served = {"telegram": (config.telegram, config.coordinators.telegram),
+              "slack": (config.slack, config.coordinators.slack)}
+    return [f"no coordinator is configured for {platform}, so nobody there can run the study. "
+            f"Send /whoami to the bot, put the id it shows in [coordinators] {platform} = "
+            "[...] in the config, and restart."
+            for platform, (section, ids) in served.items() if section is not None and not ids]
 
 
 def build_conductor(store: Store, clock: Clock, spec: StudyFile, config: Config) -> Conductor:
@@ -138,7 +149,7 @@ def freeze_startup_heap() -> None:
 
 
 async def run_bot(config: Config, config_path: str) -> int:
-    from bot.cli import CommandError
+    from bot.failures import CommandError
 
     if config.telegram is None and config.slack is None:
         raise CommandError(f"{config_path}: no messenger configured; add a [telegram] or "
@@ -154,6 +165,9 @@ async def run_bot(config: Config, config_path: str) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         await service.start()
+        for warning in missing_coordinators(config):
+            log.warning("%s", warning)
+            print(f"delphi: warning: {warning}", file=sys.stderr, flush=True)
         freeze_startup_heap()
         log.info("delphi is running study %s on %s", spec.study.id,
                  ", ".join(a.platform for a in service.adapters))

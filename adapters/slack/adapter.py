@@ -119,10 +119,13 @@ class SlackAdapter:
         return f"{COMMAND} join {token}"
 
     async def start(self) -> None:
-        """HTTP mode: serve bolt's endpoint; socket mode: connect with the app-level token."""
+        """Check the bot token with Slack (auth.test: a rejected token or an unreachable
+        Web API stops `delphi run` at once with one sentence, not at the first message),
+        then serve bolt's endpoint (HTTP mode) or connect with the app-level token."""
         self._session = aiohttp.ClientSession()
         self.client.session = self.outbox_client.session = self._session
         try:
+            await self.outbox_client.auth_test()
             if self.mode == "socket":
                 self.socket = self.socket_handler()
                 await self.socket.connect_async()  # type: ignore[no-untyped-call]
