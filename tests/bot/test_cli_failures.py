@@ -112,14 +112,14 @@ async def test_slack_rejected_or_unreachable(tmp_path: Path,
             prepared, tmp_path, capsys,
             f'[slack]\nbot_token = "{wrong}"\nsigning_secret = "s3cret-signing"\n'
             f'api_url = "{fake.api_url}"\nport = {free_port()}\n')
-        code, out, err = await delphi_process("run", "--config", config)
+        code, _, err = await delphi_process("run", "--config", config)
         assert code == 1
         short(err)
         assert "Slack rejected the bot token (invalid_auth)" in err and wrong not in err
     dead = f"http://127.0.0.1:{free_port()}/api/"
     (tmp_path / "config.toml").write_text(
         (tmp_path / "config.toml").read_text().replace(fake.api_url, dead))
-    code, out, err = await delphi_process("run", "--config", config)
+    code, _, err = await delphi_process("run", "--config", config)
     assert code == 1
     short(err)
     assert "Could not reach the Slack Web API" in err and wrong not in err
