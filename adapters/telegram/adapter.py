@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from telegram import BotCommand, Message, Update
+from telegram import BotCommand, CallbackQuery, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
@@ -44,6 +44,7 @@ COMMANDS = [
     ("withdraw", "Leave the study"),
     ("timezone", "Set your time zone, e.g. /timezone Europe/Berlin"),
 ]
+PRIVATE_ONLY = "Please talk to me in a private chat, so that your answers stay private."
 HARMLESS = ("message is not modified", "query is too old", "query id is invalid")
 # httpcore scans its whole connection pool on every request, so PTB's default of 256
 # connections costs more CPU than it saves; 16 keeps up with Telegram's own limits.
@@ -78,6 +79,14 @@ class PerUserOrder(BaseUpdateProcessor):
 
 def _harmless(error: TelegramError) -> bool:
     return any(text in str(error).lower() for text in HARMLESS)
+
+
+def _in_own_private_chat(update: Update) -> bool:
+    """A press counts only on a card in the presser's own private chat with the bot: a
+    card forwarded into a group, or an inline message, has no chat of that person."""
+    query, user, chat = update.callback_query, update.effective_user, update.effective_chat
+    return (query is not None and isinstance(query.message, Message) and user is not None
+            and chat is not None and chat.type == "private" and chat.id == user.id)
 
 
 def platform_user(update: Update) -> PlatformUser | None:
@@ -178,7 +187,10 @@ class TelegramAdapter:
 
     async def _on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query, who = update.callback_query, platform_user(update)
-        if query is None or who is None:
+        if query is None:
+            return
+        if who is None or not _in_own_private_chat(update):
+            await self._answer(query, PRIVATE_ONLY, alert=True)
             return
         event = Pressed(who, str(update.update_id), query.data or "")
         await self._render(update, event, await self.conductor.handle(event))
@@ -186,10 +198,18 @@ class TelegramAdapter:
     async def _private(self, update: Update) -> bool:
         chat = update.effective_chat
         if chat is not None and chat.type != "private":
-            await self.app.bot.send_message(chat.id, "Please talk to me in a private chat, so "
-                                                     "that your answers stay private.")
+            await self.app.bot.send_message(chat.id, PRIVATE_ONLY)
             return False
         return True
+
+    @staticmethod
+    async def _answer(query: CallbackQuery, text: str | None, alert: bool = False) -> None:
+        try:
+            await query.answer(text=text and text[:200], show_alert=alert)
+        except BadRequest as error:
+            if not _harmless(error):
+                raise
+            log.info("callback answer skipped: %s", error)
 
     # --- replies -> Telegram ------------------------------------------------------------
 
@@ -197,13 +217,7 @@ class TelegramAdapter:
         query = update.callback_query
         chat = update.effective_chat
         if query is not None:
-            try:
-                await query.answer(text=(reply.toast or None) and reply.toast[:200],
-                                   show_alert=reply.alert)
-            except BadRequest as error:
-                if not _harmless(error):
-                    raise
-                log.info("callback answer skipped: %s", error)
+            await self._answer(query, reply.toast or None, reply.alert)
             if reply.edit is not None and isinstance(query.message, Message):
                 await self._edit(query.message, reply.edit)
         if chat is not None:
@@ -249,6 +263,8 @@ class TelegramAdapter:
 
     async def deliver(self, address: str, cards: list[Card],
                       documents: list[Document] | None = None) -> None:
+        if not address.isascii() or not address.isdigit():  # groups have negative ids
+            raise DeliveryError(f"telegram: {address!r} is not a private chat", permanent=True)
         try:
             await self._send(int(address), cards)
             await self._documents(int(address), documents or [])

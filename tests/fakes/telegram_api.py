@@ -55,6 +55,7 @@ from tests.fakes.telegram_controls import (
 from tests.fakes.telegram_model import (
     CallbackQueryRecord,
     ChatMessage,
+    GroupChat,
     InlineButton,
     Signal,
     SimulatedUser,
@@ -70,6 +71,7 @@ __all__ = [
     "CallbackQueryRecord",
     "ChatMessage",
     "FakeTelegram",
+    "GroupChat",
     "InjectedFailure",
     "InlineButton",
     "SimulatedUser",
@@ -128,6 +130,8 @@ class FakeTelegram:
         self.webhook = WebhookSender(self._queue, clock, max_attempts=webhook_max_attempts,
                                      retry_delay=webhook_retry_delay, timeout=webhook_timeout)
         self._users: dict[int, SimulatedUser] = {}
+        self._groups: dict[int, GroupChat] = {}
+        self._group_ids = itertools.count(-1_001_000_000_001, -1)
         self._user_ids = itertools.count(10_000_001)
         self._queries: dict[str, CallbackQueryRecord] = {}
         self._query_ids = itertools.count(1)
@@ -238,6 +242,15 @@ class FakeTelegram:
         return [self.create_user(f"{prefix} {n}", username=f"{prefix.lower()}_{n}",
                                  started=started)
                 for n in range(1, count + 1)]
+
+    def create_group(self, title: str = "Panel group", *,
+                     supergroup: bool = False) -> GroupChat:
+        """A group (or supergroup) with the bot in it; its chat id is negative, as in
+        Telegram."""
+        group = GroupChat(self, next(self._group_ids), title,
+                          "supergroup" if supergroup else "group")
+        self._groups[group.id] = group
+        return group
 
     def user(self, user_id: int) -> SimulatedUser:
         return self._users[user_id]
@@ -506,6 +519,16 @@ class FakeTelegram:
         return target
 
     def _send_message(self, params: Params, _files: dict[str, UploadedFile]) -> JsonDict:
+        group = self._groups.get(params.chat_id_or_none() or 0)
+        if group is not None:
+            text = rules.formatted_text(params)
+            message = ChatMessage(
+                message_id=group.chat.next_message_id(), chat=group.chat.api_chat,
+                sender=self.bot_user, from_bot=True, date=int(time.time()), text=text.text,
+                entities=text.entities_list(), reply_markup=rules.reply_markup(params),
+                source=params.get_str("text"), parse_mode=params.get_str("parse_mode"))
+            group.chat.add(message)
+            return message.to_api()
         user = self._chat_user(params)
         text = rules.formatted_text(params)
         markup = rules.reply_markup(params)

@@ -223,6 +223,71 @@ class CallbackQueryRecord:
         return self
 
 
+def media_payload(kind: str, owner: int) -> JsonDict:
+    """The Bot API fields of a non-text message of ``kind`` (nominal ids and sizes)."""
+    file = {"file_id": f"{kind}-{owner}", "file_unique_id": f"u-{kind}-{owner}",
+            "file_size": 1234}
+    shapes: dict[str, JsonDict] = {
+        "photo": {"photo": [{**file, "width": 90, "height": 90}]},
+        "sticker": {"sticker": {**file, "type": "regular", "width": 512, "height": 512,
+                                "is_animated": False, "is_video": False, "emoji": "👍"}},
+        "voice": {"voice": {**file, "duration": 3, "mime_type": "audio/ogg"}},
+        "audio": {"audio": {**file, "duration": 30}},
+        "video": {"video": {**file, "width": 64, "height": 64, "duration": 2}},
+        "video_note": {"video_note": {**file, "length": 64, "duration": 2}},
+        "document": {"document": {**file, "file_name": "notes.pdf",
+                                  "mime_type": "application/pdf"}},
+        "location": {"location": {"latitude": 52.52, "longitude": 13.405}},
+        "contact": {"contact": {"phone_number": "+4930123456", "first_name": "Ann",
+                                "user_id": owner}},
+    }
+    return shapes[kind]
+
+
+class GroupChat:
+    """A group or supergroup the bot is a member of: people write there, forward the bot's
+    cards there and press their buttons there; what the bot posts there is kept."""
+
+    def __init__(self, host: UserHost, chat_id: int, title: str, kind: str) -> None:
+        self._host = host
+        self.id = chat_id
+        self.chat = PrivateChat({"id": chat_id, "type": kind, "title": title})
+
+    @property
+    def bot_messages(self) -> list[ChatMessage]:
+        return [message for message in self.chat if message.from_bot]
+
+    def send_text(self, user: SimulatedUser, text: str) -> ChatMessage:
+        message = ChatMessage(
+            message_id=self.chat.next_message_id(), chat=self.chat.api_chat,
+            sender=user.as_api_user(), from_bot=False, date=int(time.time()), text=text,
+            entities=command_entities(text))
+        self.chat.add(message)
+        self._host.push_update("message", message.to_api())
+        return message
+
+    def forward(self, user: SimulatedUser, original: ChatMessage) -> ChatMessage:
+        """``user`` forwards a bot message (keyboard included) into this group."""
+        message = ChatMessage(
+            message_id=self.chat.next_message_id(), chat=self.chat.api_chat,
+            sender=user.as_api_user(), from_bot=False, date=int(time.time()),
+            text=original.text, entities=list(original.entities),
+            reply_markup=original.reply_markup)
+        self.chat.add(message)
+        return message
+
+    def press_button(self, user: SimulatedUser, message: ChatMessage,
+                     text: str) -> CallbackQueryRecord:
+        """``user`` presses a button of ``message`` in this group."""
+        button = message.find_button(text)
+        assert button.callback_data is not None
+        query = self._host.register_callback_query(user, message, button.callback_data)
+        query.update_id = self._host.push_update("callback_query", {
+            "id": query.id, "from": user.as_api_user(), "message": message.to_api(),
+            "chat_instance": f"ci-group-{self.id}", "data": button.callback_data})
+        return query
+
+
 class UserHost(Protocol):
     """What a simulated user needs from the fake server (kept narrow on purpose)."""
 
@@ -333,6 +398,21 @@ class SimulatedUser:
         self.blocked = False  # writing to a blocked bot unblocks it in the apps
         self.chat.add(message)
         self._host.push_update("message", message.to_api())
+        return message
+
+    def send_media(self, kind: str, caption: str | None = None) -> ChatMessage:
+        """Send something that is not text: ``photo``, ``sticker``, ``voice``, ``location``,
+        ``document``, ``contact``, ``video``, ``audio`` or ``video_note`` (with an optional
+        caption where Telegram allows one). Returns the message as the user sees it."""
+        message = ChatMessage(
+            message_id=self.chat.next_message_id(), chat=self.chat.api_chat,
+            sender=self.as_api_user(), from_bot=False, date=int(time.time()),
+            caption=caption)
+        self.has_started = True
+        self.chat.add(message)
+        payload = message.to_api()
+        payload.update(media_payload(kind, self.id))
+        self._host.push_update("message", payload)
         return message
 
     def send_command(self, command: str, *args: str) -> ChatMessage:
