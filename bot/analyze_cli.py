@@ -63,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sensitivity", metavar="SENSITIVITY.csv",
                         help="also write every statement under the common alternative "
                              "consensus definitions")
+    parser.add_argument("--methods", action="store_true",
+                        help="append the verdict under the protocol and the methods columns "
+                             "(Wilson 95%% CI of %% agreement ...), as in the export's "
+                             "results.csv")
     parser.add_argument("--study", metavar="STUDY.toml",
                         help="take scale, consensus and stopping rule from a study file")
     rule = parser.add_argument_group("consensus rule (instead of --study)")
@@ -209,6 +213,10 @@ def _run(args: argparse.Namespace, err: Any) -> int:
     try:
         encoded = encode_ratings(ratings, points)
         results = analyze(encoded, consensus, points, stopping)
+        if args.methods:
+            from engine.stats.methods import add_methods
+
+            results = add_methods(results, consensus, points, stopping)
         alternatives = (sensitivity_table(encoded, consensus, points)
                         if args.sensitivity else None)
     except ValueError as exc:  # data valid row by row but unusable for the rule

@@ -160,10 +160,11 @@ class Coordination:
 
     def results_card(self, round_number: int, outcomes: list[conclusion.StatementOutcome],
                      final: bool, next_round: int | None = None) -> Card:
-        lines = [f"{o.code}: {texts.CLASS_WORDS.get(o.consensus, o.consensus)} · n={o.n} · "
+        ended = final and next_round is None
+        lines = [f"{o.code}: {o.verdict.label_while(ended)} · n={o.n} · "
                  f"median {texts.fmt(o.median)} · IQR {texts.fmt(o.iqr)} · "
                  f"{texts.fmt(o.pct_agree)} % agree" for o in outcomes]
-        reached = sum(1 for o in outcomes if o.consensus != "none")
+        reached = sum(1 for o in outcomes if o.verdict.reached)
         head = (f"Round {round_number} results" if final
                 else f"Round {round_number} so far (live, not final)")
         tail = [f"{reached} of {len(outcomes)} statements reached consensus."]

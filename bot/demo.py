@@ -36,6 +36,7 @@ from engine.models import OutboxMessage, Round, RoundResult
 from engine.report import build_report
 from engine.schema import upgrade
 from engine.studyfile import StudyFile, describe, parse_study
+from engine.verdict import Verdict, VerdictRules, verdict
 
 PANEL_SIZE = 15
 COORDINATOR = "coordinator"
@@ -256,26 +257,35 @@ class Demo:
         return table
 
     async def _tally(self, round_number: int) -> tuple[int, ...]:
+        """One row of the demo's table: the verdicts after the round (engine.verdict)."""
+        rules = VerdictRules.of(self.spec)
         async with self.store.transaction() as session:
-            rows = dict((await session.execute(
-                select(RoundResult.consensus, func.count())
-                .join(Round, Round.id == RoundResult.round_id)
-                .where(Round.number == round_number)
-                .group_by(RoundResult.consensus))).all())
+            results = (await session.scalars(
+                select(RoundResult).join(Round, Round.id == RoundResult.round_id)
+                .where(Round.number == round_number))).all()
             nudged = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
                 OutboxMessage.kind == "nudge", OutboxMessage.status == "delivered")) or 0
-        rated = sum(rows.values())
-        earlier = sum(row[5] for row in self.tallies)
-        tally = (round_number, rated, rows.get("in", 0), rows.get("out", 0),
-                 rows.get("none", 0), nudged - earlier)
+        kinds = [verdict(r.consensus, (r.details or {}).get("stable"), r.n, rules,
+                         n_unable=r.n_unable) for r in results]
+        earlier = sum(row[-1] for row in self.tallies)
+        tally = (round_number, len(kinds), kinds.count(Verdict.ENDORSED),
+                 kinds.count(Verdict.REJECTED), kinds.count(Verdict.NOT_STABLE),
+                 len(kinds) - sum(kinds.count(v) for v in (
+                     Verdict.ENDORSED, Verdict.REJECTED, Verdict.NOT_STABLE)),
+                 nudged - earlier)
         self.tallies.append(tally)
         return tally
 
 
+TABLE_HEADER = ("round  rated  endorsed  rejected  consensus not stable  no consensus  "
+                "reminders")
+
+
 def _table(rows: Iterable[tuple[int, ...]]) -> str:
-    lines = ["round  rated  consensus in  consensus out  no consensus  reminders",
-             "-----  -----  ------------  -------------  ------------  ---------"]
-    lines += [f"{r:>5}  {n:>5}  {i:>12}  {o:>13}  {x:>12}  {m:>9}" for r, n, i, o, x, m in rows]
+    lines = [TABLE_HEADER,
+             "-----  -----  --------  --------  --------------------  ------------  ---------"]
+    lines += [f"{r:>5}  {n:>5}  {e:>8}  {j:>8}  {u:>20}  {x:>12}  {m:>9}"
+              for r, n, e, j, u, x, m in rows]
     return "\n".join(lines)
 
 

@@ -13,15 +13,14 @@ from zoneinfo import ZoneInfo
 from bot import actions
 from bot.cards import Button, Card, Section, card
 from engine.ballots import BallotItem, Progress
-from engine.conclusion import Conclusion
+from engine.conclusion import Conclusion, StatementOutcome
 from engine.feedback import Feedback, GroupFigures, Outlying
 from engine.schedule import RoundCounts
 from engine.studyfile import ScreeningQuestion, StudyFile
+from engine.verdict import Verdict, VerdictRules, verdict
 
 BAR = "█"
 BAR_WIDTH = 12
-CLASS_WORDS = {"in": "consensus to endorse", "out": "consensus to reject",
-               "none": "no consensus"}
 
 
 def format_time(moment: datetime | None, zone: str) -> str:
@@ -107,6 +106,12 @@ def histogram(spec: StudyFile, feedback: Feedback) -> str:
     return "\n".join(lines)
 
 
+def feedback_verdict(spec: StudyFile, feedback: Feedback) -> Verdict:
+    """The previous round's result on a card, as the frozen protocol states it."""
+    return verdict(feedback.consensus, feedback.stable, feedback.n, VerdictRules.of(spec),
+                   n_unable=feedback.n_unable)
+
+
 def feedback_sections(spec: StudyFile, feedback: Feedback) -> list[Section]:
     own = (scale_label(spec, feedback.own_rating) if feedback.own_rated
            else "you did not rate it")
@@ -114,7 +119,7 @@ def feedback_sections(spec: StudyFile, feedback: Feedback) -> list[Section]:
         Section(f"Round {feedback.round} results (n = {feedback.n}): median "
                 f"{fmt(feedback.median)}, IQR {fmt(feedback.q1)}–"
                 f"{fmt(feedback.q3)}, {fmt(feedback.pct_agree)} % agreed; "
-                f"{CLASS_WORDS.get(feedback.consensus, feedback.consensus)}. "
+                f"{feedback_verdict(spec, feedback).label_while(False)}. "
                 f"Your rating: {own}.", "bold"),
         Section(histogram(spec, feedback), "mono"),
     ]
@@ -320,23 +325,28 @@ def expert_help(coordinator: bool) -> Card:
     return card(text)
 
 
+def _summary_line(o: StatementOutcome, ended: bool) -> str:
+    return (f"{o.code} ({o.domain}): {o.verdict.label_while(ended)}, {fmt(o.pct_agree)} % "
+            f"agreed, median {fmt(o.median)}, IQR {fmt(o.iqr)}")
+
+
 def round_summary(outcome: Conclusion) -> Card:
-    """What every expert gets when a round closes: what was agreed, what comes back, why."""
-    reached = [o for o in outcome.outcomes if o.consensus != "none"]
-    open_ = [o for o in outcome.outcomes if o.consensus == "none"]
+    """What every expert gets when a round closes: what was agreed, what comes back, why.
+
+    Each statement is stated by its verdict under the frozen protocol
+    (:mod:`engine.verdict`), the same words the report uses."""
+    ended = outcome.next_round is None
+    reached = [o for o in outcome.outcomes if o.verdict.reached]
+    open_ = [o for o in outcome.outcomes if not o.verdict.reached]
     sections = [Section(f"Round {outcome.round} has closed. Thank you! {outcome.submitted} of "
                         f"{outcome.panel_size} experts submitted a ballot.")]
     if reached:
         sections.append(Section("Consensus reached:", "bold"))
-        sections.append(Section("\n".join(
-            f"{o.code} ({o.domain}): {CLASS_WORDS[o.consensus]}, {fmt(o.pct_agree)} % agreed, "
-            f"median {fmt(o.median)}" for o in reached)))
+        sections.append(Section("\n".join(_summary_line(o, ended) for o in reached)))
     if open_:
-        final = outcome.next_round is None
-        sections.append(Section("No consensus:" if final else "No consensus yet:", "bold"))
-        sections.append(Section("\n".join(
-            f"{o.code} ({o.domain}): {fmt(o.pct_agree)} % agreed, median {fmt(o.median)}, "
-            f"IQR {fmt(o.iqr)}" for o in open_)))
+        sections.append(Section("No final consensus:" if ended else "Not settled yet:",
+                                "bold"))
+        sections.append(Section("\n".join(_summary_line(o, ended) for o in open_)))
     carried = [o.code for o in outcome.outcomes if o.carried]
     if outcome.next_round is not None and carried:
         sections.append(Section(

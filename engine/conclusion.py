@@ -33,6 +33,7 @@ from engine.models import (
 from engine.rounds import close_round, panel_size, prepare_next_round
 from engine.stats.api import analyze, decide_after_round
 from engine.studyfile import StudyFile
+from engine.verdict import Verdict, VerdictRules, verdict
 
 RATING_COLUMNS = ["round", "statement", "participant", "rating", "group"]
 
@@ -58,6 +59,8 @@ class StatementOutcome:
     reason: str
     status: str
     carried: bool
+    stable: bool | None
+    verdict: Verdict
 
 
 @dataclass(frozen=True)
@@ -117,16 +120,25 @@ def _results(spec: StudyFile, round_: Round, frame: pd.DataFrame, eligible: int
     return results, {str(r["statement"]): r for r in rows.to_dict("records")}
 
 
-def _outcome(item: Any, row: dict[str, Any], carried: bool) -> StatementOutcome:
+def _stable(row: dict[str, Any]) -> bool | None:
+    stable = _value(row, "stable")
+    return None if stable is None else bool(stable)
+
+
+def _outcome(item: Any, row: dict[str, Any], carried: bool,
+             rules: VerdictRules) -> StatementOutcome:
+    consensus = str(_value(row, "consensus") or "none")
+    n, n_unable = int(_value(row, "n") or 0), int(_value(row, "n_unable") or 0)
+    stable = _stable(row)
     return StatementOutcome(
         code=item.code, domain=item.domain, version_id=item.version_id,
-        n=int(_value(row, "n") or 0), n_unable=int(_value(row, "n_unable") or 0),
+        n=n, n_unable=n_unable,
         median=_value(row, "median"), q1=_value(row, "q1"), q3=_value(row, "q3"),
         iqr=_value(row, "iqr"), pct_agree=_value(row, "pct_agree"),
-        pct_disagree=_value(row, "pct_disagree"),
-        consensus=str(_value(row, "consensus") or "none"),
+        pct_disagree=_value(row, "pct_disagree"), consensus=consensus,
         reason=str(_value(row, "reason") or ""), status=str(_value(row, "status") or "open"),
-        carried=carried)
+        carried=carried, stable=stable,
+        verdict=verdict(consensus, stable, n, rules, n_unable=n_unable))
 
 
 def _details(row: dict[str, Any], points: int) -> dict[str, Any]:
@@ -164,7 +176,7 @@ async def conclude_round(session: AsyncSession, study_id: str, now: datetime) ->
     outcomes = []
     for item in items:
         row = by_key.get(analysis_key(item.code, item.version), _empty_row())
-        outcomes.append(_outcome(item, row, item.code in carry))
+        outcomes.append(_outcome(item, row, item.code in carry, VerdictRules.of(spec)))
         session.add(RoundResult(
             round_id=round_.id, statement_version_id=item.version_id,
             n=int(_value(row, "n") or 0), n_unable=int(_value(row, "n_unable") or 0),
@@ -191,5 +203,6 @@ async def live_results(session: AsyncSession, study_id: str,
     frame = await ratings_frame(session, study_id, round_.number)
     frame = frame[frame["round"] == round_.number]
     _, by_key = _results(spec, round_, frame, await panel_size(session, round_))
+    rules = VerdictRules.of(spec)
     return [_outcome(item, by_key.get(analysis_key(item.code, item.version), _empty_row()),
-                     False) for item in items]
+                     False, rules) for item in items]

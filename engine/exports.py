@@ -2,8 +2,9 @@
 
 ``ratings.csv`` is exactly the input format of ``delphi analyze``
 (``round,statement,participant,rating,group``; an empty rating means unable to rate) and
-``results.csv`` exactly its output: ``delphi analyze ratings.csv --study STUDY.toml``
-reproduces ``results.csv`` byte for byte, so anyone can recompute every published number.
+``results.csv`` exactly its output: ``delphi analyze ratings.csv --study STUDY.toml
+--methods`` reproduces ``results.csv`` byte for byte, so anyone can recompute every
+published number.
 The other files: ``statements.csv`` (every version with its lineage), ``comments.csv``
 (hidden comments included, marked), ``participants.csv`` (pseudonym, group, status in
 every round), ``flow.csv`` (participant flow per round) and ``study.xlsx`` with one
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tempfile
+import zipfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,7 +101,7 @@ async def stored_results_csv(session: AsyncSession, study_id: str) -> str:
 
 
 async def results_csv(session: AsyncSession, study_id: str) -> str:
-    """Exactly what ``delphi analyze ratings.csv --study STUDY.toml`` writes.
+    """Exactly what ``delphi analyze ratings.csv --study STUDY.toml --methods`` writes.
 
     The same call on the same ratings (``analyze`` without the ``eligible`` counts, which
     ratings.csv cannot carry: ``participants`` / ``response_rate`` count the experts with
@@ -107,12 +110,14 @@ async def results_csv(session: AsyncSession, study_id: str) -> str:
     from engine.conclusion import ratings_frame
     from engine.loading import get_study, study_file_of
     from engine.stats import analyze, write_results_csv
+    from engine.stats.methods import add_methods
 
     spec = study_file_of(await get_study(session, study_id))
     frame = await ratings_frame(session, study_id)
     if frame.empty:
         return ""
-    table = analyze(frame, spec.consensus, spec.scale.points, spec.stopping)
+    table = add_methods(analyze(frame, spec.consensus, spec.scale.points, spec.stopping),
+                        spec.consensus, spec.scale.points, spec.stopping)
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / "results.csv"
         write_results_csv(table, target)
@@ -219,7 +224,27 @@ def workbook(tables: dict[str, str]) -> bytes:
         sheet.freeze_panes = "A2"
     buffer = io.BytesIO()
     book.save(buffer)
-    return buffer.getvalue()
+    return _without_timestamps(buffer.getvalue())
+
+
+_CORE_TIMES = re.compile(rb"<dcterms:(created|modified)\b[^>]*>[^<]*</dcterms:\1>")
+
+
+def _without_timestamps(xlsx: bytes) -> bytes:
+    """The workbook with fixed zip entry times and no created / modified properties, so
+    the same tables always give the same bytes (openpyxl stamps the wall-clock time)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as source, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            data = source.read(entry.filename)
+            if entry.filename == "docProps/core.xml":
+                data = _CORE_TIMES.sub(b"", data)
+            info = zipfile.ZipInfo(entry.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = entry.external_attr
+            target.writestr(info, data)
+    return out.getvalue()
 
 
 async def export_files(session: AsyncSession, study_id: str) -> dict[str, bytes]:

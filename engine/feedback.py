@@ -76,6 +76,7 @@ class Feedback:
     q3: float | None
     pct_agree: float | None         # 0-100
     consensus: str
+    stable: bool | None             # against the round before it; None: not assessed
     own_rating: int | None
     own_rated: bool                 # False: the expert did not answer; True + None: unable
     comments: list[str]
@@ -271,6 +272,7 @@ async def statement_feedback(session: AsyncSession, participant_id: int, study_i
         q3=q3,
         pct_agree=pct_agree,
         consensus=consensus,
+        stable=None if (details or {}).get("stable") is None else bool(details["stable"]),
         own_rating=own[0] if own else None,
         own_rated=own is not None,
         comments=[c.text for c in shown],

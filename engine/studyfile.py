@@ -96,9 +96,16 @@ class RuleSpec(_Strict):
 
 
 class ConsensusSection(RuleSpec):
-    """The pre-registered consensus definition: a rule plus the quantile method."""
+    """The pre-registered consensus definition: a rule plus the quantile method.
+
+    Settings added after studies were first loaded are left out of the canonical form
+    while they have their default, so the content and protocol hashes of those studies
+    do not change.
+    """
 
     quantile: Literal["type7", "type6"] = "type7"
+    # Fewer valid ratings than this: "too few valid ratings", never consensus.
+    min_valid: Annotated[int, Field(ge=1, le=10000, exclude_if=lambda v: v == 1)] = 1
 
 
 class StoppingSection(_Strict):

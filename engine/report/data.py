@@ -31,8 +31,11 @@ from engine.models import (
     StatementVersion,
 )
 from engine.studyfile import StudyFile
+from engine.verdict import Verdict, VerdictRules, verdict
 
 SECTIONS = ("recommendations", "uncertainty", "rejected", "dropped")
+SECTION_OF = {Verdict.ENDORSED: "recommendations", Verdict.REJECTED: "rejected",
+              Verdict.DROPPED: "dropped"}
 # Coordinator actions that change the pre-registered protocol (none exist yet; any
 # future command that does must use one of these names so the report shows it).
 PROTOCOL_ACTIONS = ("protocol", "amend_protocol", "change_protocol")
@@ -87,20 +90,26 @@ class StatementData:
     versions: list[Version] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
     comments: list[StatementComment] = field(default_factory=list)
+    rules: VerdictRules = field(default_factory=VerdictRules)
 
     @property
     def final(self) -> Result | None:
         return self.results[-1] if self.results else None
 
     @property
+    def verdict(self) -> Verdict:
+        """The statement's verdict under the frozen protocol, from its latest result."""
+        final = self.final
+        if final is None:
+            return verdict(None, None, None, self.rules,
+                           dropped=self.dropped_in_round is not None)
+        return verdict(final.consensus, final.stable, final.n, self.rules,
+                       dropped=self.dropped_in_round is not None, n_unable=final.n_unable)
+
+    @property
     def section(self) -> str:
         """Where the statement belongs in the report: exactly one of :data:`SECTIONS`."""
-        if self.dropped_in_round is not None:
-            return "dropped"
-        final = self.final
-        if final is None or final.consensus == "none":
-            return "uncertainty"
-        return "recommendations" if final.consensus == "in" else "rejected"
+        return SECTION_OF.get(self.verdict, "uncertainty")
 
     def text_of(self, version: int) -> str:
         return next(v.text for v in self.versions if v.version == version)
@@ -156,9 +165,19 @@ class ReportData:
     statements: list[StatementData]
     ratings: pd.DataFrame
     generated_at: datetime
+    draft_pending: bool = False
 
     def in_section(self, section: str) -> list[StatementData]:
         return [s for s in self.statements if s.section == section]
+
+    def with_verdict(self, kind: Verdict) -> list[StatementData]:
+        return [s for s in self.statements if s.verdict == kind]
+
+    @property
+    def study_ended(self) -> bool:
+        """No round open or prepared after the last closed one: the labels are final."""
+        return bool(self.rounds) and all(r.status == "closed" for r in self.rounds) \
+            and not self.draft_pending
 
 
 def _number(value: Any) -> float | None:
@@ -181,9 +200,10 @@ def _result(number: int, version: int, row: RoundResult) -> Result:
         pct_change=_number(details.get("pct_change")), status=details.get("status"))
 
 
-async def _statements(session: AsyncSession, study_id: str) -> list[StatementData]:
+async def _statements(session: AsyncSession, study_id: str,
+                      rules: VerdictRules) -> list[StatementData]:
     statements = {s.id: StatementData(s.code, s.domain, s.position, s.added_in_round,
-                                      s.dropped_in_round, s.drop_reason)
+                                      s.dropped_in_round, s.drop_reason, rules=rules)
                   for s in await session.scalars(select(Statement).where(
                       Statement.study_id == study_id).order_by(Statement.position))}
     versions = (await session.scalars(select(StatementVersion).where(
@@ -283,5 +303,7 @@ async def load_report_data(session: AsyncSession, study_id: str,
         protocol_changes=[a for a in actions if a.action in PROTOCOL_ACTIONS],
         actions=actions,
         rounds=[await round_flow(session, study_id, r, now) for r in rounds],
-        statements=await _statements(session, study_id),
-        ratings=await ratings_frame(session, study_id), generated_at=now)
+        statements=await _statements(session, study_id, VerdictRules.of(spec)),
+        ratings=await ratings_frame(session, study_id), generated_at=now,
+        draft_pending=await _count(session, select(func.count()).select_from(Round).where(
+            Round.study_id == study_id, Round.status == "draft")) > 0)

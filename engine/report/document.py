@@ -23,12 +23,13 @@ from engine.report.render import (
 )
 from engine.stats.rules import bands_for
 from engine.studyfile import RuleSpec
+from engine.verdict import UNCERTAIN
 
 CLASS_WORDS = {"in": "consensus to endorse", "out": "consensus to reject",
                "none": "no consensus"}
 SECTION_TITLES = {
     "recommendations": "Consensus recommendations",
-    "uncertainty": "Areas of uncertainty (no consensus)",
+    "uncertainty": "Areas of uncertainty (no final consensus)",
     "rejected": "Rejected statements (consensus against)",
     "dropped": "Dropped statements",
 }
@@ -116,10 +117,12 @@ def _stats_line(result: Result, versions: int = 1) -> str:
 
 def key_terms(texts: list[str], limit: int = 8) -> list[tuple[str, int]]:
     """Words used more than once across the comments (stop words removed). A count, not
-    an analysis: the themes are for the authors to name."""
+    an analysis: the themes are for the authors to name. Ties are in alphabetical order,
+    so the same comments always give the same list."""
     counts = Counter(w for t in texts for w in {m.lower() for m in WORD.findall(t)}
                      if w not in STOPWORDS)
-    return [(w, c) for w, c in counts.most_common() if c >= 2][:limit]
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [(w, c) for w, c in ranked if c >= 2][:limit]
 
 
 def _comments(statement: StatementData) -> list[Block]:
@@ -142,12 +145,14 @@ def _comments(statement: StatementData) -> list[Block]:
     return blocks
 
 
-def _statement_group(statement: StatementData, section: str) -> Group:
+def _statement_group(statement: StatementData, section: str, ended: bool) -> Group:
     final = statement.final
     version = f" (v{final.version})" if final and final.version > 1 else ""
     blocks: list[Block] = [
         Heading(4, f"{statement.code}{version} · {statement.domain}"),
-        Paragraph(statement.final_text)]
+        Paragraph(statement.final_text),
+        Paragraph(f"Verdict under the pre-registered protocol: "
+                  f"{statement.verdict.label_while(ended)}.")]
     if section == "recommendations" and final:
         reached = min(r.round for r in statement.results
                       if r.consensus == "in" and r.version == final.version)
@@ -170,19 +175,31 @@ def _statement_group(statement: StatementData, section: str) -> Group:
 
 def _section(data: ReportData, section: str) -> list[Block]:
     members = data.in_section(section)
+    ended = data.study_ended
     blocks: list[Block] = [Heading(2, SECTION_TITLES[section], section)]
     if not members:
         return [*blocks, Paragraph("None.", note=True)]
+    if section == "uncertainty":
+        for kind in UNCERTAIN:
+            kind_members = data.with_verdict(kind)
+            if kind_members:
+                label = kind.label_while(ended)
+                blocks.append(Heading(3, f"{label[0].upper()}{label[1:]} "
+                                         f"({len(kind_members)})"))
+                blocks += [_statement_group(s, section, ended) for s in kind_members]
+        return blocks
     domains = list(dict.fromkeys(s.domain for s in members))
     for domain in domains:
         blocks.append(Heading(3, domain))
-        blocks += [_statement_group(s, section) for s in members if s.domain == domain]
+        blocks += [_statement_group(s, section, ended) for s in members if s.domain == domain]
     return blocks
 
 
 def _summary(data: ReportData) -> list[Block]:
     counts = {s: len(data.in_section(s)) for s in SECTIONS}
     closed = [r for r in data.rounds if r.status == "closed"]
+    kinds = "; ".join(f"{kind.label_while(data.study_ended)}: {len(data.with_verdict(kind))}"
+                      for kind in UNCERTAIN if data.with_verdict(kind))
     return [
         Heading(1, data.title),
         Paragraph(f"Delphi study report · study id {data.study_id} · generated "
@@ -191,9 +208,10 @@ def _summary(data: ReportData) -> list[Block]:
         Heading(2, "Summary", "summary"),
         Paragraph(f"{len(data.statements)} statements were considered over "
                   f"{len(closed)} closed round(s) (at most {data.spec.study.max_rounds} "
-                  f"pre-registered). Consensus to endorse: {counts['recommendations']}; "
-                  f"consensus to reject: {counts['rejected']}; no consensus: "
-                  f"{counts['uncertainty']}; dropped: {counts['dropped']}."),
+                  f"pre-registered). Under the pre-registered protocol: consensus to "
+                  f"endorse: {counts['recommendations']}; consensus to reject: "
+                  f"{counts['rejected']}; no final consensus: {counts['uncertainty']}"
+                  + (f" ({kinds})" if kinds else "") + f"; dropped: {counts['dropped']}."),
         Paragraph("Study description as shown to the experts before consent:"),
         Quote(data.description),
     ]
@@ -401,7 +419,7 @@ def _methods(data: ReportData) -> list[Block]:
             "method; stability between rounds only for statements carried unchanged "
             "(percent change, Wilcoxon signed-rank and McNemar are all computed; the "
             "pre-registered one decides).",
-            "Reproduce every number: `delphi analyze ratings.csv --study STUDY.toml` on "
+            "Reproduce every number: `delphi analyze ratings.csv --study STUDY.toml --methods` on "
             "the exported ratings.csv gives results.csv byte for byte; "
             "`--sensitivity` gives the sensitivity table.",
             "Data: ratings.csv, results.csv, statements.csv, comments.csv, "

@@ -121,7 +121,7 @@ async def test_exports_reproduce_results_through_delphi_analyze(
     (tmp_path / "ratings.csv").write_bytes(files["ratings.csv"])
     out = tmp_path / "again.csv"
     code = analyze_main([str(tmp_path / "ratings.csv"), "--study",
-                         str(EXAMPLES / "tiny.toml"), "--out", str(out)])
+                         str(EXAMPLES / "tiny.toml"), "--methods", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     assert out.read_bytes() == files["results.csv"]
     results = _rows(files["results.csv"])
