@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from engine.stats.interval import wilson_interval
 from engine.stats.rules import bands_for
-from engine.stats.wilson import wilson_interval
 from engine.studyfile import ConsensusSection, StoppingSection
 from engine.verdict import VerdictRules, verdict
 
@@ -51,7 +51,8 @@ def add_methods(results: pd.DataFrame, consensus: ConsensusSection, scale_points
     k_agree = np.zeros(len(table), dtype=np.int64)
     for point in bands.agree:
         k_agree += table[f"count_{point}"].to_numpy(dtype=np.int64)
-    low, high = wilson_interval(k_agree, table["n"].to_numpy(dtype=np.int64))
-    table["agree_ci_low"] = low
-    table["agree_ci_high"] = high
+    bounds = [wilson_interval(int(k), int(n))
+              for k, n in zip(k_agree, table["n"].to_numpy(dtype=np.int64), strict=True)]
+    table["agree_ci_low"] = [np.nan if b is None else 100 * b[0] for b in bounds]
+    table["agree_ci_high"] = [np.nan if b is None else 100 * b[1] for b in bounds]
     return table

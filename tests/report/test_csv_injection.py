@@ -166,7 +166,7 @@ def _check_exports(files: dict[str, bytes], tmp_path: Path) -> None:
     (tmp_path / "ratings.csv").write_bytes(files["ratings.csv"])
     again = tmp_path / "again.csv"
     assert analyze_main([str(tmp_path / "ratings.csv"), "--study",
-                         str(EXAMPLES / "tiny.toml"), "--out", str(again)]) == 0
+                         str(EXAMPLES / "tiny.toml"), "--methods", "--out", str(again)]) == 0
     assert again.read_bytes() == files["results.csv"]
     ratings = read_ratings_csv(tmp_path / "ratings.csv", 5)
     assert sorted(ratings["rating"].dropna().unique().tolist()) == [1, 2, 3, 4, 5]

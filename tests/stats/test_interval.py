@@ -23,3 +23,9 @@ def test_wilson_without_ratings_and_out_of_range() -> None:
     assert wilson_interval(0, 0) is None
     with pytest.raises(ValueError, match=r"0\.\.4"):
         wilson_interval(5, 4)
+
+
+def test_the_ends_are_exact() -> None:
+    assert wilson_interval(0, 7) == (0.0, pytest.approx(0.3543, abs=1e-4))
+    assert wilson_interval(7, 7)[1] == 1.0  # type: ignore[index]
+    assert wilson_interval(0, 7)[0] == 0.0  # type: ignore[index]
