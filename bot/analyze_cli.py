@@ -199,6 +199,7 @@ def _run(args: argparse.Namespace, err: Any) -> int:
         encode_ratings,
         read_ratings_csv,
         sensitivity_table,
+        with_confidence,
         write_results_csv,
     )
 
@@ -217,7 +218,8 @@ def _run(args: argparse.Namespace, err: Any) -> int:
             from engine.stats.methods import add_methods
 
             results = add_methods(results, consensus, points, stopping)
-        alternatives = (sensitivity_table(encoded, consensus, points)
+        alternatives = (with_confidence(sensitivity_table(encoded, consensus, points),
+                                        ratings, consensus, points)
                         if args.sensitivity else None)
     except ValueError as exc:  # data valid row by row but unusable for the rule
         raise _InputError([f"{args.ratings}:1: {exc}"]) from None

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engine.ballots import ballot_items
 from engine.loading import get_study, study_file_of
 from engine.models import (
+    CONFIDENCE_LEVELS,
     Ballot,
     Participant,
     Rating,
@@ -75,10 +76,13 @@ class Conclusion:
 
 
 async def ratings_frame(session: AsyncSession, study_id: str,
-                        up_to_round: int | None = None) -> pd.DataFrame:
-    """Every rating of the study in ``delphi analyze``'s long format (pseudonyms only)."""
+                        up_to_round: int | None = None,
+                        confidence: bool = False) -> pd.DataFrame:
+    """Every rating of the study in ``delphi analyze``'s long format (pseudonyms only);
+    with ``confidence``, a ``confidence`` column too (low / medium / high, or empty)."""
     query = (select(Round.number, Statement.code, StatementVersion.version,
-                    Participant.pseudonym, Rating.value, Participant.stakeholder_group)
+                    Participant.pseudonym, Rating.value, Participant.stakeholder_group,
+                    Rating.confidence)
              .join(Ballot, Ballot.id == Rating.ballot_id)
              .join(Round, Round.id == Ballot.round_id)
              .join(Participant, Participant.id == Ballot.participant_id)
@@ -91,8 +95,12 @@ async def ratings_frame(session: AsyncSession, study_id: str,
     rows = (await session.execute(query)).all()
     frame = pd.DataFrame(
         [(r, analysis_key(code, version), who, value, group)
-         for r, code, version, who, value, group in rows], columns=RATING_COLUMNS)
+         for r, code, version, who, value, group, _ in rows], columns=RATING_COLUMNS)
     frame["rating"] = frame["rating"].astype("Int64")
+    if confidence:
+        frame["confidence"] = pd.array(
+            [CONFIDENCE_LEVELS.get(level) if level else None for *_, level in rows],
+            dtype=object)
     return frame
 
 

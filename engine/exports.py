@@ -6,7 +6,8 @@
 --methods`` reproduces ``results.csv`` byte for byte, so anyone can recompute every
 published number.
 The other files: ``statements.csv`` (every version with its lineage), ``comments.csv``
-(hidden comments included, marked), ``participants.csv`` (pseudonym, group, status in
+(comments, reasons for outlying ratings and replies, with ``id``, ``kind`` and
+``reply_to``; hidden ones included, marked), ``participants.csv`` (pseudonym, group, status in
 every round), ``flow.csv`` (participant flow per round) and ``study.xlsx`` with one
 sheet per file. None of these queries touches the ``identities`` table.
 """
@@ -46,8 +47,11 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 async def ratings_csv(session: AsyncSession, study_id: str) -> str:
     """The ``delphi analyze`` input: revised wordings appear as ``S05.v2`` (a new question)."""
     from engine.conclusion import ratings_frame
+    from engine.loading import get_study, study_file_of
 
-    frame = await ratings_frame(session, study_id)
+    spec = study_file_of(await get_study(session, study_id))
+    frame = await ratings_frame(session, study_id,
+                                confidence=spec.scale.confidence != "off")
     for column in frame.columns:
         if frame[column].dtype == object:
             frame[column] = frame[column].map(lambda v: guard(v) if isinstance(v, str) else v)
@@ -70,18 +74,23 @@ async def statements_csv(session: AsyncSession, study_id: str) -> str:
 
 
 async def comments_csv(session: AsyncSession, study_id: str) -> str:
+    """Every comment, reason and reply. ``id`` is the number /hide takes; ``kind`` says
+    which it is (comment, reason, reply) and ``reply_to`` the ``id`` a reply answers."""
     rows = (await session.execute(
         select(Round.number, Statement.code, StatementVersion.version, Participant.pseudonym,
-               Comment.text, Comment.hidden)
+               Comment.text, Comment.hidden, Comment.id, Comment.kind, Comment.reply_to)
         .join(Ballot, Ballot.id == Comment.ballot_id)
         .join(Round, Round.id == Ballot.round_id)
         .join(Participant, Participant.id == Ballot.participant_id)
         .join(StatementVersion, StatementVersion.id == Comment.statement_version_id)
         .join(Statement, Statement.id == StatementVersion.statement_id)
         .where(Round.study_id == study_id)
-        .order_by(Round.number, Statement.position, Participant.pseudonym))).all()
-    return _csv(("round", "statement", "version", "participant", "comment", "hidden"),
-                [(*row[:5], "yes" if row[5] else "no") for row in rows])
+        .order_by(Round.number, Statement.position, Participant.pseudonym, Comment.id)
+    )).all()
+    return _csv(("round", "statement", "version", "participant", "comment", "hidden", "id",
+                 "kind", "reply_to"),
+                [(*row[:5], "yes" if row[5] else "no", row[6], row[7],
+                  "" if row[8] is None else row[8]) for row in rows])
 
 
 async def stored_results_csv(session: AsyncSession, study_id: str) -> str:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         changed_statements,
         default_definitions,
         sensitivity_table,
+        with_confidence,
     )
     from engine.stats.stopping import StatementState, StoppingDecision, decide
 
@@ -52,6 +53,7 @@ _HOME = {
     "Verdict": "rules", "classify": "rules",
     "Definition": "sensitivity", "changed_statements": "sensitivity",
     "default_definitions": "sensitivity", "sensitivity_table": "sensitivity",
+    "with_confidence": "sensitivity",
     "StatementState": "stopping", "StoppingDecision": "stopping", "decide": "stopping",
 }
 
@@ -81,5 +83,6 @@ __all__ = [
     "format_value",
     "read_ratings_csv",
     "sensitivity_table",
+    "with_confidence",
     "write_results_csv",
 ]

@@ -2,12 +2,15 @@
 
 Format: UTF-8 (a byte-order mark is allowed), comma-separated, a header naming at
 least ``round,statement,participant,rating`` in any order (case and surrounding spaces
-ignored), optionally ``group``; other columns are ignored. One row per rating:
+ignored), optionally ``group`` and ``confidence``; other columns are ignored. One row
+per rating:
 
 - ``round``: a positive integer;
 - ``statement``, ``participant``: non-empty ids (surrounding spaces are trimmed);
 - ``rating``: an integer on the scale, or empty / ``NA`` for "unable to rate";
-- ``group``: optional stakeholder group, empty or ``NA`` for none.
+- ``group``: optional stakeholder group, empty or ``NA`` for none;
+- ``confidence``: optional, how sure the expert was: ``low`` / ``medium`` / ``high`` (or
+  1 / 2 / 3), empty or ``NA`` when not given. Used only in the sensitivity analysis.
 
 A cell that :mod:`engine.csvsafe` guarded against formula injection (``'=x``) is read
 without the apostrophe it added, so the exported ``ratings.csv`` reads back exactly.
@@ -29,7 +32,8 @@ import pandas as pd
 from engine.csvsafe import unguard
 
 REQUIRED = ("round", "statement", "participant", "rating")
-OPTIONAL = ("group",)
+OPTIONAL = ("group", "confidence")
+CONFIDENCE = {"low": 1, "medium": 2, "high": 3, "1": 1, "2": 2, "3": 3}
 
 
 class RatingsFileError(Exception):
@@ -107,6 +111,7 @@ def read_ratings_csv(path: Path | str, scale_points: int,
     participants: list[str] = []
     ratings: list[int | None] = []
     groups: list[str | None] = []
+    confidences: list[int | None] = []
     first_seen: dict[tuple[int, str, str], int] = {}
     line = 1
     try:
@@ -160,6 +165,15 @@ def read_ratings_csv(path: Path | str, scale_points: int,
                     problem(start, f"rating {rating} outside the {scale_points}-point scale "
                                    f"(1-{scale_points})")
                     ok = False
+            confidence: int | None = None
+            if "confidence" in index:
+                confidence_text = record[index["confidence"]].strip().lower()
+                if not _is_missing(confidence_text):
+                    confidence = CONFIDENCE.get(confidence_text)
+                    if confidence is None:
+                        problem(start, f"confidence {confidence_text!r} is not low, medium or "
+                                       "high (or empty)")
+                        ok = False
             if not ok or round_number is None:
                 continue
             key = (round_number, statement, participant)
@@ -173,6 +187,7 @@ def read_ratings_csv(path: Path | str, scale_points: int,
             statements.append(statement)
             participants.append(participant)
             ratings.append(rating)
+            confidences.append(confidence)
             if "group" in index:
                 group = record[index["group"]].strip()
                 groups.append(None if _is_missing(group) else group)
@@ -192,4 +207,6 @@ def read_ratings_csv(path: Path | str, scale_points: int,
     }
     if "group" in index:
         columns["group"] = pd.array(groups, dtype=object)
+    if "confidence" in index:
+        columns["confidence"] = pd.array(confidences, dtype="Int64")
     return pd.DataFrame(columns)

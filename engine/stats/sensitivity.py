@@ -136,3 +136,55 @@ def changed_statements(table: pd.DataFrame) -> pd.DataFrame:
         [[r, s, *(lookup.get((r, s, d), "") for d in definitions)] for r, s in rows],
         columns=[*keys, *definitions],
     )
+
+
+CONFIDENCE_WEIGHTS = {1: 1, 2: 2, 3: 3}  # low, medium, high; a missing answer counts medium
+CONFIDENCE_DEFINITIONS = (
+    ("confidence_weighted", "the study's rule, each rating counted 1x (low), 2x (medium, or "
+                            "not given) or 3x (high confidence)"),
+    ("without_low_confidence", "the study's rule, ratings given with low confidence left out"),
+)
+
+
+def with_confidence(table: pd.DataFrame, ratings: pd.DataFrame,
+                    consensus: ConsensusSection, scale_points: int) -> pd.DataFrame:
+    """:func:`sensitivity_table` plus two rows per statement-round from the experts'
+    confidence, when ``ratings`` has a ``confidence`` column with any answer in it.
+
+    Confidence is a sensitivity analysis only: these rows sit beside the alternatives,
+    and the pre-registered verdict never reads them. Without confidence the table comes
+    back unchanged (the same object), so such output stays byte-for-byte the same.
+    """
+    if "confidence" not in ratings.columns or not ratings["confidence"].notna().any():
+        return table
+    plain = ratings.drop(columns=["confidence"])
+    level = ratings["confidence"].astype("Int64")
+    weights = level.fillna(2).map(CONFIDENCE_WEIGHTS).astype(int).to_numpy()
+    weighted = plain.loc[plain.index.repeat(weights)].copy()
+    copies = weighted.groupby(level=0).cumcount().to_numpy()
+    weighted["participant"] = [f"{p}#{k}" for p, k in
+                               zip(weighted["participant"], copies, strict=True)]
+    confident = plain[(level != 1).fillna(True).to_numpy()]
+    study = _study_classes(plain, consensus, scale_points)
+    rows = []
+    for (name, description), frame in zip(CONFIDENCE_DEFINITIONS, (weighted, confident),
+                                          strict=True):
+        classes = _study_classes(frame, consensus, scale_points) if len(frame) else {}
+        for key, (base, _) in study.items():
+            found, reason = classes.get(key, ("none", "every rating had low confidence"))
+            rows.append({"round": key[0], "statement": key[1], "definition": name,
+                         "description": description, "consensus": found, "reason": reason,
+                         "study_consensus": base, "changed": found != base})
+    extra = pd.DataFrame(rows, columns=list(table.columns))
+    extra["round"] = extra["round"].astype(table["round"].dtype)
+    extra["changed"] = extra["changed"].astype(bool)
+    return pd.concat([table, extra], ignore_index=True)
+
+
+def _study_classes(ratings: pd.DataFrame, consensus: ConsensusSection, scale_points: int
+                   ) -> dict[tuple[object, object], tuple[str, str]]:
+    """(round, statement) -> (class, reason) under the study's own rule."""
+    table = sensitivity_table(ratings, consensus, scale_points, definitions=[])
+    return {(r, s): (c, reason) for r, s, c, reason in zip(
+        table["round"], table["statement"], table["consensus"], table["reason"],
+        strict=True)}

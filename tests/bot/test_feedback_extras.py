@@ -4,6 +4,8 @@ Slack stacks run the same study in tests/telegram and tests/slack."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 import pytest
@@ -227,3 +229,29 @@ async def test_a_plain_press_costs_no_more_with_every_setting_on(panel: Panel) -
     with Statements(panel.store) as seen:
         await expert.press("4")
     assert seen.count == (4 if panel.store.sqlite else 3)
+
+
+
+async def test_exports_carry_kind_reply_to_and_confidence(panel: Panel) -> None:
+    await panel.round_one()
+    expert = panel.experts[0]
+    await expert.press("Reply to [1]")
+    await expert.say("Not at these doses.")
+    await expert.press("5 · Strongly agree")
+    await expert.press("High", expert.messages[-2])  # the rated card, above the question
+    await expert.say("New trial data.")
+    await panel.coordinator.command("export")
+    files = {d.filename: d.content.decode() for d in panel.coordinator.documents
+             if d.filename.endswith(".csv")}
+    ratings = list(csv.DictReader(io.StringIO(files["ratings.csv"])))
+    assert list(ratings[0]) == ["round", "statement", "participant", "rating", "group",
+                                "confidence"]
+    assert [r["confidence"] for r in ratings if r["round"] == "2"] == ["high"]
+    comments = list(csv.DictReader(io.StringIO(files["comments.csv"])))
+    assert list(comments[0]) == ["round", "statement", "version", "participant", "comment",
+                                 "hidden", "id", "kind", "reply_to"]
+    by_kind = {c["kind"]: c for c in comments}
+    assert sorted(by_kind) == ["comment", "reason", "reply"]
+    assert by_kind["reply"]["reply_to"] == by_kind["comment"]["id"]
+    assert by_kind["comment"]["reply_to"] == by_kind["reason"]["reply_to"] == ""
+    assert by_kind["reason"]["comment"] == "New trial data."
