@@ -20,6 +20,7 @@ from bot.outbox import enqueue
 from engine import conclusion, enrolment, revisions, rounds
 from engine.audit import record_audit
 from engine.ballots import ballot_items
+from engine.ending import StopReason, end_by_coordinator
 from engine.errors import DelphiError, InvalidValue, RoundNotOpen
 from engine.exports import export_files
 from engine.models import Ballot, Participant, Rating, Round
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 # Commands built into Coordination (methods named ``_<command>``).
 BUILT_IN = ("status", "openround", "closeround", "results", "revise", "drop", "add", "invite",
-            "export")
+            "export", "endstudy")
 # Commands contributed by other modules: name -> handler(coordination, session, args, now).
 # A module adds its own dict here, e.g. ``**schedule_commands.COMMANDS``.
 Handler = Callable[["Coordination", AsyncSession, str, datetime], Awaitable[Reply]]
@@ -131,7 +132,8 @@ class Coordination:
         return Reply(toast=f"Round {outcome.round} closed.",
                      edit=card(f"Round {outcome.round} closed."),
                      send=[self.results_card(outcome.round, outcome.outcomes, final=True,
-                                             next_round=outcome.next_round)])
+                                             next_round=outcome.next_round,
+                                             stopped=outcome.stopped_because)])
 
     async def close_now(self, session: AsyncSession, now: datetime,
                         actor: str) -> conclusion.Conclusion:
@@ -159,7 +161,8 @@ class Coordination:
                           participant_id=participant_id)
 
     def results_card(self, round_number: int, outcomes: list[conclusion.StatementOutcome],
-                     final: bool, next_round: int | None = None) -> Card:
+                     final: bool, next_round: int | None = None,
+                     stopped: StopReason | None = None) -> Card:
         ended = final and next_round is None
         lines = [f"{o.code}: {o.verdict.label_while(ended)} · n={o.n} · "
                  f"median {texts.fmt(o.median)} · IQR {texts.fmt(o.iqr)} · "
@@ -171,9 +174,30 @@ class Coordination:
         if final:
             tail.append(f"Round {next_round} is prepared as a draft: revise, drop or add "
                         "statements, then /openround." if next_round else
-                        "No further round: the study is complete. Run the report.")
+                        "No further round: the study is complete"
+                        + (f" ({stopped.label})" if stopped else "") + ". Run the report.")
         return Card(heading=head, sections=(Section("\n".join(lines), "mono"),
                                             Section(" ".join(tail), "bold")))
+
+    async def _endstudy(self, session: AsyncSession, args: str, now: datetime) -> Reply:
+        """End the study between rounds (recorded as "the coordinator ended it")."""
+        if args.lower() != "confirm":
+            return Reply(send=[card(
+                "Ending the study removes the prepared next round; no further round can be "
+                "opened, the report states that the coordinator ended the study, and every "
+                "expert is told. Send /endstudy confirm to end it.")])
+        last = await end_by_coordinator(session, self.study_id, now)
+        recipients = (await session.scalars(select(Participant.id).where(
+            Participant.study_id == self.study_id,
+            Participant.status == "active").order_by(Participant.id))).all()
+        notice = texts.study_ended_by_coordinator(last)
+        for participant_id in recipients:
+            await enqueue(session, self.study_id, "study_ended", [notice],
+                          f"ended:{self.study_id}:{participant_id}", now,
+                          participant_id=participant_id)
+        return Reply(send=[card(f"The study has ended after round {last} "
+                                f"({StopReason.COORDINATOR.label}); {len(recipients)} experts "
+                                "are told. Run the report.")])
 
     async def _results(self, session: AsyncSession, args: str, now: datetime) -> Reply:
         current = await rounds.open_round_or_none(session, self.study_id)
@@ -242,11 +266,13 @@ class Coordination:
     # --- statements ---------------------------------------------------------------------
 
     async def _revise(self, session: AsyncSession, args: str, now: datetime) -> Reply:
-        code, _, text = args.partition(" ")
-        if not code or not text.strip():
-            raise InvalidValue("Use: /revise <statement id> <new text>")
+        code, _, rest = args.partition(" ")
+        text, bar, reason = rest.rpartition("|") if "|" in rest else (rest, "", "")
+        if not code or not text.strip() or (bar and not reason.strip()):
+            raise InvalidValue("Use: /revise <statement id> <new text> [| reason]")
+        note = " ".join(reason.split()) or "revised by the steering committee"
         version = await revisions.revise_statement(session, self.study_id, code, text, now,
-                                                   note="revised by the steering committee")
+                                                   note=note[:500])
         return Reply(send=[card(f"{code} revised (version {version.version}) for round "
                                       f"{version.created_for_round}: {version.text}")])
 

@@ -319,9 +319,9 @@ def expert_help(coordinator: bool) -> Card:
             "Rate each statement with the buttons; \"Comment\" adds a comment.")
     if coordinator:
         text += ("\n\nCoordinator commands: /status, /openround [deadline], /closeround, "
-                 "/extend <when>, /nudge, /results, /revise <id> <new text>, "
+                 "/extend <when>, /nudge, /results, /revise <id> <new text> [| reason], "
                  "/drop <id> [reason], /add <domain> | <text>, /invite <n>, /comments, "
-                 "/hide <id>, /unhide <id>, /export, /report.")
+                 "/hide <id>, /unhide <id>, /export, /report, /endstudy.")
     return card(text)
 
 
@@ -356,9 +356,18 @@ def round_summary(outcome: Conclusion) -> Card:
             "and comments next to each one. You will get a message when it opens.",
             "italic"))
     else:
-        sections.append(Section("This was the final round. The steering committee will "
-                                "share the results.", "italic"))
+        why = (f" The study has ended: {outcome.stopped_because.label}."
+               if outcome.stopped_because else "")
+        sections.append(Section(f"This was the final round.{why} The steering committee "
+                                "will share the results.", "italic"))
     return Card(heading=f"Round {outcome.round} summary", sections=tuple(sections))
+
+
+def study_ended_by_coordinator(last_round: int) -> Card:
+    """What every expert gets when the coordinator ends the study between rounds."""
+    return card(f"The study has ended after round {last_round}: the coordinator ended it. "
+                "There will be no further round. Thank you for taking part; the steering "
+                "committee will share the results.")
 
 
 # --- report and comment moderation (bot/report_commands.py) --------------------------

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.ballots import ballot_items
+from engine.ending import StopReason, record_end
 from engine.loading import get_study, study_file_of
 from engine.models import (
     CONFIDENCE_LEVELS,
@@ -73,6 +74,7 @@ class Conclusion:
     reason: str
     panel_size: int
     submitted: int
+    stopped_because: StopReason | None = None  # set when this round ended the study
 
 
 async def ratings_frame(session: AsyncSession, study_id: str,
@@ -171,6 +173,7 @@ async def conclude_round(session: AsyncSession, study_id: str, now: datetime) ->
         finished = round_.number >= spec.study.max_rounds
         carry = [] if finished else [i.code for i in items]
         reason = "no ratings were given"
+        stop: StopReason | None = StopReason.MAX_ROUNDS if finished else None
     else:
         decision = decide_after_round(results, spec.stopping, spec.study.max_rounds,
                                       round_.number)
@@ -181,6 +184,8 @@ async def conclude_round(session: AsyncSession, study_id: str, now: datetime) ->
                                               < spec.study.max_rounds)
         carry = [] if finished else [keys[k] for k in keys if k in carry_keys] + missing
         reason = decision.reason
+        stop = (StopReason(decision.stopped_because) if decision.stopped_because
+                else StopReason.MAX_ROUNDS) if finished else None
     outcomes = []
     for item in items:
         row = by_key.get(analysis_key(item.code, item.version), _empty_row())
@@ -195,12 +200,16 @@ async def conclude_round(session: AsyncSession, study_id: str, now: datetime) ->
             reason=str(_value(row, "reason") or ""),
             details=_details(row, spec.scale.points), computed_at=now))
     draft = await prepare_next_round(session, study_id, carry) if carry else None
+    if draft is None:
+        stop = stop or StopReason.RESOLVED
+        await record_end(session, study_id, now, stop)
     submitted = await session.scalar(select(func.count()).select_from(Ballot).where(
         Ballot.round_id == round_.id, Ballot.submitted_at.is_not(None))) or 0
     return Conclusion(round=round_.number, outcomes=outcomes,
                       next_round=draft.number if draft else None,
                       finished=draft is None, reason=reason,
-                      panel_size=closed.panel_size, submitted=submitted)
+                      panel_size=closed.panel_size, submitted=submitted,
+                      stopped_because=stop if draft is None else None)
 
 
 async def live_results(session: AsyncSession, study_id: str,

@@ -79,6 +79,10 @@ async def revise_statement(
     draft = await _draft_for_changes(session, study_id)
     statement = await _statement(session, study_id, code)
     current = (await latest_versions(session, study_id))[code]
+    if " ".join(current.text.split()) == text:
+        # A new version would be a new question: stability would restart for nothing.
+        raise InvalidValue(f"{code} already has exactly this wording (spacing aside); "
+                           "nothing was changed.")
     if current.created_for_round == draft.number:
         # Revised twice before the round opens: amend the pending version in place.
         current.text, current.change_note = text, note

@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.conclusion import ratings_frame
+from engine.ending import StopReason
 from engine.loading import get_study, protocol_hash, study_file_of
 from engine.models import (
     AuditEntry,
@@ -166,6 +167,8 @@ class ReportData:
     ratings: pd.DataFrame
     generated_at: datetime
     draft_pending: bool = False
+    stopped_because: StopReason | None = None
+    ended_at: datetime | None = None
 
     def in_section(self, section: str) -> list[StatementData]:
         return [s for s in self.statements if s.section == section]
@@ -175,7 +178,10 @@ class ReportData:
 
     @property
     def study_ended(self) -> bool:
-        """No round open or prepared after the last closed one: the labels are final."""
+        """The study has stopped (recorded; for studies closed before the reason was
+        stored: no round open or prepared after the last closed one)."""
+        if self.stopped_because is not None:
+            return True
         return bool(self.rounds) and all(r.status == "closed" for r in self.rounds) \
             and not self.draft_pending
 
@@ -306,4 +312,6 @@ async def load_report_data(session: AsyncSession, study_id: str,
         statements=await _statements(session, study_id, VerdictRules.of(spec)),
         ratings=await ratings_frame(session, study_id), generated_at=now,
         draft_pending=await _count(session, select(func.count()).select_from(Round).where(
-            Round.study_id == study_id, Round.status == "draft")) > 0)
+            Round.study_id == study_id, Round.status == "draft")) > 0,
+        stopped_because=StopReason(study.end_reason) if study.end_reason else None,
+        ended_at=study.ended_at)

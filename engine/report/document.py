@@ -212,9 +212,23 @@ def _summary(data: ReportData) -> list[Block]:
                   f"endorse: {counts['recommendations']}; consensus to reject: "
                   f"{counts['rejected']}; no final consensus: {counts['uncertainty']}"
                   + (f" ({kinds})" if kinds else "") + f"; dropped: {counts['dropped']}."),
+        Paragraph(_stopped(data)),
         Paragraph("Study description as shown to the experts before consent:"),
         Quote(data.description),
     ]
+
+
+def _stopped(data: ReportData) -> str:
+    """Why the study stopped, as recorded when it stopped."""
+    closed = [r.number for r in data.rounds if r.status == "closed"]
+    last = f"after round {closed[-1]}" if closed else "before any round closed"
+    if data.stopped_because is not None:
+        return (f"Why the study stopped: {data.stopped_because.label} ({last}, "
+                f"{when(data.ended_at)}).")
+    if data.study_ended:
+        return f"The study stopped {last}; the reason was not recorded."
+    return ("The study has not ended: rounds remain, so every verdict below is provisional "
+            "(as of the last closed round).")
 
 
 def _protocol(data: ReportData) -> list[Block]:

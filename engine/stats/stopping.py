@@ -43,6 +43,7 @@ class StoppingDecision:
     status: dict[Hashable, Status] = field(default_factory=dict)
     why: dict[Hashable, str] = field(default_factory=dict)
     carry: tuple[Hashable, ...] = ()  # statements to rate next round (empty when finished)
+    stopped_because: Literal["resolved", "max_rounds"] | None = None  # None: not finished
 
 
 def statement_status(consensus: str, stable: bool | None,
@@ -79,10 +80,12 @@ def decide(states: Iterable[StatementState], stopping: StoppingSection, round_nu
     stable = sum(1 for v in status.values() if v == "stable")
     summary = f"{resolved} resolved, {stable} stable without consensus, {len(open_)} open"
     if not open_:
-        return StoppingDecision(True, f"every statement is settled ({summary})", status, why)
+        return StoppingDecision(True, f"every statement is settled ({summary})", status, why,
+                                stopped_because="resolved")
     if round_number >= max_rounds:
         return StoppingDecision(True, f"round {round_number} was the last of {max_rounds} "
-                                      f"({summary})", status, why)
+                                      f"({summary})", status, why,
+                                stopped_because="max_rounds")
     carry = [s.statement for s in items
              if status[s.statement] == "open"
              or (stopping.carry_consensus and status[s.statement] == "resolved")]
