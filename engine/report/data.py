@@ -31,6 +31,7 @@ from engine.models import (
     Statement,
     StatementVersion,
 )
+from engine.report.outliers import Outlying, outlying_counts
 from engine.studyfile import StudyFile
 from engine.verdict import Verdict, VerdictRules, verdict
 
@@ -78,6 +79,9 @@ class StatementComment:
     version: int
     text: str
     hidden: bool
+    id: int = 0
+    kind: str = "comment"  # comment, reason (for an outlying rating) or reply
+    reply_to: int | None = None
 
 
 @dataclass
@@ -92,6 +96,7 @@ class StatementData:
     results: list[Result] = field(default_factory=list)
     comments: list[StatementComment] = field(default_factory=list)
     rules: VerdictRules = field(default_factory=VerdictRules)
+    outlying: list[Outlying] = field(default_factory=list)  # with [feedback] ask_reason
 
     @property
     def final(self) -> Result | None:
@@ -207,7 +212,7 @@ def _result(number: int, version: int, row: RoundResult) -> Result:
 
 
 async def _statements(session: AsyncSession, study_id: str,
-                      rules: VerdictRules) -> list[StatementData]:
+                      rules: VerdictRules, ask_reason: str = "off") -> list[StatementData]:
     statements = {s.id: StatementData(s.code, s.domain, s.position, s.added_in_round,
                                       s.dropped_in_round, s.drop_reason, rules=rules)
                   for s in await session.scalars(select(Statement).where(
@@ -230,15 +235,17 @@ async def _statements(session: AsyncSession, study_id: str,
         statements[statement_id].results.append(_result(number, version, row))
     comments = (await session.execute(
         select(Round.number, StatementVersion.statement_id, StatementVersion.version,
-               Comment.text, Comment.hidden)
+               Comment.text, Comment.hidden, Comment.id, Comment.kind, Comment.reply_to)
         .join(Ballot, Ballot.id == Comment.ballot_id)
         .join(Round, Round.id == Ballot.round_id)
         .join(StatementVersion, StatementVersion.id == Comment.statement_version_id)
         .where(Round.study_id == study_id)
-        .order_by(Round.number, Comment.text))).all()
-    for number, statement_id, version, text, hidden in comments:
+        .order_by(Round.number, Comment.text, Comment.id))).all()
+    for number, statement_id, version, text, hidden, comment_id, kind, reply_to in comments:
         statements[statement_id].comments.append(
-            StatementComment(number, version, text, bool(hidden)))
+            StatementComment(number, version, text, bool(hidden), comment_id, kind, reply_to))
+    for statement_id, counts in (await outlying_counts(session, study_id, ask_reason)).items():
+        statements[statement_id].outlying = counts
     return list(statements.values())
 
 
@@ -309,7 +316,8 @@ async def load_report_data(session: AsyncSession, study_id: str,
         protocol_changes=[a for a in actions if a.action in PROTOCOL_ACTIONS],
         actions=actions,
         rounds=[await round_flow(session, study_id, r, now) for r in rounds],
-        statements=await _statements(session, study_id, VerdictRules.of(spec)),
+        statements=await _statements(session, study_id, VerdictRules.of(spec),
+                                     spec.feedback.ask_reason),
         ratings=await ratings_frame(session, study_id), generated_at=now,
         draft_pending=await _count(session, select(func.count()).select_from(Round).where(
             Round.study_id == study_id, Round.status == "draft")) > 0,

@@ -126,11 +126,8 @@ def key_terms(texts: list[str], limit: int = 8) -> list[tuple[str, int]]:
 
 
 def _comments(statement: StatementData) -> list[Block]:
-    shown = [c for c in statement.comments if not c.hidden]
-    hidden = len(statement.comments) - len(shown)
-    if not shown:
-        note = " (all hidden by moderation)" if hidden else ""
-        return [Paragraph(f"No comments{note}.", note=True)]
+    shown = [c for c in statement.comments if not c.hidden and c.kind == "comment"]
+    hidden = sum(1 for c in statement.comments if c.hidden)
     blocks: list[Block] = []
     for number in sorted({c.round for c in shown}):
         blocks.append(Paragraph(f"Comments in round {number} (anonymous, verbatim):"))
@@ -139,9 +136,40 @@ def _comments(statement: StatementData) -> list[Block]:
     if terms:
         blocks.append(Paragraph("Frequent words in these comments (count of comments using "
                                 "each): " + ", ".join(f"{w} ({c})" for w, c in terms) + "."))
+    blocks += _explained(statement)
+    if not blocks:
+        note = " (all hidden by moderation)" if hidden else ""
+        return [Paragraph(f"No comments{note}.", note=True)]
     if hidden:
         blocks.append(Paragraph(f"{hidden} comment(s) hidden by the coordinator are not "
                                 "shown (they are in comments.csv, marked).", note=True))
+    return blocks
+
+
+def _explained(statement: StatementData) -> list[Block]:
+    """Outlying ratings and their reasons, and the anonymous reply threads: what
+    ``[feedback] ask_reason`` and ``replies`` collected on this statement."""
+    blocks: list[Block] = []
+    if statement.outlying:
+        blocks.append(Paragraph("Ratings away from the panel (asked for a reason): " + "; ".join(
+            f"round {o.round}: {o.outlying}, {o.explained} explained"
+            for o in statement.outlying) + "."))
+    visible = [c for c in statement.comments if not c.hidden]
+    for number in sorted({c.round for c in visible if c.kind == "reason"}):
+        blocks.append(Paragraph(f"Reasons for outlying ratings in round {number} (anonymous, "
+                                "verbatim):"))
+        blocks += [Quote(c.text) for c in visible if c.round == number and c.kind == "reason"]
+    parents = {c.id: c for c in visible}
+    threads: dict[int, list[str]] = {}
+    for reply in (c for c in visible if c.kind == "reply"):
+        if reply.reply_to in parents:
+            threads.setdefault(reply.reply_to, []).append(reply.text)
+    if threads:
+        blocks.append(Paragraph("Replies between experts (anonymous threads):"))
+        for parent_id, replies in sorted(threads.items()):
+            parent = parents[parent_id]
+            blocks.append(Quote(f"Round {parent.round}: {parent.text}"))
+            blocks += [Quote(f"↳ reply: {r}") for r in replies]
     return blocks
 
 
@@ -158,6 +186,7 @@ def _statement_group(statement: StatementData, section: str, ended: bool) -> Gro
                       if r.consensus == "in" and r.version == final.version)
         blocks.append(Paragraph(f"Consensus reached in round {reached}."))
         blocks += [Paragraph(_stats_line(r, len(statement.versions))) for r in statement.results]
+        blocks += _explained(statement)
     elif section == "dropped":
         reason = statement.drop_reason or "no reason recorded"
         blocks.append(Paragraph(f"Dropped from round {statement.dropped_in_round} on: "
@@ -231,6 +260,29 @@ def _stopped(data: ReportData) -> str:
             "(as of the last closed round).")
 
 
+def _feedback_rows(protocol: dict[str, Any]) -> list[list[str]]:
+    """The frozen settings that change what experts were asked and shown."""
+    confidence = protocol.get("scale", {}).get("confidence", "off")
+    feedback = protocol.get("feedback", {})
+    reason = feedback.get("ask_reason", "off")
+    return [
+        ["Confidence (sensitivity analysis only)",
+         {"off": "not asked", "per_statement": "low / medium / high, once per statement",
+          "per_domain": "low / medium / high, once per domain and round"}[confidence]],
+        ["Reason for an outlying rating",
+         {"off": "not asked",
+          "outside_iqr": "asked (skippable) from round 2 for a rating outside the previous "
+                         "round's IQR",
+          "changed": "asked (skippable) from round 2 for a rating 2 or more points from the "
+                     "expert's own previous rating"}[reason]],
+        ["Feedback by stakeholder group",
+         "each group's distribution and median (groups under 3 valid ratings not shown)"
+         if feedback.get("by_group") else "whole panel only"],
+        ["Anonymous replies to comments",
+         "each shown comment can be answered once" if feedback.get("replies") else "off"],
+    ]
+
+
 def _protocol(data: ReportData) -> list[Block]:
     spec = data.spec
     scale = data.protocol.get("scale", {})
@@ -259,6 +311,7 @@ def _protocol(data: ReportData) -> list[Block]:
         ["Stability test", stability],
         ["Stopping rule", stop],
         ["Maximum number of rounds", str(data.protocol.get("max_rounds"))],
+        *_feedback_rows(data.protocol),
         ["Protocol hash (SHA-256)", data.protocol_hash + (
             " (verified: matches the stored protocol)" if data.hash_verified
             else " (MISMATCH: the stored protocol does not match its hash)")],

@@ -255,3 +255,31 @@ async def test_exports_carry_kind_reply_to_and_confidence(panel: Panel) -> None:
     assert by_kind["reply"]["reply_to"] == by_kind["comment"]["id"]
     assert by_kind["comment"]["reply_to"] == by_kind["reason"]["reply_to"] == ""
     assert by_kind["reason"]["comment"] == "New trial data."
+
+
+async def test_report_shows_reasons_threads_outlying_counts_and_the_settings(
+        panel: Panel) -> None:
+    await panel.round_one()
+    first, second = panel.experts[0], panel.experts[2]
+    await first.press("Reply to [1]")
+    await first.say("Not at these doses.")
+    await first.press("5 · Strongly agree")
+    await first.say("New trial data.")
+    await second.press("1 · Strongly disagree")
+    await second.press("Skip")
+    for chat in (first, second):
+        await chat.press("Submit my ballot")
+    await panel.coordinator.command("closeround")
+    await panel.coordinator.press("Close the round")
+    await panel.coordinator.command("report")
+    files = {d.filename: d.content.decode() for d in panel.coordinator.documents
+             if d.filename.endswith(".md")}
+    report = next(iter(files.values()))
+    assert "round 2: 2, 1 explained" in report
+    assert "> New trial data." in report
+    assert "> Round 1: Depends on skin type" in report
+    assert "> ↳ reply: Not at these doses." in report
+    assert "| Reason for an outlying rating | asked (skippable) from round 2" in report
+    assert "| Feedback by stakeholder group | each group's distribution" in report
+    for chat in panel.experts:
+        assert chat.name not in report
