@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import actions, outbox, texts
 from bot.cards import Card, Prompt, Reply, card
 from bot.coordination import Coordination, NotCoordinator, command_names
-from bot.events import Command, Event, Joined, Pressed, Texted
+from bot.events import Attached, Command, Event, Joined, Pressed, Texted
 from engine import ballots, conversation, enrolment, replies
 from engine.clock import Clock
 from engine.db import Store, upsert
@@ -29,6 +29,7 @@ from engine.feedback import outlying, statement_feedback
 from engine.models import Participant, ProcessedUpdate
 from engine.rounds import open_round_or_none
 from engine.studyfile import StudyFile
+from engine.visible import is_blank
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,8 @@ class Conductor:
             return await self._press(session, event, now)
         if isinstance(event, Texted):
             return await self._text(session, event, now)
+        if isinstance(event, Attached):
+            return await self._attached(session, event)
         raise TypeError(f"unknown event {event!r}")  # pragma: no cover
 
     async def home(self, who: PlatformUser) -> Card:
@@ -490,6 +493,13 @@ class Conductor:
             return Reply(send=[texts.comment_saved(item)])
         return Reply(send=[card(texts.text_saved(pending.kind, item)),
                            await self.continue_ballot(session, participant)])
+
+    async def _attached(self, session: AsyncSession, event: Attached) -> Reply:
+        """Only text and presses can be stored: say so, keeping any comment prompt open."""
+        participant = await self.participant(session, event)
+        pending = await conversation.pending_input(session, participant.id)
+        return Reply(send=[texts.not_text(event.kind, pending.kind if pending else None,
+                                          not is_blank(event.caption))])
 
 
 def _ballot_key(participant: Member) -> ballots.Expert:

@@ -45,3 +45,13 @@ class Command(Event):
 
     name: str
     args: str
+
+
+@dataclass(frozen=True)
+class Attached(Event):
+    """Something that is not text: a photo, sticker, voice note, location, document,
+    contact or file upload. ``kind`` names it for the answer ("photo", "voice note");
+    ``caption`` is the text sent along with it, if any. Nothing of it is stored."""
+
+    kind: str
+    caption: str = ""

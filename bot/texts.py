@@ -465,3 +465,18 @@ def nudged(sent: int, quiet: int, round_number: int) -> Card:
 def chart_caption(round_number: int) -> str:
     return (f"Round {round_number} at a glance: how the panel rated each statement. Your "
             "own rating is outlined; green = agree, red = disagree, dashed line = median.")
+
+
+def not_text(kind: str, prompt: str | None, captioned: bool) -> Card:
+    """The answer to a photo, sticker, file...: nothing of it is kept. ``prompt`` is the
+    kind of text answer the expert was asked for (a comment), if any."""
+    article = "an" if kind[:1] in ("a", "e", "i", "o", "u") else "a"
+    lost = f"{article} {kind} cannot be kept"
+    if captioned:
+        lost += ", and neither can its caption"
+    if prompt is not None:
+        what = "comment" if prompt == "comment" else "answer"
+        return card(f"Please type your {what} as text: {lost}. Send it as a message, or "
+                    "/ballot to go on without it.")
+    return card(f"I can only read text and button presses: {lost}. Please use the buttons "
+                "to rate, or send /ballot to continue.")

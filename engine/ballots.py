@@ -46,6 +46,7 @@ from engine.models import (
     StatementVersion,
     round_status_is,
 )
+from engine.visible import is_blank
 
 MAX_COMMENT_CHARS = 2000
 NOT_ENROLLED = "You are not enrolled in this study; you need an invite link."
@@ -383,8 +384,9 @@ async def record_comment(
     that comment (a second reply to the same comment changes nothing)."""
     text = text.strip()
     noun = {"comment": "comment", "reason": "reason", "reply": "reply"}[kind]
-    if not text:
-        raise InvalidValue(f"The {noun} is empty; nothing was saved.")
+    if is_blank(text):
+        raise InvalidValue(f"The {noun} is empty (only blank or invisible characters); "
+                           f"nothing was saved. Please type your {noun} as text.")
     if len(text) > MAX_COMMENT_CHARS:
         raise InvalidValue(f"A {noun} can be at most {MAX_COMMENT_CHARS} characters (yours "
                            f"has {len(text)}); nothing was saved.")

@@ -20,6 +20,7 @@ from engine.rounds import (
     round_by_status,
     set_round_items,
 )
+from engine.visible import is_blank
 
 MAX_STATEMENT_CHARS = 1500
 
@@ -56,8 +57,9 @@ async def _statement(session: AsyncSession, study_id: str, code: str) -> Stateme
 
 def _clean_text(text: str) -> str:
     text = " ".join(text.split())
-    if not text:
-        raise InvalidValue("The statement text is empty.")
+    if is_blank(text):
+        raise InvalidValue("The statement text is empty (only blank or invisible "
+                           "characters); nothing was changed.")
     if len(text) > MAX_STATEMENT_CHARS:
         raise InvalidValue(f"Statements can be at most {MAX_STATEMENT_CHARS} characters.")
     return text
@@ -122,7 +124,7 @@ async def add_statement(
     """A new statement, first rated in the next round."""
     text = _clean_text(text)
     domain = " ".join(domain.split())
-    if not domain or len(domain) > 80:
+    if is_blank(domain) or len(domain) > 80:
         raise InvalidValue("Give a domain of 1 to 80 characters.")
     draft = await _draft_for_changes(session, study_id)
     codes = set((await session.scalars(select(Statement.code).where(

@@ -59,9 +59,10 @@ from adapters.slack.render import (
 from bot.cards import Card, Document, Prompt, Reply
 from bot.conductor import Conductor
 from bot.config import SlackSection
-from bot.events import Command, Event, Joined, Pressed, Texted
+from bot.events import Attached, Command, Event, Joined, Pressed, Texted
 from bot.ports import DeliveryError
 from engine.enrolment import PlatformUser
+from engine.visible import is_blank
 
 log = logging.getLogger(__name__)
 
@@ -266,9 +267,10 @@ class SlackAdapter:
         self._track()
         values = (view.get("state") or {}).get("values") or {}
         text = ((values.get(COMMENT_BLOCK) or {}).get(COMMENT_INPUT) or {}).get("value") or ""
-        if not text.strip():
+        if not isinstance(text, str) or is_blank(text):
             await ack(response_action="errors",
-                      errors={COMMENT_BLOCK: "Please write your comment, or press Cancel."})
+                      errors={COMMENT_BLOCK: "Please type your comment as text (it is empty or "
+                                             "invisible), or press Cancel."})
             return
         await ack()  # closes the modal
         user_id = str((body.get("user") or {}).get("id") or "")
@@ -282,15 +284,24 @@ class SlackAdapter:
     async def _on_message(self, event: dict[str, Any], body: dict[str, Any],
                           request: AsyncBoltRequest) -> None:
         self._track()
-        if (event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id")
+        upload = event.get("subtype") == "file_share" or bool(event.get("files"))
+        if (event.get("channel_type") != "im" or (event.get("subtype") and not upload)
+                or event.get("bot_id") or not isinstance(event.get("user"), str)
                 or not event.get("user")):
             return
         text = unescape(str(event.get("text") or ""))
-        if not text.strip():
-            return
         user_id = str(event["user"])
         key = update_key("e", body.get("event_id"), request)
+        if upload:  # a file is answered (a comment must be typed), never silently dropped
+            await self._in_lane(user_id, self._attached(user_id, event.get("channel"), key,
+                                                        text))
+            return
         await self._in_lane(user_id, self._text(user_id, event.get("channel"), key, text))
+
+    async def _attached(self, user_id: str, hint: object, key: str, caption: str) -> None:
+        who = await self._who(user_id, hint if isinstance(hint, str) and hint else None)
+        await self._show(who, await self.conductor.handle(Attached(who, key, "file",
+                                                                   caption)))
 
     async def _text(self, user_id: str, hint: object, key: str, text: str) -> None:
         who = await self._who(user_id, hint if isinstance(hint, str) and hint else None)

@@ -30,7 +30,7 @@ from adapters.telegram.render import render
 from bot.cards import Card, Document, Reply
 from bot.conductor import Conductor
 from bot.config import TelegramSection
-from bot.events import Command, Event, Joined, Pressed, Texted
+from bot.events import Attached, Command, Event, Joined, Pressed, Texted
 from bot.ports import DeliveryError
 from engine.enrolment import PlatformUser
 
@@ -96,6 +96,21 @@ def platform_user(update: Update) -> PlatformUser | None:
     return PlatformUser("telegram", str(user.id), str(chat.id), user.full_name, user.username)
 
 
+ATTACHMENT_KINDS = (("photo", "photo"), ("sticker", "sticker"), ("voice", "voice note"),
+                    ("video_note", "video note"), ("animation", "animation"),
+                    ("video", "video"), ("audio", "audio file"), ("document", "document"),
+                    ("venue", "venue"), ("location", "location"), ("contact", "contact"),
+                    ("poll", "poll"), ("dice", "dice"), ("game", "game"), ("story", "story"))
+
+
+def attachment_kind(message: Message) -> str:
+    """What a non-text message carries, in words for the answer ("voice note")."""
+    for attribute, name in ATTACHMENT_KINDS:
+        if getattr(message, attribute, None):
+            return name
+    return "message of this kind"
+
+
 def parse_command(text: str) -> tuple[str, str]:
     """``/start@delphi_bot abc`` -> ``("start", "abc")``."""
     head, _, args = text.strip().partition(" ")
@@ -122,6 +137,9 @@ class TelegramAdapter:
         self.app.add_handler(CallbackQueryHandler(self._on_press))
         self.app.add_handler(MessageHandler(filters.COMMAND, self._on_command))
         self.app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self._on_text))
+        self.app.add_handler(MessageHandler(
+            filters.UpdateType.MESSAGE & ~filters.TEXT & ~filters.COMMAND
+            & ~filters.StatusUpdate.ALL, self._on_attachment))
         self.app.add_error_handler(self._on_error)
 
     # --- lifecycle --------------------------------------------------------------------
@@ -183,6 +201,19 @@ class TelegramAdapter:
         if not await self._private(update):
             return
         event = Texted(who, str(update.update_id), message.text)
+        await self._render(update, event, await self.conductor.handle(event))
+
+    async def _on_attachment(self, update: Update,
+                             context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A photo, sticker, voice note, location, document, contact...: answered, never
+        silently dropped (a comment must be typed; a caption is not taken for one)."""
+        message, who = update.effective_message, platform_user(update)
+        if message is None or who is None:
+            return
+        if not await self._private(update):
+            return
+        event = Attached(who, str(update.update_id), attachment_kind(message),
+                         message.caption or "")
         await self._render(update, event, await self.conductor.handle(event))
 
     async def _on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -503,6 +503,28 @@ class SlackPlatformClient:
         }
         return await self.send_event(event)
 
+    async def send_file(self, user: SimulatedUser, name: str = "photo.jpg",
+                        text: str = "") -> BoltReply:
+        """The user uploads a file into the DM (with ``text`` typed along with it): a
+        ``message.im`` event with subtype ``file_share``."""
+        ws = self.fake.workspace
+        message = ws.post_message(user.dm, user=user.id, text=text, from_bot=False)
+        event = {
+            "type": "message",
+            "subtype": "file_share",
+            "channel": user.dm.id,
+            "user": user.id,
+            "text": text,
+            "files": [{"id": f"F{next(self._event_ids):08X}", "name": name,
+                       "mimetype": "image/jpeg", "filetype": "jpg", "user": user.id}],
+            "upload": False,
+            "ts": message.ts,
+            "event_ts": message.ts,
+            "channel_type": "im",
+            "team": ws.team_id,
+        }
+        return await self.send_event(event)
+
     async def url_verification(
         self, challenge: str = "fake-challenge", *, signing: Signing = Signing.VALID
     ) -> BoltReply:
