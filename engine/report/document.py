@@ -427,12 +427,14 @@ def _changes(data: ReportData) -> list[Block]:
 
 
 def _sensitivity(data: ReportData) -> list[Block]:
-    from engine.stats import changed_statements, sensitivity_table
+    from engine.stats import changed_statements, sensitivity_table, with_confidence
 
     blocks: list[Block] = [Heading(2, "Sensitivity analysis", "sensitivity")]
     if data.ratings.empty:
         return [*blocks, Paragraph("No ratings yet.", note=True)]
-    table = sensitivity_table(data.ratings, data.spec.consensus, data.spec.scale.points)
+    table = with_confidence(
+        sensitivity_table(data.ratings, data.spec.consensus, data.spec.scale.points),
+        data.ratings, data.spec.consensus, data.spec.scale.points)
     described = dict(zip(table["definition"], table["description"], strict=False))
     blocks.append(Paragraph("The same ratings classified under common alternative consensus "
                             "definitions (Webbe et al., Trials 2023 show that the definition "

@@ -138,6 +138,7 @@ def changed_statements(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+LEVEL_OF = {"low": 1, "medium": 2, "high": 3, "1": 1, "2": 2, "3": 3}
 CONFIDENCE_WEIGHTS = {1: 1, 2: 2, 3: 3}  # low, medium, high; a missing answer counts medium
 CONFIDENCE_DEFINITIONS = (
     ("confidence_weighted", "the study's rule, each rating counted 1x (low), 2x (medium, or "
@@ -158,7 +159,9 @@ def with_confidence(table: pd.DataFrame, ratings: pd.DataFrame,
     if "confidence" not in ratings.columns or not ratings["confidence"].notna().any():
         return table
     plain = ratings.drop(columns=["confidence"])
-    level = ratings["confidence"].astype("Int64")
+    level = ratings["confidence"].map(
+        lambda v: LEVEL_OF.get(str(v).lower()) if v is not None and v == v else None
+    ).astype("Int64")
     weights = level.fillna(2).map(CONFIDENCE_WEIGHTS).astype(int).to_numpy()
     weighted = plain.loc[plain.index.repeat(weights)].copy()
     copies = weighted.groupby(level=0).cumcount().to_numpy()

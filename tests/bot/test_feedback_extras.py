@@ -283,3 +283,21 @@ async def test_report_shows_reasons_threads_outlying_counts_and_the_settings(
     assert "| Feedback by stakeholder group | each group's distribution" in report
     for chat in panel.experts:
         assert chat.name not in report
+
+
+async def test_report_sensitivity_table_has_the_confidence_rows(panel: Panel) -> None:
+    await panel.coordinator.command("openround", "7d")
+    await panel.dispatcher.run_once()
+    for chat in panel.experts:
+        for _ in range(5):
+            await chat.press("4")
+            await chat.press("Low", chat.messages[-2])
+        await chat.press("Submit my ballot")
+    await panel.coordinator.command("closeround")
+    await panel.coordinator.press("Close the round")
+    await panel.coordinator.command("report")
+    report = next(d.content.decode() for d in panel.coordinator.documents
+                  if d.filename.endswith(".md"))
+    assert "| without\\_low\\_confidence | the study's rule, ratings given with low " in report
+    # Every rating was low: without them nothing is left, and the verdict stays "in".
+    assert "| 1 | S01 | in | in | in | in | in | in | in | none |" in report

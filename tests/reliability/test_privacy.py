@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -223,3 +224,59 @@ async def test_database_files_are_private_to_the_owner(tmp_path: Path,
     finally:
         await store.dispose()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_feedback_settings_off_keep_the_content_and_protocol_hash() -> None:
+    """The four settings of issue 19 default off and leave older hashes as they were."""
+    text = (EXAMPLES / "tiny.toml").read_text()
+    plain = load_study_file(EXAMPLES / "tiny.toml")
+    explicit = parse_study(text.replace("[consensus]", 'confidence = "off"\n\n[consensus]')
+                           + '\n[feedback]\nask_reason = "off"\nby_group = false\n'
+                             'replies = false\n')
+    assert explicit.content_hash() == plain.content_hash()
+    assert explicit.protocol() == plain.protocol() and "feedback" not in plain.protocol()
+    asking = parse_study(text + '\n[feedback]\nask_reason = "outside_iqr"\n')
+    assert asking.protocol()["feedback"] == {"ask_reason": "outside_iqr"}
+
+
+async def test_reasons_replies_and_group_figures_never_say_who(store: Store,
+                                                               clock: ManualClock) -> None:
+    """Every text an expert is sent with all four settings on: no other expert's name,
+    platform id or pseudonym; a group under 3 valid ratings has no figure of its own; the
+    coordinator's /comments lists reasons and replies by number, without pseudonyms."""
+    from tests.bot.test_feedback_extras import GROUPS, Panel, spec_with
+
+    spec = spec_with("all")
+    await loaded(store, clock.now(), spec)
+    panel = Panel(store, clock, spec)
+    await panel.enrol(GROUPS)
+    await panel.round_one()
+    first, second = panel.experts[0], panel.experts[2]
+    await first.press("Reply to [1]")
+    await first.say("Reply text from the first expert")
+    await first.press("5 · Strongly agree")
+    await first.say("Reason text from the first expert")
+    await second.press("1 · Strongly disagree")
+    await second.say("Reason text from another expert")
+    async with store.transaction() as session:
+        pseudonyms = (await session.scalars(select(Participant.pseudonym))).all()
+    for chat in panel.experts:
+        cards = [c for m in chat.messages for c in (*m.history, m.card)]  # edits too
+        seen = "\n".join([*(c.plain_text() for c in cards), *(b.label for c in cards
+                                                              for row in c.buttons
+                                                              for b in row),
+                          *chat.toasts]).replace("(e.g. P07)", "")
+        for other in panel.experts:
+            if other is not chat:
+                assert other.name not in seen
+                assert not re.search(rf"\b{other.user_id}\b", seen)
+        for pseudonym in pseudonyms:
+            assert pseudonym not in seen
+        hospital = [line for line in seen.splitlines() if "Hospital" in line]
+        assert hospital and all(line == "Hospital: too few to show" for line in hospital)
+    await panel.coordinator.command("comments", "2")
+    listed = panel.coordinator.last.plain_text()
+    assert "Reason text from the first expert" in listed
+    assert "Reply text from the first expert" in listed
+    for pseudonym in pseudonyms:
+        assert pseudonym not in listed
