@@ -212,7 +212,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         await require_current_schema(store, args.config)
         study = load_study_file(config.study_path)
         async with store.transaction() as session:
-            files = await export_files(session, study.study.id)
+            files = await export_files(session, study.study.id,
+                                       screening_answers=args.screening_answers)
         write_files(out, files)
         print(f"Wrote {', '.join(files)} to {out}/ (pseudonyms only).")
         return 0
@@ -225,15 +226,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     config = _config(args)
     out = Path(args.out)
+    templates = Path(args.templates) if args.templates else config.templates_path
+    if templates is not None and not templates.is_dir():
+        print(f"The report templates folder {templates} does not exist.", file=sys.stderr)
+        return 2
 
     async def body(store: Store) -> int:
         await require_current_schema(store, args.config)
         study = load_study_file(config.study_path)
         async with store.transaction() as session:
-            report = await build_report(session, study.study.id, SystemClock().now())
+            report = await build_report(session, study.study.id, SystemClock().now(),
+                                        templates=templates)
         write_files(out, report.files())
-        print(f"Wrote report.html (self-contained) and report.md with "
-              f"{len(report.figures)} figures to {out}/ (pseudonyms only).")
+        print(f"Wrote report.html (self-contained), report.md and report.docx with "
+              f"{len(report.figures)} figure files (PNG 300 dpi, SVG, PDF) to {out}/ "
+              "(pseudonyms only).")
         return 0
 
     return _run(_with_store(config, body))
@@ -345,11 +352,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "(pseudonyms only)")
     _add_config(export)
     export.add_argument("--out", required=True, metavar="DIR")
+    export.add_argument("--screening-answers", action="store_true",
+                        help="also write screening_answers.csv: every expert's screening "
+                             "answers by pseudonym (personal declarations; off by default)")
     export.set_defaults(func=cmd_export)
 
-    report = commands.add_parser("report", help="write the study report (HTML + Markdown)")
+    report = commands.add_parser("report", help="write the study report (HTML, Markdown, "
+                                                 "Word) and its figures")
     _add_config(report)
     report.add_argument("--out", required=True, metavar="DIR")
+    report.add_argument("--templates", metavar="DIR",
+                        help="your own report templates (report.html.j2, blocks.html.j2, "
+                             "report.css, report.md.j2); overrides [report] templates")
     report.set_defaults(func=cmd_report)
 
     participant = commands.add_parser("participant", help="manage one participant")

@@ -73,12 +73,20 @@ class CoordinatorsSection(_Section):
     slack: list[str] = []
 
 
+class ReportSection(_Section):
+    """``templates``: a folder with the team's own report templates (``report.html.j2``,
+    ``blocks.html.j2``, ``report.css``, ``report.md.j2``); missing ones are built in."""
+
+    templates: str = ""
+
+
 class Config(_Section):
     database: DatabaseSection = DatabaseSection()
     study: StudyRef = StudyRef()
     telegram: TelegramSection | None = None
     slack: SlackSection | None = None
     coordinators: CoordinatorsSection = CoordinatorsSection()
+    report: ReportSection = ReportSection()
     # Where the file was read from; relative paths in it are relative to this folder.
     base_dir: Path = Path(".")
 
@@ -94,6 +102,13 @@ class Config(_Section):
     @property
     def database_url(self) -> str:
         return resolve_database_url(self.database.url, self.base_dir)
+
+    @property
+    def templates_path(self) -> Path | None:
+        if not self.report.templates:
+            return None
+        path = Path(self.report.templates)
+        return path if path.is_absolute() else self.base_dir / path
 
     @property
     def study_path(self) -> Path:

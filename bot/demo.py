@@ -319,7 +319,8 @@ async def run_demo(out: Path, seed: int, size: int = PANEL_SIZE) -> int:
         print()
         print(_table(table))
         print()
-        print(f"Report: {out / 'report.html'} (opens offline; Markdown twin report.md)")
+        print(f"Report: {out / 'report.html'} (opens offline; Markdown twin report.md, "
+              "Word version report.docx, figures/ as PNG, SVG and PDF)")
         print(f"Exports: {', '.join(str(out / n) for n in exports)}")
         print(f"Transcript of expert 01's chat: {transcript}")
         print()

@@ -30,11 +30,12 @@ if TYPE_CHECKING:
 async def report(coordination: Coordination, session: AsyncSession, args: str,
                  now: datetime) -> Reply:
     built = await build_report(session, coordination.study_id, now)
+    captions = {"report.html": "Study report (self-contained HTML)",
+                "report.md": "Markdown twin (figures: delphi report)",
+                "report.docx": "Word version for the manuscript"}
     return Reply(send=[card(texts.report_sent(coordination.study_id))],
-                 documents=[Document("report.html", built.html.encode("utf-8"),
-                                     caption="Study report (self-contained HTML)"),
-                            Document("report.md", built.markdown.encode("utf-8"),
-                                     caption="Markdown twin (figures: delphi report)")])
+                 documents=[Document(name, content, caption=captions[name])
+                            for name, content in built.documents().items()])
 
 
 async def comments(coordination: Coordination, session: AsyncSession, args: str,

@@ -391,8 +391,9 @@ def comment_moderated(comment_id: int, code: str, round_number: int, hidden: boo
 
 
 def report_sent(study_id: str) -> str:
-    return (f"Report of study {study_id}: report.html (self-contained, opens offline) and "
-            "its Markdown twin. `delphi report` also writes the figures for the Markdown.")
+    return (f"Report of study {study_id}: report.html (self-contained, opens offline), its "
+            "Markdown twin and report.docx for the manuscript. `delphi report` also writes "
+            "every figure as PNG (300 dpi), SVG and PDF.")
 
 
 # --- deadlines, nudges, digests, unreachable experts (bot/scheduler.py, bot/dispatcher.py) --

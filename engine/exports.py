@@ -7,9 +7,12 @@
 published number.
 The other files: ``statements.csv`` (every version with its lineage), ``comments.csv``
 (comments, reasons for outlying ratings and replies, with ``id``, ``kind`` and
-``reply_to``; hidden ones included, marked), ``participants.csv`` (pseudonym, group, status in
-every round), ``flow.csv`` (participant flow per round) and ``study.xlsx`` with one
-sheet per file. None of these queries touches the ``identities`` table.
+``reply_to``; hidden ones included, marked), ``participants.csv`` (pseudonym, group,
+status in every round), ``flow.csv`` (participant flow per round), ``panel.csv``
+(screening declarations counted per answer and stakeholder group: the report's Table 1)
+and ``study.xlsx`` with one sheet per file. Per-pseudonym screening answers
+(``screening_answers.csv``) only on request. None of these queries touches the
+``identities`` table.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +42,9 @@ from engine.models import (
     StatementVersion,
 )
 from engine.stats.results_file import format_value
+
+if TYPE_CHECKING:
+    from engine.report.panel import PanelData
 
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -179,6 +186,31 @@ async def flow_csv(session: AsyncSession, study_id: str) -> str:
                  "started", "submitted", "withdrawn", "unreachable", "response_rate"), rows)
 
 
+async def _panel(session: AsyncSession, study_id: str) -> PanelData:
+    from engine.loading import get_study, study_file_of
+    from engine.report.panel import load_panel
+
+    return await load_panel(session, study_id, study_file_of(await get_study(session, study_id)))
+
+
+async def panel_csv(session: AsyncSession, study_id: str) -> str:
+    """Table 1's declarations, aggregated: how many eligible experts gave each screening
+    answer, overall (``all``) and per stakeholder group, and which answers screened out."""
+    from engine.report.panel import panel_rows
+
+    return _csv(("population", "group", "question", "answer", "count", "share"),
+                panel_rows(await _panel(session, study_id)))
+
+
+async def screening_answers_csv(session: AsyncSession, study_id: str) -> str:
+    """Every stored screening answer by pseudonym: written only when the coordinator asks
+    for it (``delphi export --screening-answers``), since declarations are personal."""
+    from engine.report.panel import answer_rows
+
+    return _csv(("participant", "group", "status", "question", "answer"),
+                answer_rows(await _panel(session, study_id)))
+
+
 async def export_tables(session: AsyncSession, study_id: str) -> dict[str, str]:
     """Every CSV export as ``{file name: CSV text}``."""
     return {
@@ -188,6 +220,7 @@ async def export_tables(session: AsyncSession, study_id: str) -> dict[str, str]:
         "comments.csv": await comments_csv(session, study_id),
         "participants.csv": await participants_csv(session, study_id),
         "flow.csv": await flow_csv(session, study_id),
+        "panel.csv": await panel_csv(session, study_id),
     }
 
 
@@ -256,9 +289,15 @@ def _without_timestamps(xlsx: bytes) -> bytes:
     return out.getvalue()
 
 
-async def export_files(session: AsyncSession, study_id: str) -> dict[str, bytes]:
-    """Every export file, the CSVs and ``study.xlsx``, as bytes."""
+async def export_files(session: AsyncSession, study_id: str,
+                       screening_answers: bool = False) -> dict[str, bytes]:
+    """Every export file, the CSVs and ``study.xlsx``, as bytes; with
+    ``screening_answers`` also the per-pseudonym ``screening_answers.csv`` (not in the
+    workbook)."""
     tables = await export_tables(session, study_id)
     files = {name: text.encode("utf-8") for name, text in tables.items()}
     files["study.xlsx"] = workbook(tables)
+    if screening_answers:
+        files["screening_answers.csv"] = (
+            await screening_answers_csv(session, study_id)).encode("utf-8")
     return files

@@ -1,32 +1,46 @@
-"""``build_report``: the study's report as HTML, Markdown and figure files."""
+"""``build_report``: the study's report as HTML, Markdown, Word and figure files."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.report.data import load_report_data
 from engine.report.document import build_blocks
 from engine.report.render import figures, to_html, to_markdown
+from engine.report.word import to_docx
+
+# The one list of report documents, in the order they are written and announced.
+REPORT_FILES = ("report.html", "report.md", "report.docx")
 
 
 @dataclass(frozen=True)
 class Report:
     html: str
     markdown: str
-    figures: dict[str, bytes]  # for the Markdown twin: figures/<name>
+    docx: bytes
+    figures: dict[str, bytes]  # figures/<name>.png|svg|pdf
+
+    def documents(self) -> dict[str, bytes]:
+        """The three documents by file name (:data:`REPORT_FILES`)."""
+        return dict(zip(REPORT_FILES, (self.html.encode("utf-8"),
+                                       self.markdown.encode("utf-8"), self.docx),
+                        strict=True))
 
     def files(self) -> dict[str, bytes]:
-        """The report as files to write: the HTML, its Markdown twin and the figures."""
-        return {"report.html": self.html.encode("utf-8"),
-                "report.md": self.markdown.encode("utf-8"),
-                **{f"figures/{name}": png for name, png in self.figures.items()}}
+        """The report as files to write: the documents and ``figures/``."""
+        return {**self.documents(),
+                **{f"figures/{name}": content for name, content in self.figures.items()}}
 
 
-async def build_report(session: AsyncSession, study_id: str, now: datetime) -> Report:
+async def build_report(session: AsyncSession, study_id: str, now: datetime,
+                       templates: Path | None = None) -> Report:
+    """``templates``: the team's own template folder (see :mod:`engine.report.render`)."""
     data = await load_report_data(session, study_id, now)
     blocks = build_blocks(data)
-    return Report(html=to_html(data.title, blocks), markdown=to_markdown(blocks),
-                  figures=figures(blocks))
+    return Report(html=to_html(data.title, blocks, templates),
+                  markdown=to_markdown(blocks, templates),
+                  docx=to_docx(data.title, blocks, now), figures=figures(blocks))

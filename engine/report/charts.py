@@ -1,8 +1,8 @@
 """The report's figures, drawn with matplotlib's object API on the Agg canvas.
 
 No pyplot: no global figure state, safe inside a running bot. Every function returns PNG
-bytes written without a timestamp or version in the metadata, so the same data gives
-the same image.
+a 300 dpi PNG with SVG and PDF twins (:func:`render`), written without a timestamp or
+version in the metadata, so the same data gives the same files.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from matplotlib import rc_context
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyBboxPatch
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from engine.report.data import Result, RoundFlow, StatementData
+from engine.report.data import StatementData
+from engine.report.render import Figure as Rendered
 
 AGREE = "#2e7d32"
 DISAGREE = "#c62828"
@@ -42,11 +45,8 @@ def png(figure: Figure, dpi: int = 96) -> bytes:
     return buffer.getvalue()
 
 
-def _distribution(axes: object, bands: Bands, counts: dict[int, int], title: str,
+def _distribution(axes: Axes, bands: Bands, counts: dict[int, int], title: str,
                   mark: int | None = None, median: float | None = None) -> None:
-    from matplotlib.axes import Axes
-
-    assert isinstance(axes, Axes)
     points = list(range(1, bands.points + 1))
     heights = [counts.get(p, 0) for p in points]
     bars = axes.bar(points, heights, color=[bands.colour(p) for p in points], width=0.8)
@@ -67,35 +67,33 @@ def _distribution(axes: object, bands: Bands, counts: dict[int, int], title: str
         axes.spines[side].set_visible(False)
 
 
-def _round_title(result: Result) -> str:
-    version = f" (v{result.version})" if result.version > 1 else ""
-    return f"Round {result.round}{version}: n={result.n}, {result.consensus}"
+def render(figure: Figure) -> Rendered:
+    """The figure as a 300 dpi PNG with SVG and PDF twins, without dates or versions in
+    the metadata (and fixed SVG ids), so the same data gives byte-identical files."""
+    out: dict[str, bytes] = {}
+    with rc_context({"svg.hashsalt": "delphi-report"}):
+        for kind, metadata in (("png", {"Software": None}),
+                               ("svg", {"Date": None, "Creator": None}),
+                               ("pdf", {"CreationDate": None, "Creator": None,
+                                        "Producer": None})):
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format=kind, dpi=300, metadata=metadata,
+                           bbox_inches="tight", pad_inches=0.08)
+            out[kind] = buffer.getvalue()
+    return Rendered(png=out["png"], svg=out["svg"], pdf=out["pdf"])
 
 
-def statement_chart(statement: StatementData, bands: Bands) -> bytes:
-    """One panel per round the statement was rated in: the distribution, the median."""
-    results = statement.results
-    figure = Figure(figsize=(2.3 * max(1, len(results)) + 0.4, 1.9))
-    figure.suptitle(f"{statement.code}: distribution of ratings by round", fontsize=9)
-    if not results:
-        axes = figure.add_subplot(1, 1, 1)
-        axes.set_axis_off()
-        axes.text(0.5, 0.5, "not rated", ha="center", va="center")
-    for index, result in enumerate(results, start=1):
-        axes = figure.add_subplot(1, len(results), index)
-        _distribution(axes, bands, result.counts, _round_title(result), median=result.median)
-        if result.n_unable:
-            axes.set_xlabel(f"unable to rate: {result.n_unable}", fontsize=7)
-    figure.tight_layout()
-    return png(figure)
+def _clean(axes: Axes) -> None:
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
 
 
-def consensus_chart(statements: Sequence[StatementData], rounds: Sequence[int]) -> bytes:
+def consensus_chart(statements: Sequence[StatementData], rounds: Sequence[int]) -> Rendered:
     """Statements per round by class (stacked), and the cumulative number endorsed."""
-    figure = Figure(figsize=(5.2, 2.8))
+    figure = Figure(figsize=(6.4, 2.8))
     axes = figure.add_subplot(1, 1, 1)
     bottoms = [0] * len(rounds)
-    for name, label in (("in", "consensus in"), ("out", "consensus out"),
+    for name, label in (("in", "consensus to endorse"), ("out", "consensus to reject"),
                         ("none", "no consensus")):
         heights = [sum(1 for s in statements for r in s.results
                        if r.round == number and r.consensus == name) for number in rounds]
@@ -107,65 +105,141 @@ def consensus_chart(statements: Sequence[StatementData], rounds: Sequence[int]) 
                   for number in rounds]
     axes.plot([str(r) for r in rounds], cumulative, color=INK, marker="o",
               label="endorsed so far (cumulative)")
-    axes.set_xlabel("round")
-    axes.set_ylabel("statements")
+    axes.set_xlabel("Round")
+    axes.set_ylabel("Statements")
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    axes.set_title("Consensus per round", fontsize=10)
-    for side in ("top", "right"):
-        axes.spines[side].set_visible(False)
+    _clean(axes)
     figure.tight_layout()
-    return png(figure)
+    return render(figure)
 
 
-def _box(axes: object, x: float, y: float, text: str, width: float = 0.36,
-         colour: str = "#e3f2fd") -> None:
-    from matplotlib.axes import Axes
+@dataclass(frozen=True)
+class FlowStep:
+    """One box of the participant flow and, beside it, who left at that step."""
 
-    assert isinstance(axes, Axes)
-    axes.add_patch(FancyBboxPatch((x - width / 2, y - 0.045), width, 0.09,
-                                  boxstyle="round,pad=0.01", facecolor=colour,
-                                  edgecolor="#546e7a"))
-    axes.text(x, y, text, ha="center", va="center", fontsize=8)
+    text: str
+    aside: str | None = None
 
 
-def _arrow(axes: object, start: tuple[float, float], end: tuple[float, float]) -> None:
-    from matplotlib.axes import Axes
-
-    assert isinstance(axes, Axes)
-    axes.annotate("", xy=end, xytext=start,
-                  arrowprops={"arrowstyle": "->", "color": "#546e7a"})
-
-
-def flow_chart(rounds: Sequence[RoundFlow]) -> bytes:
-    """A CONSORT-like participant flow: invited -> consented -> each round, with losses."""
-    steps = len(rounds) + 2
-    figure = Figure(figsize=(6.4, 0.75 * steps + 0.3))
+def flow_chart(steps: Sequence[FlowStep]) -> Rendered:
+    """The participant flow drawn the CONSORT way: one column of boxes from invitation to
+    the last round, each exclusion in a box to the right with its count."""
+    rows = max(1, len(steps))
+    figure = Figure(figsize=(6.6, 0.85 * rows + 0.2))
     axes = figure.add_axes((0, 0, 1, 1))
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1)
     axes.set_axis_off()
-    ys = [1 - (i + 0.6) / steps for i in range(steps)]
-    last = rounds[-1] if rounds else None
-    invited = last.invited if last else 0
-    consented = last.consented if last else 0
-    _box(axes, 0.33, ys[0], f"Invited: {invited}")
-    _box(axes, 0.33, ys[1], f"Consented: {consented}")
-    _arrow(axes, (0.33, ys[0] - 0.045), (0.33, ys[1] + 0.045))
-    previous_withdrawn = 0
-    for index, flow in enumerate(rounds):
-        y = ys[index + 2]
-        rate = "–" if flow.response_rate is None else f"{flow.response_rate:.0f} %"
-        _box(axes, 0.33, y, f"Round {flow.number}: eligible {flow.eligible}, "
-                            f"submitted {flow.submitted} ({rate})", width=0.56)
-        _arrow(axes, (0.33, ys[index + 1] - 0.045), (0.33, y + 0.045))
-        lost = flow.withdrawn - previous_withdrawn
-        if lost or flow.unreachable:
-            _box(axes, 0.82, y, f"withdrawn {lost}, unreachable {flow.unreachable}",
-                 width=0.3, colour="#ffebee")
-            _arrow(axes, (0.61, y), (0.67, y))
-        previous_withdrawn = flow.withdrawn
-    return png(figure)
+    main = {"boxstyle": "round,pad=0.45", "facecolor": "#e3f2fd", "edgecolor": "#546e7a"}
+    side = {"boxstyle": "round,pad=0.4", "facecolor": "#ffebee", "edgecolor": "#546e7a"}
+    arrow = {"arrowstyle": "-|>", "color": "#546e7a", "shrinkA": 4, "shrinkB": 4}
+    previous = None
+    for index, step in enumerate(steps):
+        y = 1 - (index + 0.5) / rows
+        box = axes.text(0.3, y, step.text, ha="center", va="center", fontsize=8,
+                        bbox=main, wrap=False)
+        if previous is not None:
+            axes.annotate("", xy=(0.5, 1.0), xycoords=box, xytext=(0.5, 0.0),
+                          textcoords=previous, arrowprops=arrow)
+        if step.aside:
+            aside = axes.text(0.78, y, step.aside, ha="center", va="center", fontsize=7.5,
+                              bbox=side)
+            axes.annotate("", xy=(0.0, 0.5), xycoords=aside, xytext=(1.0, 0.5),
+                          textcoords=box, arrowprops=arrow)
+        previous = box
+    return render(figure)
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One statement in the overview: its label, domain and % agreement per round."""
+
+    label: str
+    domain: str
+    points: list[tuple[int, float | None]]  # (round, % agreement)
+    final: str  # verdict colour key: in / out / none
+
+
+def overview_chart(rows: Sequence[Trajectory], threshold: float | None) -> Rendered:
+    """% agreement of every statement in every round against the threshold, grouped by
+    domain: one line per statement, a dot per round, the last dot in the verdict's colour."""
+    count = max(1, len(rows))
+    figure = Figure(figsize=(6.6, 0.24 * count + 1.3))
+    axes = figure.add_subplot(1, 1, 1)
+    rounds = sorted({r for row in rows for r, _ in row.points})
+    shades = {r: str(0.75 - 0.55 * i / max(1, len(rounds) - 1)) for i, r in enumerate(rounds)}
+    for y, row in enumerate(rows):
+        points = [(r, p) for r, p in row.points if p is not None]
+        if not points:
+            continue
+        axes.plot([p for _, p in points], [y] * len(points), color="#b0bec5", linewidth=1,
+                  zorder=1)
+        for index, (number, value) in enumerate(points):
+            last = index == len(points) - 1
+            axes.scatter([value], [y], s=28 if last else 16, zorder=2,
+                         color=CLASS_COLOURS.get(row.final, NEUTRAL) if last
+                         else shades[number], edgecolors=INK if last else "none",
+                         linewidths=0.5)
+    if threshold is not None:
+        axes.axvline(threshold, color=INK, linestyle="--", linewidth=1)
+    axes.set_yticks(range(len(rows)), [row.label for row in rows], fontsize=7)
+    axes.set_ylim(len(rows) - 0.5, -0.6)
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("Agreement (% of valid ratings in the agree set)")
+    domains = [row.domain for row in rows]
+    for y in range(1, len(rows)):
+        if domains[y] != domains[y - 1]:
+            axes.axhline(y - 0.5, color="#cfd8dc", linewidth=0.8)
+    for domain in dict.fromkeys(domains):
+        first = domains.index(domain)
+        axes.text(101, first, domain, fontsize=7, va="center", ha="left", color="#455a64",
+                  clip_on=False)
+    handles = [Line2D([], [], marker="o", linestyle="", color=shades[r], label=f"round {r}")
+               for r in rounds[:-1]]
+    handles += [Line2D([], [], marker="o", linestyle="", color=colour, markeredgecolor=INK,
+                       label=label) for colour, label in (
+        (AGREE, "final: endorsed"), (DISAGREE, "final: rejected"),
+        (CLASS_COLOURS["none"], "final: no consensus"))]
+    if threshold is not None:
+        handles.append(Line2D([], [], color=INK, linestyle="--", linewidth=1,
+                              label=f"threshold {threshold:g} %"))
+    axes.legend(handles=handles, fontsize=7, loc="lower center", ncols=3, frameon=False,
+                bbox_to_anchor=(0.5, 1.0))
+    axes.tick_params(axis="x", labelsize=7)
+    _clean(axes)
+    figure.tight_layout()
+    return render(figure)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One small multiple: a plain-language title and the final round's counts."""
+
+    title: str
+    counts: dict[int, int]
+    median: float | None
+
+
+def distributions_chart(panels: Sequence[Panel], bands: Bands) -> Rendered:
+    """Small multiples of the final distributions on shared axes (Rating, Experts)."""
+    count = max(1, len(panels))
+    columns = min(4, count)
+    rows = (count + columns - 1) // columns
+    figure = Figure(figsize=(1.75 * columns + 0.6, 1.45 * rows + 0.6))
+    grid = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
+    top = max([1, *(max(p.counts.values(), default=0) for p in panels)])
+    for index, axes in enumerate(grid.flat):
+        if index >= len(panels):
+            axes.set_axis_off()
+            continue
+        panel = panels[index]
+        _distribution(axes, bands, panel.counts, panel.title, median=panel.median)
+        axes.set_ylim(0, top * 1.15)
+    figure.supxlabel("Rating", fontsize=9)
+    figure.supylabel("Experts", fontsize=9)
+    figure.tight_layout()
+    return render(figure)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from engine.models import (
     Ballot,
     Comment,
     Invite,
+    OutboxMessage,
     Participant,
     Round,
     RoundResult,
@@ -32,6 +33,7 @@ from engine.models import (
     StatementVersion,
 )
 from engine.report.outliers import Outlying, outlying_counts
+from engine.report.panel import NO_GROUP, PanelData, load_panel
 from engine.studyfile import StudyFile
 from engine.verdict import Verdict, VerdictRules, verdict
 
@@ -154,6 +156,18 @@ class AuditLine:
     detail: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Conduct:
+    """What the software knows about how the study ran (for ACCORD's methods items)."""
+
+    reminders: dict[int, int]  # round -> reminders sent to experts in it
+    extensions: dict[int, list[datetime]]  # round -> when its deadline was extended
+    late_joiners: int  # experts who consented after round 1 opened
+    example_card: str | None  # one round-2+ card with its feedback, as sent
+    example_round: int | None
+    version: str
+
+
 @dataclass
 class ReportData:
     study_id: str
@@ -171,6 +185,9 @@ class ReportData:
     statements: list[StatementData]
     ratings: pd.DataFrame
     generated_at: datetime
+    panel: PanelData
+    conduct: Conduct
+    retention: list[tuple[int, str, int, int]]  # (round, group, eligible, submitted)
     draft_pending: bool = False
     stopped_because: StopReason | None = None
     ended_at: datetime | None = None
@@ -301,6 +318,95 @@ async def _audit(session: AsyncSession, study_id: str) -> list[AuditLine]:
     return [AuditLine(a.at, a.action, dict(a.detail or {})) for a in rows]
 
 
+def software_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("delphi-conductor")
+    except PackageNotFoundError:
+        return "unknown (not installed as a package)"
+
+
+def card_text(card: dict[str, Any]) -> str:
+    """A card as stored in the outbox, as the expert read it (buttons in brackets)."""
+    parts = [card["heading"]] if card.get("heading") else []
+    parts += [text for text, _ in card.get("sections", [])]
+    buttons = [label for row in card.get("buttons", []) for label, _ in row]
+    if buttons:
+        parts.append(" ".join(f"[{label}]" for label in buttons))
+    return "\n\n".join(parts)
+
+
+def _in_round(moment: datetime, rounds: list[Round], now: datetime) -> int | None:
+    for round_ in rounds:
+        if round_.opened_at is not None and round_.opened_at <= moment <= (
+                round_.closed_at or now):
+            return round_.number
+    return None
+
+
+async def _conduct(session: AsyncSession, study_id: str, rounds: list[Round],
+                   actions: list[AuditLine], panel: PanelData, now: datetime) -> Conduct:
+    reminders: dict[int, int] = {r.number: 0 for r in rounds}
+    nudges = await session.scalars(select(OutboxMessage.created_at).where(
+        OutboxMessage.study_id == study_id, OutboxMessage.kind == "nudge",
+        OutboxMessage.participant_id.is_not(None)))
+    for created in nudges:
+        number = _in_round(created, rounds, now)
+        if number is not None:
+            reminders[number] += 1
+    extensions: dict[int, list[datetime]] = {r.number: [] for r in rounds}
+    for action in actions:
+        number = _in_round(action.at, rounds, now)
+        if action.action == "extend" and number is not None:
+            extensions[number].append(action.at)
+    first = rounds[0].opened_at if rounds else None
+    late = sum(1 for m in panel.eligible if first is not None and m.consented_at is not None
+               and m.consented_at > first)
+    example, example_round = None, None
+    later = [r for r in rounds if r.number >= 2 and r.opened_at is not None]
+    if later:
+        message = await session.scalar(select(OutboxMessage).where(
+            OutboxMessage.study_id == study_id, OutboxMessage.kind == "round_open",
+            OutboxMessage.participant_id.is_not(None),
+            OutboxMessage.created_at >= later[0].opened_at).order_by(
+            OutboxMessage.created_at, OutboxMessage.participant_id, OutboxMessage.id))
+        if message is not None:
+            cards = message.payload.get("cards", [])
+            if cards:
+                example = card_text(cards[1] if len(cards) > 1 else cards[0])
+                example_round = later[0].number
+    return Conduct(reminders, extensions, late, example, example_round, software_version())
+
+
+async def _retention(session: AsyncSession, study_id: str, rounds: list[Round],
+                     now: datetime) -> list[tuple[int, str, int, int]]:
+    """Per round and stakeholder group: experts asked to rate (eligible, as in
+    :func:`round_flow`) and ballots submitted."""
+    out = []
+    for round_ in rounds:
+        opened = round_.opened_at or round_.closed_at or now
+        has_ballot = select(Ballot.participant_id).where(Ballot.round_id == round_.id)
+        eligible = (await session.execute(
+            select(Participant.stakeholder_group, func.count()).where(
+                Participant.study_id == study_id, or_(
+                    Participant.id.in_(has_ballot),
+                    (Participant.consented_at <= opened)
+                    & Participant.status.in_(("active", "withdrawn"))
+                    & or_(Participant.withdrawn_at.is_(None),
+                          Participant.withdrawn_at > opened)))
+            .group_by(Participant.stakeholder_group))).all()
+        submitted = dict((await session.execute(
+            select(Participant.stakeholder_group, func.count())
+            .join(Ballot, Ballot.participant_id == Participant.id)
+            .where(Ballot.round_id == round_.id, Ballot.submitted_at.is_not(None))
+            .group_by(Participant.stakeholder_group))).all())
+        for group, count in sorted(eligible, key=lambda row: row[0] or "\uffff"):
+            out.append((round_.number, group or NO_GROUP, int(count),
+                        int(submitted.get(group, 0))))
+    return out
+
+
 async def load_report_data(session: AsyncSession, study_id: str,
                            now: datetime) -> ReportData:
     study = await get_study(session, study_id)
@@ -308,6 +414,8 @@ async def load_report_data(session: AsyncSession, study_id: str,
     rounds = (await session.scalars(select(Round).where(
         Round.study_id == study_id, Round.status != "draft").order_by(Round.number))).all()
     actions = await _audit(session, study_id)
+    panel = await load_panel(session, study_id, spec)
+    flows = [await round_flow(session, study_id, r, now) for r in rounds]
     return ReportData(
         study_id=study.id, title=study.title, description=study.description, spec=spec,
         protocol=dict(study.protocol), protocol_hash=study.protocol_hash,
@@ -315,12 +423,14 @@ async def load_report_data(session: AsyncSession, study_id: str,
         frozen_at=study.protocol_frozen_at, loaded_at=study.loaded_at,
         protocol_changes=[a for a in actions if a.action in PROTOCOL_ACTIONS],
         actions=actions,
-        rounds=[await round_flow(session, study_id, r, now) for r in rounds],
+        rounds=flows,
         statements=await _statements(session, study_id, VerdictRules.of(spec),
                                      spec.feedback.ask_reason),
         ratings=await ratings_frame(session, study_id,
                                     confidence=spec.scale.confidence != "off"),
-        generated_at=now,
+        generated_at=now, panel=panel,
+        conduct=await _conduct(session, study_id, list(rounds), actions, panel, now),
+        retention=await _retention(session, study_id, list(rounds), now),
         draft_pending=await _count(session, select(func.count()).select_from(Round).where(
             Round.study_id == study_id, Round.status == "draft")) > 0,
         stopped_because=StopReason(study.end_reason) if study.end_reason else None,

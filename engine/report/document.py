@@ -8,19 +8,22 @@ from datetime import datetime
 from typing import Any
 
 from engine.report import charts
-from engine.report.checklist import checklist
+from engine.report.checklist import ANSWERED, CITATIONS, GUIDELINES, PARTLY
 from engine.report.data import SECTIONS, ReportData, Result, StatementData
 from engine.report.render import (
     Block,
     Bullets,
     Contents,
+    Figure,
     Group,
     Heading,
     Image,
+    Link,
     Paragraph,
     Quote,
     Table,
 )
+from engine.report.tables import fmt, plural, table_1, table_2
 from engine.stats.rules import bands_for
 from engine.studyfile import RuleSpec
 from engine.verdict import UNCERTAIN
@@ -34,11 +37,14 @@ SECTION_TITLES = {
     "dropped": "Dropped statements",
 }
 TOC = [("summary", "Summary"), ("protocol", "Protocol as pre-registered"),
-       ("flow", "Participant flow"), *((s, SECTION_TITLES[s]) for s in SECTIONS),
-       ("rounds", "Results per round"), ("charts", "Charts"),
-       ("changes", "Statement change log"), ("sensitivity", "Sensitivity analysis"),
+       ("panel", "The panel (Table 1)"), ("flow", "Participant flow (Figure 1)"),
+       ("results", "Results (Table 2, Figures 2-4)"), ("conduct", "How the study ran"),
+       ("sensitivity", "Sensitivity analysis"), ("changes", "Statement change log"),
        ("actions", "Coordinator actions"), ("methods", "Methods and reproducibility"),
-       ("checklist", "Reporting checklist")]
+       ("checklist", "Reporting checklists"), ("appendix", "Appendix A: statements in full"),
+       ("rounds", "Appendix B: ratings per round")]
+ANCHOR_TITLES = {**dict(TOC), "table-1": "Table 1", "table-2": "Table 2",
+                 **{s: SECTION_TITLES[s] for s in SECTIONS}}
 STOPWORDS = frozenset("""
 a about above after again all also am an and any are as at be because been before being
 below between both but by can could did do does doing down during each few for from
@@ -49,12 +55,6 @@ then there these they this those through to too under until up very was we well 
 when where which while who whom why will with would you your yours
 """.split())  # noqa: SIM905 - a word list reads better as text
 WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    if value is None or value != value:
-        return "–"
-    return f"{round(value, digits):g}"
 
 
 def when(moment: datetime | None) -> str:
@@ -141,8 +141,9 @@ def _comments(statement: StatementData) -> list[Block]:
         note = " (all hidden by moderation)" if hidden else ""
         return [Paragraph(f"No comments{note}.", note=True)]
     if hidden:
-        blocks.append(Paragraph(f"{hidden} comment(s) hidden by the coordinator are not "
-                                "shown (they are in comments.csv, marked).", note=True))
+        blocks.append(Paragraph(f"{plural(hidden, 'comment')} hidden by the coordinator "
+                                f"{'is' if hidden == 1 else 'are'} not shown (in "
+                                "comments.csv, marked).", note=True))
     return blocks
 
 
@@ -177,7 +178,7 @@ def _statement_group(statement: StatementData, section: str, ended: bool) -> Gro
     final = statement.final
     version = f" (v{final.version})" if final and final.version > 1 else ""
     blocks: list[Block] = [
-        Heading(4, f"{statement.code}{version} · {statement.domain}"),
+        Heading(5, f"{statement.code}{version} · {statement.domain}"),
         Paragraph(statement.final_text),
         Paragraph(f"Verdict under the pre-registered protocol: "
                   f"{statement.verdict.label_while(ended)}.")]
@@ -205,7 +206,7 @@ def _statement_group(statement: StatementData, section: str, ended: bool) -> Gro
 def _section(data: ReportData, section: str) -> list[Block]:
     members = data.in_section(section)
     ended = data.study_ended
-    blocks: list[Block] = [Heading(2, SECTION_TITLES[section], section)]
+    blocks: list[Block] = [Heading(3, SECTION_TITLES[section], section)]
     if not members:
         return [*blocks, Paragraph("None.", note=True)]
     if section == "uncertainty":
@@ -213,38 +214,15 @@ def _section(data: ReportData, section: str) -> list[Block]:
             kind_members = data.with_verdict(kind)
             if kind_members:
                 label = kind.label_while(ended)
-                blocks.append(Heading(3, f"{label[0].upper()}{label[1:]} "
+                blocks.append(Heading(4, f"{label[0].upper()}{label[1:]} "
                                          f"({len(kind_members)})"))
                 blocks += [_statement_group(s, section, ended) for s in kind_members]
         return blocks
     domains = list(dict.fromkeys(s.domain for s in members))
     for domain in domains:
-        blocks.append(Heading(3, domain))
+        blocks.append(Heading(4, domain))
         blocks += [_statement_group(s, section, ended) for s in members if s.domain == domain]
     return blocks
-
-
-def _summary(data: ReportData) -> list[Block]:
-    counts = {s: len(data.in_section(s)) for s in SECTIONS}
-    closed = [r for r in data.rounds if r.status == "closed"]
-    kinds = "; ".join(f"{kind.label_while(data.study_ended)}: {len(data.with_verdict(kind))}"
-                      for kind in UNCERTAIN if data.with_verdict(kind))
-    return [
-        Heading(1, data.title),
-        Paragraph(f"Delphi study report · study id {data.study_id} · generated "
-                  f"{when(data.generated_at)} by the delphi bot.", note=True),
-        Contents(TOC),
-        Heading(2, "Summary", "summary"),
-        Paragraph(f"{len(data.statements)} statements were considered over "
-                  f"{len(closed)} closed round(s) (at most {data.spec.study.max_rounds} "
-                  f"pre-registered). Under the pre-registered protocol: consensus to "
-                  f"endorse: {counts['recommendations']}; consensus to reject: "
-                  f"{counts['rejected']}; no final consensus: {counts['uncertainty']}"
-                  + (f" ({kinds})" if kinds else "") + f"; dropped: {counts['dropped']}."),
-        Paragraph(_stopped(data)),
-        Paragraph("Study description as shown to the experts before consent:"),
-        Quote(data.description),
-    ]
 
 
 def _stopped(data: ReportData) -> str:
@@ -335,31 +313,9 @@ def _protocol(data: ReportData) -> list[Block]:
     return blocks
 
 
-def _flow(data: ReportData, images: bool) -> list[Block]:
-    rows = [[str(f.number), f.status, when(f.opened_at), when(f.closed_at), str(f.items),
-             str(f.invited), str(f.consented), str(f.eligible), str(f.started),
-             str(f.submitted), str(f.withdrawn), str(f.unreachable),
-             "–" if f.response_rate is None else f"{fmt(f.response_rate)} %"]
-            for f in data.rounds]
-    blocks: list[Block] = [
-        Heading(2, "Participant flow", "flow"),
-        Table(["Round", "Status", "Opened", "Closed", "Statements", "Invited", "Consented",
-               "Eligible", "Started", "Submitted", "Withdrawn", "Unreachable",
-               "Response rate"], rows, caption="Participant flow per round"),
-        Paragraph("Invited, consented, withdrawn and unreachable are cumulative at the "
-                  "round's close. Eligible = the panel asked to rate in that round (passed "
-                  "screening and not withdrawn when it opened, or held a ballot in it). "
-                  "Started = opened a ballot; submitted = submitted the ballot. Response "
-                  "rate = submitted / eligible.", note=True)]
-    if images and data.rounds:
-        blocks.append(Image("flow.png", charts.flow_chart(data.rounds),
-                            "Participant flow diagram", "Figure 1. Participant flow."))
-    return blocks
-
-
 def _rounds(data: ReportData) -> list[Block]:
     points = data.spec.scale.points
-    blocks: list[Block] = [Heading(2, "Results per round", "rounds")]
+    blocks: list[Block] = [Heading(2, "Appendix B: ratings per round", "rounds")]
     for flow in data.rounds:
         rows = []
         for statement in data.statements:
@@ -386,27 +342,6 @@ def _rounds(data: ReportData) -> list[Block]:
     return blocks
 
 
-def _charts(data: ReportData) -> list[Block]:
-    bands = bands_for(data.spec.consensus, data.spec.scale.points)
-    scale = charts.Bands(data.spec.scale.points, bands.agree, bands.disagree)
-    numbers = [f.number for f in data.rounds if f.status == "closed"]
-    blocks: list[Block] = [Heading(2, "Charts", "charts")]
-    if numbers:
-        blocks.append(Image("consensus-per-round.png",
-                            charts.consensus_chart(data.statements, numbers),
-                            "Number of statements by consensus class per round",
-                            "Figure 2. Statements by class in each round and the cumulative "
-                            "number endorsed."))
-    for index, statement in enumerate(data.statements, start=1):
-        if statement.results:
-            blocks.append(Image(f"statement-{statement.code}.png",
-                                charts.statement_chart(statement, scale),
-                                f"Distribution of ratings of {statement.code} by round",
-                                f"Figure 3.{index}. {statement.code}: green = agree set, "
-                                "red = disagree set, dashed line = median."))
-    return blocks
-
-
 def _changes(data: ReportData) -> list[Block]:
     rows: list[list[str]] = []
     for s in data.statements:
@@ -426,35 +361,6 @@ def _changes(data: ReportData) -> list[Block]:
                   rows)]
 
 
-def _sensitivity(data: ReportData) -> list[Block]:
-    from engine.stats import changed_statements, sensitivity_table, with_confidence
-
-    blocks: list[Block] = [Heading(2, "Sensitivity analysis", "sensitivity")]
-    if data.ratings.empty:
-        return [*blocks, Paragraph("No ratings yet.", note=True)]
-    table = with_confidence(
-        sensitivity_table(data.ratings, data.spec.consensus, data.spec.scale.points),
-        data.ratings, data.spec.consensus, data.spec.scale.points)
-    described = dict(zip(table["definition"], table["description"], strict=False))
-    blocks.append(Paragraph("The same ratings classified under common alternative consensus "
-                            "definitions (Webbe et al., Trials 2023 show that the definition "
-                            "changes results). 'study' is the pre-registered rule."))
-    blocks.append(Table(["Definition", "Description"],
-                        [[name, text] for name, text in described.items()]))
-    wide = changed_statements(table)
-    cells = table[["round", "statement"]].drop_duplicates()
-    if wide.empty:
-        blocks.append(Paragraph(f"No statement changes class under any alternative "
-                                f"definition ({len(cells)} statement-rounds checked)."))
-        return blocks
-    blocks.append(Paragraph(f"{len(wide)} of {len(cells)} statement-rounds change class "
-                            "under at least one alternative:"))
-    blocks.append(Table([str(c) for c in wide.columns],
-                        [[str(v) for v in row] for row in wide.itertuples(index=False)],
-                        caption="Statements whose class depends on the definition"))
-    return blocks
-
-
 def _actions(data: ReportData) -> list[Block]:
     shown = {"openround", "closeround", "revise", "drop", "add", "hide", "unhide"}
 
@@ -470,6 +376,236 @@ def _actions(data: ReportData) -> list[Block]:
             Table(["When", "Action", "Detail"], rows) if rows else Paragraph("None.")]
 
 
+def verdicts(data: ReportData) -> dict[str, str]:
+    """Each statement's verdict under the frozen protocol (:mod:`engine.verdict`), worded
+    for the reader (interim wording while rounds remain)."""
+    return {s.code: s.verdict.label_while(data.study_ended) for s in data.statements}
+
+
+def _summary(data: ReportData) -> list[Block]:
+    counts = {s: len(data.in_section(s)) for s in SECTIONS}
+    closed = [r for r in data.rounds if r.status == "closed"]
+    kinds = "; ".join(f"{kind.label_while(data.study_ended)}: {len(data.with_verdict(kind))}"
+                      for kind in UNCERTAIN if data.with_verdict(kind))
+    return [
+        Heading(1, data.title),
+        Paragraph(f"Delphi study report · study id {data.study_id} · generated "
+                  f"{when(data.generated_at)} by delphi {data.conduct.version}.", note=True),
+        Contents(TOC),
+        Heading(2, "Summary", "summary"),
+        Paragraph(f"{plural(len(data.statements), 'statement')} were considered over "
+                  f"{plural(len(closed), 'closed round')} (at most "
+                  f"{data.spec.study.max_rounds} pre-registered) by a panel of "
+                  f"{plural(len(data.panel.eligible), 'eligible expert')}. Under the "
+                  f"pre-registered protocol: consensus to endorse: "
+                  f"{counts['recommendations']}; consensus to reject: {counts['rejected']}; "
+                  f"no final consensus: {counts['uncertainty']}"
+                  + (f" ({kinds})" if kinds else "") + f"; dropped: {counts['dropped']}."),
+        Paragraph(_stopped(data)),
+        Paragraph("Study description as shown to the experts before consent:"),
+        Quote(data.description),
+    ]
+
+
+def _panel(data: ReportData) -> list[Block]:
+    return [Heading(2, "The panel (Table 1)", "panel"),
+            *table_1(data.panel, data.conduct.late_joiners)]
+
+
+def flow_steps(data: ReportData) -> list[charts.FlowStep]:
+    panel = data.panel
+    lost = [f"Declined consent: {panel.declined}",
+            *(f"Screened out ({q.id}: {a}): {n}" for q, a, n in panel.exclusions())]
+    if panel.not_answered:
+        lost.append(f"Did not finish consent or screening: {panel.not_answered}")
+    steps = [charts.FlowStep(f"Invited\nn = {panel.invited}",
+                             f"Did not join\nn = {panel.invited - panel.joined}"),
+             charts.FlowStep(f"Joined\nn = {panel.joined}", "\n".join(lost)),
+             charts.FlowStep(f"Eligible panel\nn = {len(panel.eligible)}",
+                             f"Joined after round 1: {data.conduct.late_joiners}"
+                             if data.conduct.late_joiners else None)]
+    withdrawn = 0
+    for flow in data.rounds:
+        rate = "–" if flow.response_rate is None else f"{flow.response_rate:.0f} %"
+        aside = [f"Withdrew: {flow.withdrawn - withdrawn}",
+                 f"Did not respond: {max(0, flow.eligible - flow.submitted)}"]
+        if flow.unreachable:
+            aside.append(f"Unreachable: {flow.unreachable}")
+        steps.append(charts.FlowStep(
+            f"Round {flow.number} ({plural(flow.items, 'statement')})\n"
+            f"responded {flow.submitted} of {flow.eligible} ({rate})", "\n".join(aside)))
+        withdrawn = flow.withdrawn
+    return steps
+
+
+def _flow(data: ReportData, images: bool) -> list[Block]:
+    rows = [[str(f.number), f.status, when(f.opened_at), when(f.closed_at), str(f.items),
+             str(f.eligible), str(f.started), str(f.submitted), str(f.withdrawn),
+             str(f.unreachable),
+             "–" if f.response_rate is None else f"{fmt(f.response_rate)} %"]
+            for f in data.rounds]
+    blocks: list[Block] = [Heading(2, "Participant flow (Figure 1)", "flow")]
+    if images:
+        blocks.append(Image("figure-1-flow", charts.flow_chart(flow_steps(data)),
+                            "Participant flow diagram",
+                            "Figure 1. Participant flow, from invitation to the last round.",
+                            anchor="figure-1"))
+    blocks += [
+        Table(["Round", "Status", "Opened", "Closed", "Statements", "Eligible", "Started",
+               "Submitted", "Withdrawn (cumulative)", "Unreachable", "Response rate"], rows,
+              caption="Participant flow per round"),
+        Paragraph("Eligible = the panel asked to rate in that round (passed screening and "
+                  "not withdrawn when it opened, or held a ballot in it). Started = opened a "
+                  "ballot; submitted = submitted it. Response rate = submitted / eligible.",
+                  note=True)]
+    if data.retention:
+        first = {g: n for r, g, n, _ in data.retention if r == data.rounds[0].number}
+        blocks.append(Table(
+            ["Round", "Stakeholder group", "Eligible", "Submitted", "Response",
+             "Retention (submitted / eligible in round 1)"],
+            [[str(r), g, str(n), str(k), "–" if not n else f"{100 * k / n:.0f} %",
+              "–" if not first.get(g) else f"{100 * k / first[g]:.0f} %"]
+             for r, g, n, k in data.retention],
+            caption="Response and retention per round and stakeholder group"))
+    return blocks
+
+
+def threshold_of(rule: RuleSpec) -> float | None:
+    """The % agreement threshold of the pre-registered rule, if it has one."""
+    if rule.rule == "percent_agreement":
+        return rule.threshold * 100
+    if rule.rule == "grade_70_15":
+        return rule.grade_in * 100
+    return next((t for t in (threshold_of(r) for r in rule.rules) if t is not None), None)
+
+
+def _ordered(data: ReportData) -> list[StatementData]:
+    domains = list(dict.fromkeys(s.domain for s in data.statements))
+    return sorted(data.statements, key=lambda s: (domains.index(s.domain), s.position))
+
+
+def _results(data: ReportData, images: bool) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Results (Table 2, Figures 2-4)", "results"),
+                           *table_2(data, verdicts(data))]
+    if not images:
+        return blocks
+    colour = {"recommendations": "in", "rejected": "out"}
+    rated = [s for s in _ordered(data) if s.results]
+    if rated:
+        rows = [charts.Trajectory(s.code, s.domain, [(r.round, r.pct_agree)
+                                                     for r in s.results],
+                                  colour.get(s.section, "none")) for s in rated]
+        threshold = threshold_of(data.spec.consensus)
+        line = (f"the dashed line is the pre-registered threshold of {threshold:g} %"
+                if threshold is not None else "the pre-registered rule has no single "
+                "% threshold, so none is drawn")
+        blocks.append(Image("figure-2-overview", charts.overview_chart(rows, threshold),
+                            "Agreement of every statement in every round",
+                            "Figure 2. Agreement with each statement in each round, grouped "
+                            f"by domain; grey dots = earlier rounds, the coloured dot = the "
+                            f"last round rated, coloured by the final verdict; {line}.",
+                            anchor="figure-2"))
+        bands = bands_for(data.spec.consensus, data.spec.scale.points)
+        scale = charts.Bands(data.spec.scale.points, bands.agree, bands.disagree)
+        words = verdicts(data)
+        panels = []
+        for s in rated:
+            final = s.results[-1]
+            panels.append(charts.Panel(f"{s.code} · {words[s.code]}", final.counts,
+                                       final.median))
+        blocks.append(Image("figure-3-distributions", charts.distributions_chart(
+            panels, scale), "Distribution of the last ratings of every statement",
+            "Figure 3. Ratings of each statement in the last round it was rated (green = "
+            "agree set, red = disagree set, dashed line = median); shared axes.",
+            anchor="figure-3"))
+    numbers = [f.number for f in data.rounds if f.status == "closed"]
+    if numbers:
+        blocks.append(Image("figure-4-per-round", charts.consensus_chart(
+            data.statements, numbers), "Number of statements by class per round",
+            "Figure 4. Statements by class in each round and the cumulative number "
+            "endorsed.", anchor="figure-4"))
+    return blocks
+
+
+def _conduct(data: ReportData) -> list[Block]:
+    conduct = data.conduct
+    schedule = data.spec.schedule
+    hours = ", ".join(f"{h} h" for h in schedule.nudge_hours_before)
+    rows = [[str(f.number), str(conduct.reminders.get(f.number, 0)),
+             ", ".join(when(t) for t in conduct.extensions.get(f.number, [])) or "none",
+             when(f.deadline)] for f in data.rounds]
+    blocks: list[Block] = [
+        Heading(2, "How the study ran", "conduct"),
+        Paragraph(f"Reminders: experts with an unfinished ballot were reminded {hours} "
+                  f"before each round's deadline (outside quiet hours "
+                  f"{schedule.quiet_hours}, {data.spec.study.timezone}); rounds lasted "
+                  f"{plural(schedule.round_days, 'day')} unless extended."),
+        Table(["Round", "Reminders sent", "Deadline extended on", "Final deadline"], rows,
+              caption="Reminders and deadline extensions per round"),
+        Paragraph(_stopped(data)),
+        Paragraph(f"Experts who joined after round 1 had opened: "
+                  f"{data.conduct.late_joiners}."),
+    ]
+    if conduct.example_card:
+        blocks.append(Paragraph(f"Feedback as the experts saw it: the first card of round "
+                                f"{conduct.example_round} sent to one expert, verbatim "
+                                "(buttons in brackets):"))
+        blocks += [Quote(part) for part in conduct.example_card.split("\n\n")]
+    else:
+        blocks.append(Paragraph("No round with feedback has been sent yet.", note=True))
+    blocks.append(Table(["Item", "Value"], [
+        ["Software", f"delphi {conduct.version}"],
+        ["Protocol hash (SHA-256)", data.protocol_hash],
+        ["Protocol frozen", when(data.frozen_at)]], caption="Software and protocol"))
+    return blocks
+
+
+def plain_definition(name: str) -> str:
+    """A sensitivity definition's id in the words a reader uses."""
+    if name == "study":
+        return "pre-registered rule"
+    if match := re.fullmatch(r"percent_agreement_(\d+)", name):
+        return f"{match.group(1)} % agreement"
+    if match := re.fullmatch(r"median_iqr_([\d.]+)_([\d.]+)", name):
+        return f"median ≥ {match.group(1)} and IQR ≤ {match.group(2)}"
+    return {"grade_70_15": "GRADE 70/15", "rand_ucla_ipr": "RAND/UCLA, IPR method",
+            "rand_ucla_count": "RAND/UCLA, count method",
+            "confidence_weighted": "weighted by confidence",
+            "without_low_confidence": "low-confidence ratings left out",
+            }.get(name, name.replace("_", " "))
+
+
+def _sensitivity(data: ReportData) -> list[Block]:
+    from engine.stats import changed_statements, sensitivity_table, with_confidence
+
+    blocks: list[Block] = [Heading(2, "Sensitivity analysis", "sensitivity")]
+    if data.ratings.empty:
+        return [*blocks, Paragraph("No ratings yet.", note=True)]
+    table = with_confidence(
+        sensitivity_table(data.ratings, data.spec.consensus, data.spec.scale.points),
+        data.ratings, data.spec.consensus, data.spec.scale.points)
+    described = dict(zip(table["definition"], table["description"], strict=False))
+    blocks.append(Paragraph("The same ratings classified under common alternative consensus "
+                            "definitions (Webbe et al., Trials 2023 show that the definition "
+                            "changes results)."))
+    blocks.append(Table(["Definition", "Description"],
+                        [[plain_definition(name), text] for name, text in described.items()]))
+    wide = changed_statements(table)
+    cells = table[["round", "statement"]].drop_duplicates()
+    if wide.empty:
+        blocks.append(Paragraph(f"No statement changes class under any alternative "
+                                f"definition ({len(cells)} statement-rounds checked)."))
+        return blocks
+    blocks.append(Paragraph(f"{len(wide)} of {len(cells)} statement-rounds change class "
+                            "under at least one alternative (in = endorse, out = reject, "
+                            "none = no consensus):"))
+    blocks.append(Table([plain_definition(str(c)) if i > 1 else str(c).capitalize()
+                         for i, c in enumerate(wide.columns)],
+                        [[str(v) for v in row] for row in wide.itertuples(index=False)],
+                        caption="Statements whose class depends on the definition"))
+    return blocks
+
+
 def _methods(data: ReportData) -> list[Block]:
     return [
         Heading(2, "Methods and reproducibility", "methods"),
@@ -483,47 +619,60 @@ def _methods(data: ReportData) -> list[Block]:
             "panel's distribution, median, interquartile range and % agreement from the "
             "previous round, their own previous rating, the previous wording if it was "
             "revised, and the other experts' comments (comments hidden by the coordinator "
-            "excepted).",
+            "excepted). An example card as sent is under 'How the study ran'.",
             "Statistics: valid n excludes 'unable to rate'; quartiles by the pre-registered "
-            "method; stability between rounds only for statements carried unchanged "
-            "(percent change, Wilcoxon signed-rank and McNemar are all computed; the "
-            "pre-registered one decides).",
-            "Reproduce every number: `delphi analyze ratings.csv --study STUDY.toml --methods` on "
-            "the exported ratings.csv gives results.csv byte for byte; "
-            "`--sensitivity` gives the sensitivity table.",
+            "method; the 95 % interval of a share is the Wilson score interval; stability "
+            "between rounds only for statements carried unchanged (percent change, "
+            "Wilcoxon signed-rank and McNemar are all computed; the pre-registered one "
+            "decides).",
+            "Reproduce every number: delphi analyze ratings.csv --study STUDY.toml "
+            "--methods on the exported ratings.csv gives results.csv byte for byte; "
+            "--sensitivity gives the sensitivity table.",
             "Data: ratings.csv, results.csv, statements.csv, comments.csv, "
-            "participants.csv, flow.csv and study.xlsx (one sheet each), pseudonyms only.",
+            "participants.csv, flow.csv, panel.csv and study.xlsx (one sheet each), "
+            "pseudonyms only; per-expert screening answers only on request "
+            "(delphi export --screening-answers).",
         ]),
     ]
 
 
 def _checklist() -> list[Block]:
-    titles = dict(TOC)
-    status_words = {"report": "answered", "partly": "partly (authors add context)",
-                    "authors": "authors must write"}
+    words = {ANSWERED: "answered", PARTLY: "partly answered", "authors":
+             "for the authors to complete"}
     blocks: list[Block] = [
-        Heading(2, "Reporting checklist", "checklist"),
-        Paragraph("Items of ACCORD (Gattrell et al., PLoS Med 2024), CREDES (Jünger et al., "
-                  "Palliat Med 2017) and DELPHISTAR (Niederberger et al., PLoS One 2024) "
-                  "that this software can support, and where this report answers them. "
-                  "Item topics are paraphrased and item numbers omitted: check them "
-                  "against the official checklists.", note=True)]
-    for guideline in ("ACCORD", "CREDES", "DELPHISTAR"):
-        rows = [[item.topic, status_words[item.status],
-                 titles.get(item.where, "–") if item.where else "–", item.note]
-                for item in checklist() if item.guideline == guideline]
-        blocks.append(Table(["Item (paraphrased)", "Status", "Where in this report", "Note"],
-                            rows, caption=guideline))
+        Heading(2, "Reporting checklists", "checklist"),
+        Paragraph("Each item of the three Delphi reporting guidelines by its official id, "
+                  "with its content paraphrased: answered (see the linked section), partly "
+                  "answered (what is missing), or for the authors to complete. Check the "
+                  "wording against the official checklists when you complete them.",
+                  note=True)]
+    for name, items in GUIDELINES.items():
+        rows: list[list[str | Link]] = []
+        for item in items:
+            where: str | Link = (Link(ANCHOR_TITLES.get(item.where, item.where), item.where)
+                                 if item.where and item.status != "authors" else "–")
+            rows.append([item.id, item.topic, words[item.status], where, item.note])
+        blocks.append(Table(["Item", "Content (paraphrased)", "Status", "See", "Note"], rows,
+                            caption=f"{name} ({len(items)} items): {CITATIONS[name]}",
+                            anchor=f"checklist-{name.lower()}"))
+    return blocks
+
+
+def _appendix(data: ReportData) -> list[Block]:
+    blocks: list[Block] = [
+        Heading(2, "Appendix A: statements in full", "appendix"),
+        Paragraph("Every statement once, in the section of its final verdict, with the "
+                  "numbers of each round and the experts' comments.", note=True)]
+    for section in SECTIONS:
+        blocks += _section(data, section)
     return blocks
 
 
 def build_blocks(data: ReportData, images: bool = True) -> list[Block]:
-    blocks = [*_summary(data), *_protocol(data), *_flow(data, images)]
-    for section in SECTIONS:
-        blocks += _section(data, section)
-    blocks += _rounds(data)
-    if images:
-        blocks += _charts(data)
-    blocks += [*_changes(data), *_sensitivity(data), *_actions(data), *_methods(data),
-               *_checklist()]
-    return blocks
+    return [*_summary(data), *_protocol(data), *_panel(data), *_flow(data, images),
+            *_results(data, images), *_conduct(data), *_sensitivity(data), *_changes(data),
+            *_actions(data), *_methods(data), *_checklist(), *_appendix(data),
+            *_rounds(data)]
+
+
+__all__ = ["Figure", "build_blocks"]

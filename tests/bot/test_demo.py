@@ -68,10 +68,10 @@ def _sections(report: str) -> dict[str, str]:
     where: dict[str, str] = {}
     section = ""
     for line in report.splitlines():
-        heading = re.match(r"^## .*\{#(\w+)\}$", line)
+        heading = re.match(r"^### .*\{#(\w+)\}$", line)  # appendix A's sections
         if heading:
             section = heading.group(1)
-        statement = re.match(r"^#### (S\d+)\b", line)
+        statement = re.match(r"^##### (S\d+)\b", line)
         if statement:
             where[statement.group(1)] = section
     return where
@@ -117,7 +117,7 @@ def test_bundled_study_report_follows_the_frozen_protocol_and_is_reproducible(
                     if r["verdict"] == {"Consensus not yet stable when rounds ran out":
                                         "not_stable", "Stable disagreement":
                                         "stable_disagreement"}.get(kind, "no_consensus"))
-        assert f"### {kind} ({count})" in uncertainty
+        assert f"#### {kind} ({count})" in uncertainty
     transcript = (tmp_path / "a" / "transcript-expert-01.txt").read_text(encoding="utf-8")
     last = transcript[transcript.rindex("summary"):]
     for code, row in final.items():

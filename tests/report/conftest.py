@@ -12,9 +12,13 @@ the base64 of an embedded image when the tests scan the outputs for them.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -127,6 +131,37 @@ async def run_study(store: Store, clock: ManualClock) -> FinishedStudy:
     await dispatcher.run_once()
     return FinishedStudy(store, clock, conductor, messenger, dispatcher, coordinator,
                          experts, hidden, first_cards)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium, installed on first use when we are root and it is missing."""
+    found = shutil.which("chromium")
+    if found is None and hasattr(os, "geteuid") and os.geteuid() == 0 \
+            and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+        if subprocess.run(install, check=False, capture_output=True, timeout=900,
+                          env=env).returncode != 0:
+            # a fresh machine has no package lists yet
+            subprocess.run(["apt-get", "update"], check=False, capture_output=True,
+                           timeout=900, env=env)
+            subprocess.run(install, check=False, capture_output=True, timeout=900, env=env)
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.skip("headless render test needs Debian's `chromium` (apt-get install "
+                    "chromium; installed automatically only when running as root)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def demo_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`delphi demo`'s output folder (a smaller panel, run once for the session)."""
+    from bot.cli import main
+
+    out = tmp_path_factory.mktemp("demo") / "out"
+    assert main(["demo", "--out", str(out), "--seed", "3", "--experts", "8"]) == 0
+    return out
 
 
 @pytest.fixture

@@ -38,12 +38,25 @@ def test_report_and_export_write_every_file(tmp_path: Path,
     assert "report.html" in capsys.readouterr().out
     written = {p.relative_to(tmp_path / "report").as_posix()
                for p in (tmp_path / "report").rglob("*") if p.is_file()}
-    assert {"report.html", "report.md", "figures/flow.png",
-            "figures/statement-S03.png"} <= written
+    stems = ("figure-1-flow", "figure-2-overview", "figure-3-distributions",
+             "figure-4-per-round")
+    assert written == {"report.html", "report.md", "report.docx", *(
+        f"figures/{stem}.{kind}" for stem in stems for kind in ("png", "svg", "pdf"))}
     markdown = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
-    for name in written - {"report.html", "report.md"}:
-        assert f"]({name})" in markdown  # every figure the Markdown links to exists
+    for name in written - {"report.html", "report.md", "report.docx"}:
+        assert f"]({name})" in markdown  # the Markdown links every figure file
     assert main(["export", "--config", str(config), "--out", str(tmp_path / "export")]) == 0
     assert sorted(p.name for p in (tmp_path / "export").iterdir()) == [
-        "comments.csv", "flow.csv", "participants.csv", "ratings.csv", "results.csv",
-        "statements.csv", "study.xlsx"]
+        "comments.csv", "flow.csv", "panel.csv", "participants.csv", "ratings.csv",
+        "results.csv", "statements.csv", "study.xlsx"]
+    # Per-pseudonym screening answers only when asked for explicitly.
+    assert main(["export", "--config", str(config), "--out", str(tmp_path / "answers"),
+                 "--screening-answers"]) == 0
+    assert (tmp_path / "answers" / "screening_answers.csv").read_text().startswith(
+        "participant,group,status,question,answer\n")
+    # A missing templates folder is one sentence, not a traceback.
+    capsys.readouterr()
+    assert main(["report", "--config", str(config), "--out", str(tmp_path / "r2"),
+                 "--templates", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"The report templates folder {tmp_path / 'nowhere'} does not exist.")

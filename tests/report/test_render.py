@@ -3,8 +3,6 @@ artifact under test-artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,27 +15,6 @@ from tests.conftest import Backend
 from tests.report.conftest import FinishedStudy
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Debian's chromium, installed on first use when we are root and it is missing."""
-    found = shutil.which("chromium")
-    if found is None and hasattr(os, "geteuid") and os.geteuid() == 0 \
-            and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-        if subprocess.run(install, check=False, capture_output=True, timeout=900,
-                          env=env).returncode != 0:
-            # a fresh machine has no package lists yet
-            subprocess.run(["apt-get", "update"], check=False, capture_output=True,
-                           timeout=900, env=env)
-            subprocess.run(install, check=False, capture_output=True, timeout=900, env=env)
-        found = shutil.which("chromium")
-    if found is None:
-        pytest.skip("headless render test needs Debian's `chromium` (apt-get install "
-                    "chromium; installed automatically only when running as root)")
-    return found
 
 
 def screenshot(chromium: str, page: Path, png: Path, profile: Path) -> None:

@@ -106,12 +106,15 @@ async def test_html_is_self_contained(finished: FinishedStudy) -> None:
     assert {"html", "head", "body", "title", "style", "table", "img"} <= structure.tags
     assert not {"script", "link", "iframe", "object"} & structure.tags
     external = [r for r in structure.references
-                if not (r.startswith("data:image/png;base64,") or r.startswith("#"))]
+                if not (r.startswith("data:image/svg+xml;base64,") or r.startswith("#"))]
     assert external == []
     assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", re.sub(
         r'src="data:[^"]*"', "", html), re.IGNORECASE)
-    images = [r for r in structure.references if r.startswith("data:image/png")]
-    assert len(images) == 2 + 6  # flow, consensus per round, one per rated statement
+    images = [r for r in structure.references if r.startswith("data:image/svg+xml")]
+    assert len(images) == 4  # flow, overview, distributions, statements per round
+    anchors = set(re.findall(r' id="([^"]+)"', html))
+    links = {r[1:] for r in structure.references if r.startswith("#")}
+    assert links <= anchors  # every link of the contents and the checklists lands
 
 
 async def test_exports_reproduce_results_through_delphi_analyze(
@@ -187,7 +190,8 @@ async def test_comments_listing_and_refusals(finished: FinishedStudy) -> None:
 
 async def test_report_command_sends_the_report(finished: FinishedStudy) -> None:
     reply = await finished.coordinator.command("report")
-    assert [d.filename for d in reply.documents] == ["report.html", "report.md"]
+    assert [d.filename for d in reply.documents] == ["report.html", "report.md",
+                                                     "report.docx"]
     html = reply.documents[0].content.decode("utf-8")
     assert html.startswith("<!DOCTYPE html>") and parse(html).problems == []
     reply = await finished.coordinator.command("export")
@@ -195,10 +199,15 @@ async def test_report_command_sends_the_report(finished: FinishedStudy) -> None:
     assert "flow.csv" in [d.filename for d in reply.documents]
 
 
-def test_checklist_covers_the_three_guidelines() -> None:
+def test_checklists_carry_the_official_item_ids() -> None:
     items = checklist()
-    assert {i.guideline for i in items} == {"ACCORD", "CREDES", "DELPHISTAR"}
-    assert len([i for i in items if i.guideline == "CREDES"]) == 16
-    assert all(i.status in ("report", "partly", "authors") for i in items)
-    assert all(i.where is not None for i in items if i.status == "report")
+    ids = {g: [i.id for i in items if i.guideline == g]
+           for g in ("ACCORD", "CREDES", "DELPHISTAR")}
+    assert ids["ACCORD"] == ["T1", "I1", "I2", "I3", *(f"M{n}" for n in range(1, 22)),
+                             *(f"R{n}" for n in range(1, 6)), "D1", "D2", "O1", "O2", "O3"]
+    assert ids["CREDES"] == [str(n) for n in range(1, 17)]
+    assert ids["DELPHISTAR"] == [str(n) for n in range(1, 39)]
+    assert all(i.status in ("answered", "partly", "authors") for i in items)
+    assert all(i.where is not None for i in items if i.status != "authors")
+    assert all(i.note for i in items if i.status == "partly")  # says what is missing
     assert any(i.status == "authors" for i in items)

@@ -151,7 +151,7 @@ async def test_export_is_uploaded_to_the_coordinators_dm(study: SlackStudy) -> N
     assert any("Export of study tiny" in t for t in texts)
     assert {f.filename for f in study.coordinator.files} == {
         "ratings.csv", "results.csv", "statements.csv", "comments.csv", "participants.csv",
-        "flow.csv", "study.xlsx"}
+        "flow.csv", "panel.csv", "study.xlsx"}
     files = {f.filename: (f.content or b"").decode() for f in study.coordinator.files
              if f.filename.endswith(".csv")}
     ratings = list(csv.DictReader(io.StringIO(files["ratings.csv"])))

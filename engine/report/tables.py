@@ -1,0 +1,133 @@
+"""The two tables every Delphi paper prints: Table 1 (the panel) and Table 2 (the results).
+
+Numbers only from :class:`engine.report.data.ReportData`; the final verdict of each
+statement from :mod:`engine.verdict`, so Table 2 cannot disagree with the rest.
+"""
+
+from __future__ import annotations
+
+from engine.report.data import ReportData, Result, StatementData
+from engine.report.panel import ALL, PanelData, share
+from engine.report.render import Block, Paragraph, Table
+from engine.stats.interval import wilson_interval
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    if value is None or value != value:
+        return "–"
+    return f"{round(value, digits):g}"
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
+
+
+# --- Table 1 ------------------------------------------------------------------------
+
+def recruitment_rows(panel: PanelData, late_joiners: int) -> list[list[str]]:
+    rows = [["Invited (invitation links created)", str(panel.invited)],
+            ["Joined (opened an invitation)", str(panel.joined)],
+            ["Declined consent", str(panel.declined)],
+            ["Consented", str(panel.consented)],
+            ["Screened out", str(len(panel.screened_out))]]
+    rows += [[f"  screened out by {q.id}: answered “{answer}”", str(count)]
+             for q, answer, count in panel.exclusions()]
+    if panel.not_answered:
+        rows.append(["Joined but did not finish consent or screening",
+                     str(panel.not_answered)])
+    rows.append(["Eligible panel", str(len(panel.eligible))])
+    rows.append(["  of whom joined after round 1 had opened", str(late_joiners)])
+    return rows
+
+
+def table_1(panel: PanelData, late_joiners: int) -> list[Block]:
+    blocks: list[Block] = [Table(["Step", "Experts"], recruitment_rows(panel, late_joiners),
+                                 caption="Table 1a. Recruitment and eligibility",
+                                 anchor="table-1")]
+    if not panel.questions:
+        blocks.append(Paragraph("The study asked no screening questions, so the panel's "
+                                "characteristics are for the authors to report.", note=True))
+        return blocks
+    groups = [ALL, *panel.groups] if panel.groups and panel.groups != ["no group"] else [ALL]
+    header = ["Question", "Answer", *(
+        f"{'All' if g == ALL else g} (n = {panel.group_size(g)})" for g in groups)]
+    rows: list[list[str]] = []
+    previous = None
+    for q, answer, counts in panel.declarations():
+        first, previous = q.id != previous, q.id
+        rows.append([q.id if first else "", answer, *(
+            f"{counts[g]} ({share(counts[g], panel.group_size(g))})" for g in groups)])
+    blocks.append(Table(header, rows, caption="Table 1b. Characteristics and declarations "
+                        "of the eligible panel (screening answers, n (%))"))
+    blocks.append(Paragraph("Questions as asked: " + "; ".join(
+        f"{q.id}: {q.question}" for q in panel.questions) + ".", note=True))
+    declaring, asked = panel.conflicts()
+    if asked:
+        blocks.append(Paragraph(
+            f"Conflicts of interest: {declaring} of {len(panel.eligible)} eligible experts "
+            f"({share(declaring, len(panel.eligible))}) declared at least one interest in "
+            f"answer to {', '.join(q.id for q in asked)}."))
+    else:
+        blocks.append(Paragraph("No screening question asked about conflicts of interest: "
+                                "report them from your own records.", note=True))
+    return blocks
+
+
+# --- Table 2 ------------------------------------------------------------------------
+
+def agreement_cell(result: Result) -> str:
+    if result.pct_agree is None or not result.n:
+        return "–"
+    successes = round(result.pct_agree * result.n / 100)
+    interval = wilson_interval(successes, result.n)
+    assert interval is not None
+    return (f"{fmt(result.pct_agree)} % [{fmt(100 * interval[0], 0)}–"
+            f"{fmt(100 * interval[1], 0)}]")
+
+
+def median_cell(result: Result) -> str:
+    if result.median is None:
+        return "–"
+    return f"{fmt(result.median, 2)} [{fmt(result.q1, 2)}–{fmt(result.q3, 2)}]"
+
+
+def reached_round(statement: StatementData) -> int | None:
+    """The round the final class was first reached with the final wording."""
+    final = statement.final
+    if final is None or final.consensus not in ("in", "out"):
+        return None
+    return min(r.round for r in statement.results
+               if r.consensus == final.consensus and r.version == final.version)
+
+
+def table_2(data: ReportData, verdict_of: dict[str, str]) -> list[Block]:
+    numbers = [f.number for f in data.rounds]
+    header = ["Statement", "Final text", "Domain", "Final verdict", "Reached in round"]
+    for number in numbers:
+        header += [f"R{number} n valid / unable", f"R{number} % agree [95 % CI]",
+                   f"R{number} median [Q1–Q3]"]
+    rows: list[list[str]] = []
+    for statement in data.statements:
+        reached = reached_round(statement)
+        row = [statement.code, statement.final_text, statement.domain,
+               verdict_of[statement.code], "–" if reached is None else str(reached)]
+        for number in numbers:
+            result = next((r for r in reversed(statement.results) if r.round == number), None)
+            if result is None:
+                row += ["–", "–", "–"]
+                continue
+            version = f" (v{result.version})" if len(statement.versions) > 1 else ""
+            row += [f"{result.n} / {result.n_unable}{version}", agreement_cell(result),
+                    median_cell(result)]
+        rows.append(row)
+    return [
+        Table(header, rows, caption="Table 2. Every statement with its final text, final "
+              "verdict and the ratings of each round", anchor="table-2", numeric_from=4,
+              text_column=1),
+        Paragraph("n valid excludes 'unable to rate'. % agree = share of valid ratings in "
+                  "the agree set, with its Wilson 95 % confidence interval. Median and "
+                  "quartiles by the pre-registered quantile method. R1, R2, ... = round; "
+                  "'–' = not rated in that round; (v2) = the revised wording was rated. The "
+                  "verdict applies the frozen protocol (consensus rule, stability, minimum "
+                  "valid ratings) to the last round the statement was rated in.",
+                  note=True)]
