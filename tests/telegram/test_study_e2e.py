@@ -21,6 +21,7 @@ from engine.models import Comment, Identity, Participant, Rating, RoundResult
 from tests.engine.helpers import loaded
 from tests.fakes.telegram_api import running_telegram_fake
 from tests.fakes.telegram_model import SimulatedUser
+from tests.report.test_word import word_tables
 from tests.telegram.harness import card_of, command, press, running_bot
 
 PANEL = 15
@@ -144,7 +145,9 @@ async def test_two_round_study_in_telegram(store: Store, clock: ManualClock) -> 
         for user in experts:
             await user.wait_for_message(lambda m: "Round 2 has closed" in m.visible_text)
         await command(coordinator, "export", expect="Export of study tiny")
-        await coordinator.wait_until(lambda: len(coordinator.documents) == 7)
+        await coordinator.wait_until(lambda: len(coordinator.documents) == 8)
+        await command(coordinator, "report", expect="Report of study tiny")
+        await coordinator.wait_until(lambda: len(coordinator.documents) == 11)
 
         # --- the data -----------------------------------------------------------------
         assert await count(store, Rating) == PANEL * (len(codes) + 2)
@@ -188,6 +191,24 @@ async def test_two_round_study_in_telegram(store: Store, clock: ManualClock) -> 
         assert comment in SEEN[(3, 2, "S02")] and comment not in SEEN[(1, 2, "S02")]
         assert "Your rating: Unable to rate" in SEEN[(14, 2, "S02")]
         assert "Round 1 results (n = 15)" in SEEN[(0, 2, "S03")]
+        # The report as the coordinator received it: report.docx opens, and Table 2 lists
+        # every statement's final wording with the numbers of results.csv.
+        docx = next(d.data for d in coordinator.documents if d.file_name == "report.docx")
+        table = next(t for t in word_tables(docx) if "Final text" in t[0])
+        final = {row["statement"]: row for row in csv.DictReader(io.StringIO(
+            files["statements.csv"]))}
+        assert [row[0] for row in table[1:]] == sorted(final)
+        assert all(row[1] == final[row[0]]["text"] for row in table[1:])
+        results = {(r["round"], r["statement"]): r
+                   for r in csv.DictReader(io.StringIO(files["results.csv"]))}
+        column = table[0].index("R2 n valid / unable")
+        for row in table[1:]:
+            expected = results[("2", f"{row[0]}.v2")] if ("2", f"{row[0]}.v2") in results \
+                else results.get(("2", row[0]))
+            if expected is not None:
+                assert row[column].startswith(f"{expected['n']} / {expected['n_unable']}")
+                assert row[column + 1].startswith(
+                    f"{round(float(expected['pct_agree']), 1):g} % [")
         assert not fake.internal_errors
         assert not any(m.visible_text.startswith("Please use the buttons")
                        for u in experts for m in u.bot_messages)
