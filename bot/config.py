@@ -66,6 +66,11 @@ class SlackSection(_Section):
     app_token_env: str = ""
     listen: str = "127.0.0.1"  # put a TLS reverse proxy in front; 0.0.0.0 to expose directly
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
+    # The workspace, app and Enterprise Grid organisation whose requests are answered;
+    # learned from auth.test at start-up when empty (app_id only if auth.test reports it).
+    team_id: str = ""
+    app_id: str = ""
+    enterprise_id: str = ""
 
 
 class CoordinatorsSection(_Section):

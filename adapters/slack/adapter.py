@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -30,11 +30,13 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.protocol import (
@@ -56,6 +58,7 @@ from adapters.slack.render import (
     render,
     unescape,
 )
+from adapters.slack.workspace import Installation, Malformed, foreign, parse
 from bot.cards import Card, Document, Prompt, Reply
 from bot.conductor import Conductor
 from bot.config import SlackSection
@@ -73,6 +76,7 @@ DEFAULT_HOST = "127.0.0.1"  # Slack needs https: a reverse proxy terminates TLS 
 DRAIN_SECONDS = 10.0
 ELSEWHERE = ("I answer in our direct messages (the bot's Messages tab), so your answers stay "
              "private.")
+FOREIGN = "This app answers only the Slack workspace it was set up for."
 SORRY = ("Sorry, something went wrong on our side. Nothing you already saw as recorded is "
          "lost; please try again, or send /delphi ballot.")
 
@@ -101,6 +105,10 @@ class SlackAdapter:
         self.app = AsyncApp(client=self.client,
                             signing_secret=settings.signing_secret.get_secret_value(),
                             process_before_response=False)
+        secret = settings.signing_secret.get_secret_value()
+        self._verifier = SignatureVerifier(secret) if secret else None  # HTTP mode only
+        self.installation: Installation | None = None  # known once start() ran auth.test
+        self.app.use(self._workspace_guard)
         self.app.command(COMMAND)(self._on_command)
         self.app.action(re.compile(rf"^{re.escape(ACTION_PREFIX)}"))(self._on_press)
         self.app.view(COMMENT_CALLBACK)(self._on_comment)
@@ -126,7 +134,9 @@ class SlackAdapter:
         self._session = aiohttp.ClientSession()
         self.client.session = self.outbox_client.session = self._session
         try:
-            await self.outbox_client.auth_test()
+            auth = await self.outbox_client.auth_test()
+            self.installation = self._installation(auth.data if isinstance(auth.data, dict)
+                                                   else {})
             if self.mode == "socket":
                 self.socket = self.socket_handler()
                 await self.socket.connect_async()  # type: ignore[no-untyped-call]
@@ -135,6 +145,30 @@ class SlackAdapter:
         except BaseException:
             await self.stop()
             raise
+
+    def _installation(self, auth: Mapping[str, Any]) -> Installation:
+        """The ids this bot serves: the config's, else what auth.test says of the token."""
+        settings = self.settings
+        learned = Installation(str(auth.get("team_id") or ""), auth.get("app_id") or None,
+                               auth.get("enterprise_id") or None)
+        ours = Installation(settings.team_id or learned.team_id,
+                            settings.app_id or learned.app_id,
+                            settings.enterprise_id or learned.enterprise_id)
+        if ours != learned:
+            log.warning("slack: the configured workspace %s differs from the bot token's %s; "
+                        "only requests of the configured one are answered", ours, learned)
+        return ours
+
+    async def _workspace_guard(self, body: dict[str, Any],
+                               next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        """bolt middleware (after the signature check, HTTP and Socket Mode alike): a
+        request of another team, app or enterprise is refused and reaches no listener."""
+        reason = None if self.installation is None else foreign(body, self.installation)
+        if reason is not None:
+            log.warning("slack: request refused: %s", reason)
+            return BoltResponse(status=403, body=FOREIGN)
+        await next()
+        return None
 
     def socket_handler(self) -> AsyncSocketModeHandler:
         """bolt's aiohttp Socket Mode handler: requests arrive over a WebSocket and reach the
@@ -155,9 +189,28 @@ class SlackAdapter:
         log.info("slack: listening on %s", self.url)
 
     async def _http_request(self, request: web.Request) -> web.Response:
-        """bolt checks the signature and the timestamp (401 otherwise) and routes."""
+        """bolt checks the signature and the timestamp (401 otherwise) and routes; a body
+        that is not what Slack sends is refused first (400 when signed, 401 when not), so
+        bolt never parses it."""
+        raw = await request.text()
+        try:
+            parse(raw, request.content_type)
+        except Malformed as problem:
+            if not self._signed(raw, request.headers):
+                return web.Response(status=401, text="invalid request")
+            log.warning("slack: malformed signed request refused: %s", problem)
+            return web.Response(status=400, text="malformed request")
         response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
+
+    def _signed(self, raw: str, headers: Mapping[str, str]) -> bool:
+        """Slack's signature over ``raw`` (bolt's own check, for bodies bolt never sees)."""
+        timestamp = headers.get("X-Slack-Request-Timestamp", "")
+        signature = headers.get("X-Slack-Signature")
+        if self._verifier is None or not signature or not timestamp.isascii() \
+                or not timestamp.isdigit():
+            return False
+        return self._verifier.is_valid(body=raw, timestamp=timestamp, signature=signature)
 
     async def stop(self) -> None:
         """Stop taking requests, let in-flight work finish, release connections."""

@@ -165,6 +165,7 @@ class SlackWebMethods:
             "team_id": ws.team_id,
             "user_id": ws.bot_user_id,
             "bot_id": ws.bot_id,
+            "app_id": ws.app_id,
             "is_enterprise_install": False,
         }
 
