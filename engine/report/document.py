@@ -20,6 +20,7 @@ from engine.report.render import (
     Image,
     Link,
     Paragraph,
+    Preformatted,
     Quote,
     Table,
 )
@@ -550,7 +551,7 @@ def _conduct(data: ReportData) -> list[Block]:
         blocks.append(Paragraph(f"Feedback as the experts saw it: the first card of round "
                                 f"{conduct.example_round} sent to one expert, verbatim "
                                 "(buttons in brackets):"))
-        blocks += [Quote(part) for part in conduct.example_card.split("\n\n")]
+        blocks.append(Preformatted(conduct.example_card))
     else:
         blocks.append(Paragraph("No round with feedback has been sent yet.", note=True))
     blocks.append(Table(["Item", "Value"], [

@@ -66,6 +66,14 @@ class Quote:
 
 
 @dataclass(frozen=True)
+class Preformatted:
+    """Text whose line breaks and spacing matter (a chat card as it was sent)."""
+
+    kind: ClassVar[str] = "pre"
+    text: str
+
+
+@dataclass(frozen=True)
 class Link:
     """A cell that points to a section of the report (``#anchor``)."""
 
@@ -131,7 +139,8 @@ class Group:
     blocks: list[Block] = field(default_factory=list)
 
 
-Block = Heading | Paragraph | Bullets | Quote | Table | Image | Contents | Group
+Block = (Heading | Paragraph | Bullets | Quote | Preformatted | Table | Image | Contents
+         | Group)
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|!])")
 

@@ -26,6 +26,7 @@ from engine.report.render import (
     Image,
     Link,
     Paragraph,
+    Preformatted,
     Quote,
     Table,
 )
@@ -91,6 +92,10 @@ def _block(doc: DocumentType, block: Block) -> None:
             doc.add_paragraph(item, style="List Bullet")
     elif isinstance(block, Quote):
         doc.add_paragraph(block.text, style="Quote")
+    elif isinstance(block, Preformatted):
+        run = doc.add_paragraph().add_run(block.text)
+        run.font.name = "Courier New"
+        run.font.size = Pt(8)
     elif isinstance(block, Table):
         _table(doc, block)
     elif isinstance(block, Image):

@@ -211,3 +211,31 @@ def test_checklists_carry_the_official_item_ids() -> None:
     assert all(i.where is not None for i in items if i.status != "authors")
     assert all(i.note for i in items if i.status == "partly")  # says what is missing
     assert any(i.status == "authors" for i in items)
+
+
+async def test_how_the_study_ran(finished: FinishedStudy) -> None:
+    """What the software knows: reminders and extensions per round, why it stopped, one
+    feedback card as sent, response per group, software version and protocol hash."""
+    async with finished.store.transaction() as session:
+        report = await build_report(session, finished.study_id, finished.clock.now())
+    markdown = report.markdown
+    conduct = markdown[markdown.index("{#conduct}"):markdown.index("{#sensitivity}")]
+    assert "| 1 | 0 | none |" in conduct and "| 2 | 0 | none |" in conduct
+    assert "Why the study stopped:" in conduct
+    card = report.html[report.html.index('<pre class="card">'):]
+    card = card[:card.index("</pre>")]
+    assert card.startswith('<pre class="card">Round 2 · Statement 1 of 2')
+    assert "Previous wording" in card and "\n" in card  # the card's lines kept
+    assert "rude" not in card and "Plumtree" not in card
+    assert "| Software | delphi " in conduct
+    assert f"| Protocol hash (SHA-256) | {await _hash(finished)} |" in conduct
+    flow = markdown[markdown.index("{#flow}"):markdown.index("{#results}")]
+    assert "| 1 | no group | 5 | 5 | 100 % | 100 % |" in flow
+    assert "| 2 | no group | 4 | 4 | 100 % | 80 % |" in flow
+
+
+async def _hash(finished: FinishedStudy) -> str:
+    from engine.loading import get_study
+
+    async with finished.store.transaction() as session:
+        return (await get_study(session, finished.study_id)).protocol_hash
