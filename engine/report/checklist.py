@@ -14,8 +14,10 @@ Guidelines (cite them with the checklist):
   (DELPHISTAR). PLoS One 2024;19(8):e0304651. 38 items: title and abstract (1-3),
   context (4-10), method (11-30), results (31-34), discussion (35-38).
 
-Item content is PARAPHRASED briefly, never quoted: the authors check each item against
-the official checklist when they complete it. ``status``: ``answered`` (the report
+Item content is PARAPHRASED briefly, never quoted. The sections and item counts above are
+confirmed from the publications; the topic given for each id is a paraphrase that has not
+been checked line by line against the official checklist text, so the authors verify each
+id against the official checklist when they complete it (the report says so). ``status``: ``answered`` (the report
 answers it; ``where`` links the section), ``partly`` (the report gives part; ``note``
 says what is missing) or ``authors`` (for the authors to complete).
 """

@@ -54,6 +54,12 @@ just many may me might more most much must my need needs no nor not now of off o
 only or other our out over own same shall she should so some such than that the their them
 then there these they this those through to too under until up very was we well were what
 when where which while who whom why will with would you your yours
+against almost already although always among another anything around away back become
+cannot case cases certainly clearly else enough especially etc even ever every get gets
+given go going good got however instead less like likely little lot make makes mostly
+never often perhaps quite rarely rather really say see seem seems since something still
+sure take thing things think though thus together toward towards usually way ways whether
+within without yes yet
 """.split())  # noqa: SIM905 - a word list reads better as text
 WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 

@@ -239,3 +239,11 @@ async def _hash(finished: FinishedStudy) -> str:
 
     async with finished.store.transaction() as session:
         return (await get_study(session, finished.study_id)).protocol_hash
+
+
+def test_frequent_words_leave_out_stop_words() -> None:
+    from engine.report.document import key_terms
+
+    comments = ["Usually like the data, see the evidence", "Mostly like data; evidence is thin",
+                "I would rarely see it without evidence"]
+    assert key_terms(comments) == [("evidence", 3), ("data", 2)]
