@@ -17,9 +17,10 @@ Guidelines (cite them with the checklist):
 Item content is PARAPHRASED briefly, never quoted. The sections and item counts above are
 confirmed from the publications; the topic given for each id is a paraphrase that has not
 been checked line by line against the official checklist text, so the authors verify each
-id against the official checklist when they complete it (the report says so). ``status``: ``answered`` (the report
-answers it; ``where`` links the section), ``partly`` (the report gives part; ``note``
-says what is missing) or ``authors`` (for the authors to complete).
+id against the official checklist when they complete it (the report says so).
+``status``: ``answered`` (the report answers it; ``where`` links the section),
+``partly`` (the report gives part; ``note`` says what is missing) or ``authors`` (for the
+authors to complete).
 """
 
 from __future__ import annotations
