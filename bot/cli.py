@@ -155,10 +155,14 @@ async def invite_forms(config: Config) -> list[Callable[[str], str]]:
 
 def invite_count(text: str) -> int:
     """``--count``: checked before anything (database, Telegram) is contacted."""
-    if not text.isdigit() or not 1 <= int(text) <= MAX_INVITES:
+    from bot.arguments import number
+    from engine.errors import InvalidValue
+
+    try:
+        return number(text, 1, MAX_INVITES, "")
+    except InvalidValue:
         raise argparse.ArgumentTypeError(f"give a whole number from 1 to {MAX_INVITES}, "
-                                         f"not {text!r}")
-    return int(text)
+                                         f"not {text[:30]!r}") from None
 
 
 def _invite_file(path: str | None) -> Path | None:

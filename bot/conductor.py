@@ -21,7 +21,7 @@ from bot.cards import Card, Prompt, Reply, card
 from bot.coordination import Coordination, NotCoordinator, command_names
 from bot.events import Attached, Command, Event, Joined, Pressed, Texted
 from engine import ballots, conversation, enrolment, replies
-from engine.clock import Clock
+from engine.clock import Clock, known_time_zone
 from engine.db import Store, upsert
 from engine.enrolment import PlatformUser
 from engine.errors import DelphiError, NotEnrolled, NotOnBallot, RoundNotOpen
@@ -297,12 +297,8 @@ class Conductor:
 
     async def _set_timezone(self, session: AsyncSession, participant: Participant,
                             zone: str) -> Reply:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         zone = zone.strip()
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
+        if not known_time_zone(zone):
             return Reply(send=[card(
                 f"Your time zone is {self.zone(participant)}. To change it send e.g. "
                 "/timezone Europe/Berlin (an IANA time zone name).")])

@@ -7,6 +7,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+MAX_ZONE_NAME = 64  # the longest IANA name is about 30 characters
+
+
+def known_time_zone(name: str) -> bool:
+    """Is ``name`` an IANA time zone this machine can load? Never raises: ``ZoneInfo``
+    itself raises ``IsADirectoryError`` for ``Europe`` and ``OSError`` for a 300-character
+    name, besides its own ``ZoneInfoNotFoundError`` / ``ValueError``."""
+    if not name or len(name) > MAX_ZONE_NAME or not name.isascii():
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 class Clock(Protocol):

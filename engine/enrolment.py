@@ -10,11 +10,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.clock import known_time_zone
 from engine.errors import (
     AlreadyEnrolled,
     InvalidValue,
@@ -138,13 +138,7 @@ async def redeem_invite(
 
 def _known_zone(name: str | None) -> str | None:
     """A platform's time zone name if Python knows it; otherwise the study default applies."""
-    if not name:
-        return None
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    return name
+    return name if name and known_time_zone(name) else None
 
 
 async def get_participant(session: AsyncSession, participant_id: int) -> Participant:

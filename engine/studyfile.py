@@ -13,10 +13,10 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine.clock import known_time_zone
 from engine.problems import FileProblems, Problem, pydantic_problems, toml_syntax_problem
 
 SCALE_POINTS = (5, 7, 9)
@@ -42,10 +42,8 @@ class StudySection(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        if not known_time_zone(value):
+            raise ValueError(f"unknown time zone {value[:40]!r} (use an IANA name)")
         return value
 
 

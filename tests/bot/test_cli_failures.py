@@ -129,7 +129,7 @@ def test_invite_count_zero_is_refused_before_anything_is_contacted(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write_config(tmp_path, f'[telegram]\ntoken = "{GOOD}"\n'
                                     f'base_url = "http://127.0.0.1:{free_port()}/bot"\n')
-    for count in ("0", "-3", "many", "5000"):
+    for count in ("0", "-3", "many", "5000", "²", "١", "12345678901234567890123"):
         with pytest.raises(SystemExit) as exit_:
             main(["invite", "--count", count, "--config", str(config)])
         assert exit_.value.code == 2

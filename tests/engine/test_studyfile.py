@@ -55,6 +55,10 @@ BROKEN = {
                   "consensus.rule", "1-9 scale only"),
     "timezone": (_replace('max_rounds = 2', 'max_rounds = 2\ntimezone = "Mars/Olympus"'),
                  "study.timezone", "unknown time zone"),
+    "timezone folder": (_replace('max_rounds = 2', 'max_rounds = 2\ntimezone = "Europe"'),
+                        "study.timezone", "unknown time zone"),
+    "timezone too long": (_replace('max_rounds = 2', 'max_rounds = 2\ntimezone = "Europe/'
+                                   + "x" * 300 + '"'), "study.timezone", "unknown time zone"),
     "empty text": (_replace('text = "Sunscreen should', 'text = ""\nxtext = "Sunscreen should'),
                    "statements[2] (S02).text", "at least 1 character"),
     "screening eligible": (TINY + '\n[[screening]]\nid = "cert"\nquestion = "Certified?"\n'

@@ -18,7 +18,7 @@ from engine.studyfile import load_study_file
 from tests.engine.helpers import EXAMPLES, loaded
 from tests.fakes.telegram_api import running_telegram_fake
 from tests.fakes.telegram_model import SimulatedUser
-from tests.telegram.harness import command, running_bot
+from tests.telegram.harness import command, one_expert_in_round_one, running_bot
 
 HUGE = "12345678901234567890123"
 TOO_FAR = "A deadline can be at most 365 days ahead; nothing was changed."
@@ -89,3 +89,19 @@ async def test_hostile_arguments_get_a_sentence_and_change_nothing(
     _, rounds = await _state(store)
     assert rounds[0][2] is not None
     assert rounds[0][2].replace(tzinfo=None) == datetime(2026, 1, 20, 23, 0)  # 18:00 EST
+
+
+async def test_hostile_time_zones_get_a_sentence(store: Store, clock: ManualClock,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    spec = await loaded(store, clock.now())
+    caplog.set_level(logging.WARNING)
+    async with running_telegram_fake() as fake, running_bot(fake, store, clock, spec) as bot:
+        expert, _ = await one_expert_in_round_one(bot)
+        for zone in ("Europe", "Europe/" + "x" * 300, "²", "../../etc/passwd",
+                     "/etc/localtime", "Mars/Olympus", "zone.tab"):
+            answer = await _answer(expert, f"timezone {zone}")
+            assert answer.startswith("Your time zone is UTC. To change it send e.g. "
+                                     "/timezone Europe/Berlin"), (zone, answer)
+        assert await _answer(expert, "timezone America/New_York") == \
+            "Times are now shown in America/New_York."
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
