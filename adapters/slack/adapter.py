@@ -306,6 +306,9 @@ class SlackAdapter:
         hint = None
         if container.get("type") == "message":
             channel, ts = container.get("channel_id"), container.get("message_ts")
+            if not isinstance(channel, str) or not channel.startswith("D"):
+                await self._elsewhere_notice(user_id, channel)  # a channel or group DM
+                return
             if channel and ts and not container.get("is_ephemeral"):
                 pressed = (str(channel), str(ts))
             if isinstance(channel, str) and channel.startswith("D"):
@@ -314,6 +317,17 @@ class SlackAdapter:
         who = await self._who(user_id, hint, name=user.get("username") or user.get("name"))
         reply = await self.conductor.handle(Pressed(who, key, str(action.get("value") or "")))
         await self._show(who, reply, trigger_id=body.get("trigger_id"), pressed=pressed)
+
+    async def _elsewhere_notice(self, user_id: str, channel: object) -> None:
+        """A card pressed outside the user's DM with the bot (shared into a channel or a
+        group DM): nothing is recorded or edited there; only the presser is told."""
+        log.info("slack: press outside a DM refused (%s)", channel)
+        if isinstance(channel, str) and channel:
+            try:
+                await self.client.chat_postEphemeral(channel=channel, user=user_id,
+                                                     text=ELSEWHERE)
+            except SlackApiError as error:
+                log.info("slack: notice not shown: %s", error_code(error))
 
     async def _on_comment(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                           request: AsyncBoltRequest) -> None:

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from adapters.slack.adapter import FOREIGN, SlackAdapter
+from adapters.slack.adapter import ELSEWHERE, FOREIGN, SlackAdapter
 from adapters.slack.workspace import Installation
 from bot.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
@@ -25,6 +25,7 @@ from engine.models import Rating
 from tests.engine.helpers import loaded
 from tests.fakes.slack_api import FakeSlackApi
 from tests.fakes.slack_client import FORM, JSON, SignedRequest, Signing, SlackPlatformClient
+from tests.fakes.slack_state import FakeChannel
 from tests.slack.harness import (
     SIGNING_SECRET,
     SlackStudy,
@@ -153,3 +154,25 @@ async def test_a_configured_workspace_wins_over_the_token(fake: FakeSlackApi, st
         assert fake.call_count("chat.postMessage") == 0
     finally:
         await adapter.stop()
+
+
+async def test_a_card_pressed_in_a_channel_records_and_edits_nothing(study: SlackStudy) -> None:
+    base = await templates(study)
+    expert = study.fake.workspace.users[str(base["press"].user_id)]
+    channel = FakeChannel("C0PUBLIC", user_id=None, created=0)
+    study.fake.workspace.channels[channel.id] = channel
+    before, calls = await table_counts(study.store), api_calls(study)
+    for where in ("C0PUBLIC", "G0GROUPDM"):
+        change = {"container": {**base["press"].payload["container"], "channel_id": where},
+                  "channel": {"id": where, "name": "dermatology"}}
+        reply = await study.slack.send(resigned(study, base["press"], change),
+                                       apply_effects=False)
+        await study.adapter.settle()
+        assert reply.status == 200
+    assert await table_counts(study.store) == before
+    after = api_calls(study)
+    # one notice each (the group DM is unknown to the fake, so that one fails, logged)
+    assert after.pop("chat.postEphemeral") == calls.pop("chat.postEphemeral") + 2
+    assert after == calls  # no chat.update, no message posted anywhere
+    notice = await expert.wait_for_ephemeral()
+    assert notice.visible_text == ELSEWHERE and notice.channel == "C0PUBLIC"
