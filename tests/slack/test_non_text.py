@@ -75,3 +75,21 @@ async def test_uploads_and_invisible_comments_are_answered(study: SlackStudy) ->
     assert "Comment saved on statement 1" in last_text(expert)
     async with study.store.transaction() as session:
         assert list(await session.scalars(select(Comment.text))) == ["Only with SPF 50."]
+
+
+async def test_hostile_coordinator_arguments_over_slack(study: SlackStudy) -> None:
+    """The same bounded parser answers ``/delphi`` commands (one sentence, nothing written)."""
+    before = await table_counts(study.store)
+    for text, sentence in (("invite ²", "Use: /delphi invite &lt;number from 1 to 200&gt;"),
+                           ("invite 12345678901234567890123", "Use: /delphi invite"),
+                           ("openround 9999-12-31 23:59", "at most 365 days ahead"),
+                           ("openround 999d", "at most 365 days ahead"),
+                           ("comments ²", "Use: /delphi comments [round number]"),
+                           ("hide ²", "Use: /delphi hide &lt;comment number&gt;")):
+        reply = await study.command(study.coordinator, text)
+        assert reply.status == 200
+        assert sentence in last_text(study.coordinator), (text, last_text(study.coordinator))
+    after = await table_counts(study.store)
+    for table in ("processed_updates", "audit_log"):
+        after.pop(table), before.pop(table)
+    assert after == before
