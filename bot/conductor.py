@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import actions, outbox, texts
@@ -24,7 +26,13 @@ from engine import ballots, conversation, enrolment, replies
 from engine.clock import Clock, known_time_zone
 from engine.db import Store, upsert
 from engine.enrolment import PlatformUser
-from engine.errors import DelphiError, NotEnrolled, NotOnBallot, RoundNotOpen
+from engine.errors import (
+    ConcurrentChange,
+    DelphiError,
+    NotEnrolled,
+    NotOnBallot,
+    RoundNotOpen,
+)
 from engine.feedback import outlying, statement_feedback
 from engine.models import Participant, ProcessedUpdate
 from engine.rounds import open_round_or_none
@@ -38,6 +46,11 @@ Member = Participant | ballots.Standing
 
 NOT_ON_PANEL = ("You are not on this study's panel. To take part you need a personal invite "
                 "link from the study coordinator.")
+COULD_NOT_SAVE = "Could not save, please tap again."
+COULD_NOT_SAVE_MESSAGE = ("Could not save that just now (a problem on our side); please send "
+                          "it again.")
+SAME_MOMENT = ("Someone else changed the study at the same moment, so nothing was changed; "
+               "please check and try again.")
 EXPERT_COMMANDS = ("start", "ballot", "progress", "help", "withdraw", "timezone")
 COORDINATOR_COMMANDS = command_names()
 
@@ -101,16 +114,32 @@ class Conductor:
                 queued = session.info.pop(outbox.DIRTY, False)
         except (actions.BadAction, DelphiError) as refusal:
             return await self._refused(event, refusal, now)
+        except IntegrityError as error:
+            # A race the engine's locks and checks did not foresee: another request's row
+            # won a unique constraint. Nothing of this one was written; say so.
+            log.info("lost a race to a concurrent change (%s)", _cause(error))
+            return await self._refused(event, ConcurrentChange(SAME_MOMENT), now)
+        except (DBAPIError, SQLAlchemyTimeout, OSError) as error:
+            # The database could not store it (disk full, read-only, connection lost):
+            # nothing was committed, so never "recorded"; the person is asked to retry.
+            log.warning("could not save a %s: %s", type(event).__name__, _cause(error))
+            return self._refuse(event, COULD_NOT_SAVE if isinstance(event, Pressed)
+                                else COULD_NOT_SAVE_MESSAGE)
         if queued:
             self.on_outbox()  # after the commit: the queued messages may go out now
         return reply
 
     async def _refused(self, event: Event, refusal: Exception, now: datetime) -> Reply:
-        async with self.store.transaction() as session:
-            if event.update_key is not None:
-                await self._first_time(session, event, now)
-            if isinstance(refusal, NotCoordinator):
-                await self.coordination.audit_refusal(session, event, now)
+        try:
+            async with self.store.transaction() as session:
+                if event.update_key is not None:
+                    await self._first_time(session, event, now)
+                if isinstance(refusal, NotCoordinator):
+                    await self.coordination.audit_refusal(session, event, now)
+        except (DBAPIError, SQLAlchemyTimeout, OSError) as error:
+            # The refusal stands (nothing was written); only its bookkeeping is missing.
+            log.warning("could not record a refused %s: %s", type(event).__name__,
+                        _cause(error))
         if isinstance(refusal, actions.BadAction):
             log.info("bad button data from %s: %s", event.who.platform, refusal)
             return self._refuse(event, "This button is not valid (it may be from an old "
@@ -496,6 +525,14 @@ class Conductor:
         pending = await conversation.pending_input(session, participant.id)
         return Reply(send=[texts.not_text(event.kind, pending.kind if pending else None,
                                           not is_blank(event.caption))])
+
+
+def _cause(error: BaseException) -> str:
+    """The driver's own error, one line: the wrapped statement and its parameters (which
+    may hold names) stay out of the log."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:300]
 
 
 def _ballot_key(participant: Member) -> ballots.Expert:

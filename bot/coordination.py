@@ -23,6 +23,7 @@ from engine.ballots import ballot_items
 from engine.ending import StopReason, end_by_coordinator
 from engine.errors import DelphiError, InvalidValue, RoundNotOpen
 from engine.exports import export_files
+from engine.locks import hold_study
 from engine.models import Ballot, Participant, Rating, Round
 
 if TYPE_CHECKING:
@@ -31,6 +32,12 @@ if TYPE_CHECKING:
 # Commands built into Coordination (methods named ``_<command>``).
 BUILT_IN = ("status", "openround", "closeround", "results", "revise", "drop", "add", "invite",
             "export", "endstudy")
+# Commands that change nothing, so need not queue behind other coordinators' changes;
+# every other command (a new one too) first takes the study's lock (engine.locks), so
+# each change has one winner and the loser is refused by the winner's committed state.
+READS_ONLY = frozenset({"status", "results", "closeround", "export", "report", "comments"})
+# Commands that read what they are based on first, then lock (see _revise).
+LOCKS_ITSELF = frozenset({"revise"})
 # Commands contributed by other modules: name -> handler(coordination, session, args, now).
 # A module adds its own dict here, e.g. ``**schedule_commands.COMMANDS``.
 Handler = Callable[["Coordination", AsyncSession, str, datetime], Awaitable[Reply]]
@@ -68,6 +75,8 @@ class Coordination:
         name = event.name.lower()
         self._require(event, f"/{name}")
         args = event.args.strip()
+        if name not in READS_ONLY and name not in LOCKS_ITSELF:
+            await hold_study(session, self.study_id)
         if name in EXTENSIONS:
             reply = await EXTENSIONS[name](self, session, args, now)
         else:
@@ -124,10 +133,15 @@ class Coordination:
         self._require(event, "Closing a round")
         if not action.confirmed:
             return Reply(toast="Not closed.", edit=card("Round closing cancelled."))
+        await hold_study(session, self.study_id)
         current = await rounds.open_round_or_none(session, self.study_id)
         if current is None or current.number != action.round:
-            raise RoundNotOpen(f"Round {action.round} is not open (already closed?); nothing "
-                               "was changed.")
+            closed = await session.scalar(select(Round.id).where(
+                Round.study_id == self.study_id, Round.number == action.round,
+                Round.status == "closed"))
+            raise RoundNotOpen(f"Round {action.round} was already closed; nothing was changed."
+                               if closed is not None else f"Round {action.round} is not open; "
+                               "nothing was changed.")
         outcome = await self.close_now(session, now, _actor(event))
         return Reply(toast=f"Round {outcome.round} closed.",
                      edit=card(f"Round {outcome.round} closed."),
@@ -271,8 +285,10 @@ class Coordination:
         if not code or not text.strip() or (bar and not reason.strip()):
             raise InvalidValue("Use: /revise <statement id> <new text> [| reason]")
         note = " ".join(reason.split()) or "revised by the steering committee"
+        seen = await revisions.newest_wording(session, self.study_id, code)
+        await hold_study(session, self.study_id)
         version = await revisions.revise_statement(session, self.study_id, code, text, now,
-                                                   note=note[:500])
+                                                   note=note[:500], seen=seen)
         return Reply(send=[card(f"{code} revised (version {version.version}) for round "
                                       f"{version.created_for_round}: {version.text}")])
 

@@ -29,6 +29,7 @@ from bot.cards import Card
 from engine import ballots, rounds, schedule
 from engine.clock import Clock
 from engine.errors import DelphiError
+from engine.locks import hold_study
 from engine.models import Participant, ScheduledTask
 
 if TYPE_CHECKING:
@@ -69,6 +70,9 @@ class Scheduler:
         """Plan the open round's deadline, nudge and digest rows (idempotent)."""
         now = now or self.clock.now()
         async with self.store.transaction() as session:
+            # Behind the study's lock, like /openround and /extend: their rows and these
+            # are then planned one after the other, never interleaved (a deadlock).
+            await hold_study(session, self.study_id)
             current = await rounds.open_round_or_none(session, self.study_id)
             if current is not None:
                 await schedule.plan_round(session, self.spec, current, now)
@@ -112,6 +116,7 @@ class Scheduler:
 
     async def _deadline(self, session: AsyncSession, task: ScheduledTask,
                         now: datetime) -> str:
+        await hold_study(session, self.study_id)  # a coordinator may be closing or extending
         current = await rounds.open_round_or_none(session, self.study_id)
         if current is None or current.id != task.round_id:
             await schedule.claim(session, task.id, now, "skipped:closed")

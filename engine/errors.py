@@ -88,3 +88,9 @@ class StudyNotLoaded(DelphiError):
 
 class ProtocolFrozen(DelphiError):
     code = "protocol_frozen"
+
+
+class ConcurrentChange(DelphiError):
+    """Someone else changed the same thing at the same moment and won; nothing was written."""
+
+    code = "concurrent_change"

@@ -17,14 +17,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.errors import StudyNotLoaded
 from engine.models import Study
 
 _LOCK = select(Study.id).with_for_update()
 
 
-async def hold_study(session: AsyncSession, study_id: str) -> None:
-    """Lock the study until this transaction ends (waiting for whoever holds it)."""
-    if await session.scalar(_LOCK.where(Study.id == study_id)) is None:
-        raise StudyNotLoaded(
-            f"Study {study_id!r} is not in the database yet; run `delphi study load`.")
+async def hold_study(session: AsyncSession, study_id: str) -> bool:
+    """Lock the study until this transaction ends (waiting for whoever holds it); False
+    when there is no such study (the caller's own reads then say so)."""
+    return await session.scalar(_LOCK.where(Study.id == study_id)) is not None

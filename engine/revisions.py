@@ -10,7 +10,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.errors import InvalidValue, NoMoreRounds, NotFound, RevisionNotAllowed
+from engine.errors import (
+    ConcurrentChange,
+    InvalidValue,
+    NoMoreRounds,
+    NotFound,
+    RevisionNotAllowed,
+)
 from engine.loading import get_study, study_file_of
 from engine.models import Round, RoundItem, Statement, StatementVersion
 from engine.rounds import (
@@ -72,15 +78,36 @@ async def _draft_versions(session: AsyncSession, draft: Round) -> list[Statement
         .where(RoundItem.round_id == draft.id)))
 
 
+Wording = tuple[int, str]
+
+
+async def newest_wording(session: AsyncSession, study_id: str, code: str) -> Wording | None:
+    """The id and text of a statement's newest version, read without loading it: what a
+    /revise is based on, to be compared again once the study is locked."""
+    row = (await session.execute(
+        select(StatementVersion.id, StatementVersion.text)
+        .join(Statement, Statement.id == StatementVersion.statement_id)
+        .where(Statement.study_id == study_id, Statement.code == code)
+        .order_by(StatementVersion.version.desc()).limit(1))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 async def revise_statement(
     session: AsyncSession, study_id: str, code: str, text: str, now: datetime,
-    note: str | None = None,
+    note: str | None = None, seen: Wording | None = None,
 ) -> StatementVersion:
-    """A new version for the next round, linked to the one it revises."""
+    """A new version for the next round, linked to the one it revises.
+
+    ``seen``: the wording the reviser started from (see :func:`newest_wording`); when
+    another coordinator's revision was stored since, this one is refused, not merged.
+    """
     text = _clean_text(text)
     draft = await _draft_for_changes(session, study_id)
     statement = await _statement(session, study_id, code)
     current = (await latest_versions(session, study_id))[code]
+    if seen is not None and seen != (current.id, current.text):
+        raise ConcurrentChange(f"{code} was just revised by another coordinator; nothing "
+                               "changed. Its wording is now: " + current.text)
     if " ".join(current.text.split()) == text:
         # A new version would be a new question: stability would restart for nothing.
         raise InvalidValue(f"{code} already has exactly this wording (spacing aside); "
@@ -127,6 +154,12 @@ async def add_statement(
     if is_blank(domain) or len(domain) > 80:
         raise InvalidValue("Give a domain of 1 to 80 characters.")
     draft = await _draft_for_changes(session, study_id)
+    twin = next((v for v in await _draft_versions(session, draft) if v.text == text), None)
+    if twin is not None:
+        twin_code = await session.scalar(select(Statement.code).where(
+            Statement.id == twin.statement_id))
+        raise InvalidValue(f"That statement is already on round {draft.number}'s ballot as "
+                           f"{twin_code}; nothing was changed.")
     codes = set((await session.scalars(select(Statement.code).where(
         Statement.study_id == study_id))).all())
     if code is None:

@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.errors import (
     InvalidValue,
@@ -84,13 +85,25 @@ async def open_round(
     deadline = deadline or now + timedelta(days=spec.schedule.round_days)
     if deadline <= now:
         raise InvalidValue("The deadline must be in the future.")
+    # Conditional, so that of two openings only one succeeds even without the study lock.
+    opened = await session.execute(
+        update(Round).where(Round.id == draft.id, round_status_is("draft"))
+        .values(status="open", opened_at=now, deadline=deadline)
+        .execution_options(synchronize_session=False))
+    if not getattr(opened, "rowcount", 0):
+        raise RoundAlreadyOpen(f"Round {draft.number} is already open; nothing was changed.")
+    _stored(draft, status="open", opened_at=now, deadline=deadline)
     if draft.number == 1 and study.protocol_frozen_at is None:
         study.protocol_frozen_at = now
-    draft.status = "open"
-    draft.opened_at = now
-    draft.deadline = deadline
     await session.flush()
     return draft
+
+
+def _stored(round_: Round, **values: object) -> None:
+    """Tell the loaded object what the conditional update just wrote (without writing
+    it a second time)."""
+    for name, value in values.items():
+        set_committed_value(round_, name, value)
 
 
 def _no_draft_reason(max_rounds: int, number: int | None) -> str:
@@ -158,9 +171,12 @@ async def close_round(session: AsyncSession, study_id: str, now: datetime) -> Cl
     current = await open_round_or_none(session, study_id)
     if current is None:
         raise RoundNotOpen("No round is open, so there is nothing to close.")
-    current.status = "closed"
-    current.closed_at = now
-    await session.flush()
+    closed = await session.execute(
+        update(Round).where(Round.id == current.id, round_status_is("open"))
+        .values(status="closed", closed_at=now).execution_options(synchronize_session=False))
+    if not getattr(closed, "rowcount", 0):  # closed by someone else meanwhile
+        raise RoundNotOpen(f"Round {current.number} was already closed; nothing was changed.")
+    _stored(current, status="closed", closed_at=now)
     return ClosedRound(
         round=current,
         statements=await round_statement_codes(session, current.id),

@@ -9,7 +9,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from adapters.memory import MemoryChat, MemoryMessenger
 from bot.conductor import Conductor, Coordinators
@@ -91,3 +91,11 @@ def tracebacks(records: list[logging.LogRecord]) -> list[str]:
     """Log records that carry an exception or are errors: a lost race must leave none."""
     return [record.getMessage() for record in records
             if record.exc_info or record.levelno >= logging.ERROR]
+
+
+async def waiting_on_locks(store: Store, application: str) -> int:
+    """PostgreSQL sessions of ``application`` now waiting for a lock."""
+    async with store.engine.connect() as connection:
+        return (await connection.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name "
+            "AND wait_event_type = 'Lock'"), {"name": application})).scalar_one()

@@ -4,15 +4,35 @@ on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
+from adapters.memory import MemoryChat
+from bot.texts import format_time
 from engine.clock import ManualClock
-from engine.models import Identity, Invite, OutboxMessage, Participant
+from engine.db import Store
+from engine.locks import hold_study
+from engine.models import (
+    Identity,
+    Invite,
+    OutboxMessage,
+    Participant,
+    Round,
+    RoundItem,
+    RoundResult,
+    ScheduledTask,
+    Statement,
+    StatementVersion,
+)
 from tests.conftest import Backend
 from tests.engine.helpers import loaded
-from tests.reliability.races import TwoWorkers, together, tracebacks
+from tests.reliability.races import TwoWorkers, together, tracebacks, waiting_on_locks
+from tests.reliability.workers import until
 
 USED = "This invite has already been used"
 
@@ -61,3 +81,232 @@ async def test_one_account_with_two_invites_is_enrolled_once(
     assert await two.count(Identity) == 1
     assert await two.count(Invite, Invite.participant_id.is_not(None)) == 1
     assert not tracebacks(caplog.records)
+
+
+async def open_round_one(two: TwoWorkers, experts: int = 2) -> list[MemoryChat]:
+    chats = await two.enrol(experts)
+    await two.coordinators[0].command("openround", "7d")
+    await two.deliver()
+    return chats
+
+
+async def close_round_one(two: TwoWorkers) -> None:
+    await two.coordinators[0].command("closeround")
+    await two.coordinators[0].press("Close the round")
+    await two.deliver()
+
+
+async def test_two_openrounds_open_one_round_and_experts_get_its_deadline(
+        two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
+    experts = await two.enrol(2)
+    cora, cole = two.coordinators
+    await together(lambda: cora.command("openround", "3d"),
+                   lambda: cole.command("openround", "10d"))
+    answers = [chat.last.plain_text() for chat in (cora, cole)]
+    assert sorted("Round 1 is already open" in a for a in answers) == [False, True], answers
+    won = 0 if "Round 1 is open until" in answers[0] else 1
+    assert "Round 1 is open until" in answers[won]
+    async with two.stores[0].transaction() as session:
+        stored = await session.scalar(select(Round).where(Round.number == 1))
+    assert stored is not None and stored.status == "open"
+    assert stored.deadline == two.clock.now() + timedelta(days=(3, 10)[won])
+    told = format_time(stored.deadline, two.spec.study.timezone)
+    assert told in answers[won]
+    assert await two.count(OutboxMessage, OutboxMessage.kind == "round_open") == len(experts)
+    await two.deliver()
+    for expert in experts:
+        opened = [m.card.plain_text() for m in expert.messages
+                  if m.card.plain_text().startswith("Round 1 is open")]
+        assert len(opened) == 1 and f"until {told}" in opened[0], expert.transcript()
+    await two.scheduler.sync()
+    async with two.stores[0].transaction() as session:
+        due = await session.scalar(select(ScheduledTask.due_at).where(
+            ScheduledTask.kind == "deadline"))
+    assert due == stored.deadline  # the scheduler follows the stored deadline
+    assert not tracebacks(caplog.records)
+
+
+async def test_two_close_confirmations_close_once(two: TwoWorkers,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    experts = await open_round_one(two)
+    cora, cole = two.coordinators
+    for chat in (cora, cole):
+        await chat.command("closeround")
+    confirms = [chat.find("Close the round") for chat in (cora, cole)]
+    replies = await together(
+        lambda: cora.press_data(confirms[0][1].data, confirms[0][0]),
+        lambda: cole.press_data(confirms[1][1].data, confirms[1][0]))
+    toasts = sorted(str(reply.toast) for reply in replies)
+    assert toasts == ["Round 1 closed.", "Round 1 was already closed; nothing was changed."]
+    assert await two.count(Round, Round.number == 1, Round.status == "closed") == 1
+    assert await two.count(RoundResult) == len(two.spec.statements)
+    assert await two.count(OutboxMessage, OutboxMessage.kind == "round_summary") == len(experts)
+    assert not tracebacks(caplog.records)
+
+
+async def test_two_revisions_of_one_statement_leave_one(
+        two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
+    await open_round_one(two)
+    await close_round_one(two)
+    cora, cole = two.coordinators
+    wordings = ("Nurses lead the ward round.", "Nurses co-lead the ward round.")
+    await together(lambda: cora.command("revise", f"S01 {wordings[0]}"),
+                   lambda: cole.command("revise", f"S01 {wordings[1]}"))
+    answers = [chat.last.plain_text() for chat in (cora, cole)]
+    won = [i for i, a in enumerate(answers) if a.startswith("S01 revised (version 2)")]
+    lost = [i for i, a in enumerate(answers)
+            if a.startswith(f"S01 was just revised by another coordinator; nothing changed. "
+                            f"Its wording is now: {wordings[1 - i]}")]
+    assert sorted(won + lost) == [0, 1], answers  # each answered: revised, or refused
+    async with two.stores[0].transaction() as session:
+        versions = (await session.scalars(
+            select(StatementVersion).join(Statement).where(Statement.code == "S01")
+            .order_by(StatementVersion.version))).all()
+    assert [v.version for v in versions] == [1, 2]
+    # What is stored is what the last coordinator told "revised" was told.
+    assert versions[1].text in {wordings[i] for i in won}
+    if lost:
+        assert versions[1].text == wordings[won[0]]
+    assert not tracebacks(caplog.records)
+
+
+async def test_two_additions_of_one_statement_add_it_once(
+        two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
+    await open_round_one(two)
+    await close_round_one(two)
+    cora, cole = two.coordinators
+    text = "Handover happens at the bedside."
+    await together(lambda: cora.command("add", f"Safety | {text}"),
+                   lambda: cole.command("add", f"Safety | {text}"))
+    answers = sorted(chat.last.plain_text() for chat in (cora, cole))
+    assert answers[0] == f"Statement added for round 2: {text}", answers
+    assert answers[1] == ("That statement is already on round 2's ballot as S06; nothing "
+                          "was changed."), answers
+    assert await two.count(Statement) == len(two.spec.statements) + 1
+    assert not tracebacks(caplog.records)
+
+
+async def test_two_different_additions_both_land(
+        two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
+    """Not a conflict: two statements, two distinct ids, nothing lost."""
+    await open_round_one(two)
+    await close_round_one(two)
+    cora, cole = two.coordinators
+    await together(lambda: cora.command("add", "Safety | Handover happens at the bedside."),
+                   lambda: cole.command("add", "Safety | Checklists are read aloud."))
+    for chat in (cora, cole):
+        assert chat.last.plain_text().startswith("Statement added for round 2"), chat.last
+    async with two.stores[0].transaction() as session:
+        codes = (await session.scalars(select(Statement.code).order_by(Statement.code))).all()
+        items = await session.scalar(select(func.count()).select_from(RoundItem).join(Round)
+                                     .where(Round.number == 2))
+    assert codes[-2:] == ["S06", "S07"]
+    assert items == len(two.spec.statements) + 2
+    assert not tracebacks(caplog.records)
+
+
+async def test_revising_two_statements_at_once_keeps_both(
+        two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
+    """Different statements of one draft: both revisions land, the ballot holds both."""
+    await open_round_one(two)
+    await close_round_one(two)
+    cora, cole = two.coordinators
+    await together(lambda: cora.command("revise", "S01 First, revised."),
+                   lambda: cole.command("revise", "S02 Second, revised."))
+    for chat in (cora, cole):
+        assert "revised (version 2)" in chat.last.plain_text(), chat.last.plain_text()
+    async with two.stores[0].transaction() as session:
+        on_ballot = set((await session.scalars(
+            select(StatementVersion.text).join(RoundItem).join(Round)
+            .where(Round.number == 2))).all())
+    assert {"First, revised.", "Second, revised."} <= on_ballot
+    assert not tracebacks(caplog.records)
+
+
+async def test_two_drops_of_one_statement(two: TwoWorkers,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    await open_round_one(two)
+    await close_round_one(two)
+    cora, cole = two.coordinators
+    await together(lambda: cora.command("drop", "S03 duplicate"),
+                   lambda: cole.command("drop", "S03 unclear"))
+    answers = sorted(chat.last.plain_text() for chat in (cora, cole))
+    assert answers == ["S03 dropped from round 2 on.", "Statement S03 was dropped in round 2."]
+    assert not tracebacks(caplog.records)
+
+
+async def test_extend_and_close_at_once(two: TwoWorkers,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    """Whichever comes first wins; an /extend after the close is told no round is open,
+    a close after the /extend closes the round with the extended deadline stored."""
+    await open_round_one(two)
+    cora, cole = two.coordinators
+    await cole.command("closeround")
+    shown, button = cole.find("Close the round")
+    await together(lambda: cora.command("extend", "3d"),
+                   lambda: cole.press_data(button.data, shown))
+    extended = cora.last.plain_text()
+    assert extended.startswith("Round 1 now closes") or extended.startswith(
+        "No round is open"), extended
+    assert "Round 1 closed." in cole.toasts
+    assert await two.count(Round, Round.number == 1, Round.status == "closed") == 1
+    assert not tracebacks(caplog.records)
+
+
+async def test_deadline_and_close_confirmation_at_once(
+        two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
+    """The scheduler closing at the deadline and a coordinator's confirmation: one closes,
+    the other is told (or skips), results are stored once."""
+    experts = await open_round_one(two)
+    cora = two.coordinators[0]
+    await cora.command("closeround")
+    shown, button = cora.find("Close the round")
+    two.clock.advance(timedelta(days=8))
+    await two.scheduler.sync(two.clock.now() - timedelta(days=8))
+    outcome, reply = await together(lambda: two.scheduler.run_due(),
+                                    lambda: cora.press_data(button.data, shown))
+    assert reply.toast in ("Round 1 closed.", "Round 1 was already closed; nothing was "
+                           "changed.")
+    assert (outcome["closed"], reply.toast == "Round 1 closed.") in ((1, False), (0, True))
+    assert await two.count(RoundResult) == len(two.spec.statements)
+    assert await two.count(OutboxMessage, OutboxMessage.kind == "round_summary") == len(experts)
+    assert not tracebacks(caplog.records)
+
+
+async def test_a_revision_that_waited_behind_another_is_refused(
+        backend: Backend, clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
+    """Both revisions read S01, then wait for the study (held here); the one that gets it
+    second finds S01 revised since it read it and refuses instead of overwriting."""
+    if backend.name != "postgresql":
+        pytest.skip("SQLite runs whole transactions one after the other: none reads stale")
+    application = f"race-{uuid.uuid4().hex[:8]}"
+    settings = backend.engine_kwargs["connect_args"]["server_settings"]
+    tagged = Backend(backend.name, backend.url, {"connect_args": {"server_settings": {
+        **settings, "application_name": application}}})
+    first, second, holder = tagged.store(), tagged.store(), backend.store()
+    try:
+        await first.create_all()
+        two = TwoWorkers((first, second), clock, await loaded(first, clock.now()))
+        await two.warm_up()
+        await open_round_one(two)
+        await close_round_one(two)
+        cora, cole = two.coordinators
+        async with holder.transaction() as session:
+            await hold_study(session, two.spec.study.id)
+            revisions = [asyncio.create_task(cora.command("revise", "S01 Wording A.")),
+                         asyncio.create_task(cole.command("revise", "S01 Wording B."))]
+            await until(lambda: _both_waiting(holder, application), "both revisions wait")
+        await asyncio.gather(*revisions)
+    finally:
+        for store in (first, second, holder):
+            await store.dispose()
+    answers = sorted(chat.last.plain_text() for chat in (cora, cole))
+    assert answers[0].startswith("S01 revised (version 2) for round 2: Wording "), answers
+    stored = answers[0].rsplit(": ", 1)[1]
+    assert answers[1] == ("S01 was just revised by another coordinator; nothing changed. "
+                          f"Its wording is now: {stored}"), answers
+    assert not tracebacks(caplog.records)
+
+
+async def _both_waiting(store: Store, application: str) -> bool:
+    return await waiting_on_locks(store, application) == 2

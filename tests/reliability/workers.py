@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO
@@ -73,14 +73,16 @@ async def round_robin(ports: list[int]) -> AsyncIterator[tuple[int, list[int]]]:
 
 
 def worker_config(path: Path, *, url: str, fake_base_url: str, webhook_url: str, port: int,
-                  coordinator: int, token_env: str, secret_env: str) -> Path:
+                  coordinator: int | Sequence[int], token_env: str, secret_env: str) -> Path:
     """A webhook worker's config; ``study.toml`` must sit beside it."""
+    coordinators = ", ".join(map(str, [coordinator] if isinstance(coordinator, int)
+                                 else coordinator))
     path.write_text(
         f'[database]\nurl = "{url}"\n[study]\nfile = "study.toml"\n'
         f'[telegram]\ntoken_env = "{token_env}"\nbase_url = "{fake_base_url}"\n'
         f'mode = "webhook"\nwebhook_url = "{webhook_url}"\n'
         f'listen = "127.0.0.1"\nport = {port}\nsecret_token_env = "{secret_env}"\n'
-        f'rate_limit = false\n[coordinators]\ntelegram = [{coordinator}]\n')
+        f'rate_limit = false\n[coordinators]\ntelegram = [{coordinators}]\n')
     return path
 
 
