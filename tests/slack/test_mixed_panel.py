@@ -11,6 +11,8 @@ not depend on where the experts were.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -185,8 +187,27 @@ async def test_mixed_panel_one_study_one_outbox(store: Store, clock: ManualClock
                          if f.filename.endswith(".csv")}
         finally:
             await service.stop()
-    assert mixed == await single_platform_export(spec, clock, tmp_path)
+    single = await single_platform_export(spec, clock, tmp_path)
+    assert arrival_ids_ranked(mixed) == arrival_ids_ranked(single)
     assert mixed["ratings.csv"].splitlines()[0] == "round,statement,participant,rating,group"
+
+
+def arrival_ids_ranked(exports: dict[str, str]) -> dict[str, str]:
+    """The exports with comment ids replaced by the row they name.
+
+    A comment's ``id`` is its database identity (the number ``/hide`` takes), so it
+    follows the order comments arrived in, which differs between a concurrent panel
+    and a sequential one. The rows are in a data-determined order; ``reply_to`` is
+    rewritten to the row number it answers, so a reply still points at its comment.
+    """
+    rows = list(csv.DictReader(io.StringIO(exports["comments.csv"])))
+    row_of = {row["id"]: str(number) for number, row in enumerate(rows, start=1)}
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row | {"id": "", "reply_to": row_of.get(row["reply_to"], "")})
+    return exports | {"comments.csv": out.getvalue()}
 
 
 async def drain(dispatcher: Dispatcher) -> None:
