@@ -176,3 +176,17 @@ def test_docx_opens_in_libreoffice(demo_output: Path, tmp_path: Path) -> None:
         capture_output=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_demo_docx_lists_every_final_statement(demo_output: Path) -> None:
+    statements = list(csv.DictReader((demo_output / "statements.csv").open(encoding="utf-8")))
+    final = {row["statement"]: row["text"] for row in statements}  # versions in order
+    table = table_with(word_tables((demo_output / "report.docx").read_bytes()), "Final text")
+    assert {row[0]: row[1] for row in table[1:]} == final
+    verdicts = {row[0]: row[3] for row in table[1:]}
+    results = list(csv.DictReader((demo_output / "results.csv").open(encoding="utf-8")))
+    last = {row["statement"].split(".")[0]: row for row in results}
+    from engine.verdict import Verdict
+
+    for code, row in last.items():
+        assert verdicts[code] == Verdict(row["verdict"]).label, code
