@@ -1,0 +1,86 @@
+"""A press the database could not store says so: with every transaction made read-only
+at the driver (SQLite ``PRAGMA query_only``, PostgreSQL ``SET TRANSACTION READ ONLY``,
+failing the way a full disk or a read-only file does, on the first write), a Telegram
+press is answered "Could not save, please tap again", never "Recorded", and nothing is
+stored; once the fault clears, the same tap records the rating."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from bot.conductor import COULD_NOT_SAVE, COULD_NOT_SAVE_MESSAGE
+from engine.clock import ManualClock
+from engine.db import Store
+from engine.models import Comment, Rating
+from tests.engine.helpers import loaded
+from tests.fakes.telegram_api import running_telegram_fake
+from tests.reliability.races import tracebacks
+from tests.telegram.harness import card_of, one_expert_in_round_one, running_bot
+
+
+@contextmanager
+def read_only(store: Store) -> Iterator[None]:
+    """Every transaction begun inside the block refuses writes at the driver."""
+    sqlite = store.engine.dialect.name == "sqlite"
+
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("PRAGMA query_only = 1" if sqlite
+                                   else "SET TRANSACTION READ ONLY")
+
+    def on_commit(connection: Any) -> None:
+        if sqlite:  # the pragma outlives the transaction on a pooled connection
+            connection.exec_driver_sql("PRAGMA query_only = 0")
+
+    target = store.engine.sync_engine
+    event.listen(target, "begin", on_begin)
+    event.listen(target, "rollback", on_commit)
+    event.listen(target, "commit", on_commit)
+    try:
+        yield
+    finally:
+        event.remove(target, "begin", on_begin)
+        # The clean-up listeners stay until a transaction after the fault has run them.
+        event.remove(target, "rollback", on_commit)
+        event.remove(target, "commit", on_commit)
+
+
+async def stored(store: Store, model: Any) -> int:
+    async with store.transaction() as session:
+        return await session.scalar(select(func.count()).select_from(model)) or 0
+
+
+async def test_a_press_the_database_cannot_store_asks_to_tap_again(
+        store: Store, clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
+    spec = await loaded(store, clock.now())
+    async with running_telegram_fake() as fake, running_bot(fake, store, clock, spec) as bot:
+        expert, first = await one_expert_in_round_one(bot)
+        messages = len(expert.bot_messages)
+        with read_only(store):
+            query = expert.press_button(first, "4")
+            answered = await query.wait_answered()
+            assert answered.answer_text == COULD_NOT_SAVE
+            assert answered.show_alert
+            sent = expert.send_text("A comment nobody asked for")
+            refusal = await expert.wait_for_message(since=sent)
+        assert refusal.visible_text == COULD_NOT_SAVE_MESSAGE
+        assert len(expert.bot_messages) == messages + 1  # the apology, no next card
+        assert first.visible_text == expert.message(first.message_id).visible_text
+        assert await stored(store, Rating) == 0
+        assert not any(t and t.startswith("Recorded") for t in expert.toasts)
+
+        again = expert.press_button(first, "4")
+        assert (await again.wait_answered()).answer_text.startswith("Recorded: 4")
+        await expert.wait_for_message(lambda m: card_of(m) == (1, 2, 5), timeout=10)
+        assert await stored(store, Rating) == 1
+        assert await stored(store, Comment) == 0
+    assert not fake.internal_errors
+    faults = [r for r in caplog.records if "could not save" in r.getMessage()]
+    assert len(faults) == 2 and not any(r.exc_info for r in faults)
+    # The press path answered; no error escaped to PTB's handler (the outbox dispatcher,
+    # failing its cycles meanwhile, reports the fault in its own log line).
+    assert not tracebacks([r for r in caplog.records if r.name != "bot.dispatcher"])
