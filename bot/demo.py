@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from adapters.memory import MemoryChat, MemoryMessenger
-from adapters.memory.chat import PLATFORM
+from adapters.memory.chat import PLATFORM, ShownMessage
 from bot import actions
 from bot.conductor import Conductor, Coordinators
 from bot.dispatcher import Dispatcher
@@ -190,6 +190,8 @@ class Demo:
                 break
             rate = actions.decode(card.card.buttons[0][0].data)
             assert isinstance(rate, actions.Rate)
+            if await self._reply(chat, expert, card, rate):
+                continue  # the card comes back after the reply
             value = self.panel.rate(expert, rate.code, card.card.plain_text())
             comment = self.panel.comment(expert, rate.code, value) if round_number == 1 else None
             if comment:
@@ -199,7 +201,36 @@ class Demo:
                 actions.encode(actions.Rate(rate.round, rate.code, value)), card)
             if reply.alert:  # a refusal: the simulation is wrong, not the expert
                 raise RuntimeError(f"{chat.user_id}: {reply.toast}")
+            await self._after_rating(chat, expert, card)
         await chat.press("Submit my ballot")
+
+    async def _reply(self, chat: MemoryChat, expert: Expert, card: ShownMessage,
+                     rate: actions.Rate) -> bool:
+        """Now and then a talkative expert answers the first comment shown, anonymously."""
+        if not any(b.label.startswith("Reply to") for row in card.card.buttons for b in row):
+            return False
+        text = self.panel.reply(expert, rate.round, rate.code)
+        if text is None:
+            return False
+        await chat.press("Reply to [1]", card)
+        await chat.say(text)
+        return True
+
+    async def _after_rating(self, chat: MemoryChat, expert: Expert,
+                            rated: ShownMessage) -> None:
+        """The optional questions a rating may bring: how sure (a tap on the rated card)
+        and, for an outlying rating, a reason (a line, or Skip)."""
+        labels = [b.label for row in rated.card.buttons for b in row]
+        if "Medium" in labels:
+            domain = (rated.card.heading or "").rsplit(" · ", 1)[-1]
+            level = self.panel.confidence(expert, domain)
+            await chat.press(("Low", "Medium", "High")[level - 1], rated)
+        if any(b.label == "Skip" for row in chat.last.buttons for b in row):
+            reason = self.panel.reason(expert)
+            if reason is None:
+                await chat.press("Skip")
+            else:
+                await chat.say(reason)
 
     async def close_round(self) -> str:
         await self.coordinator.command("closeround")

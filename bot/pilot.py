@@ -26,8 +26,9 @@ from engine.schema import upgrade
 from engine.studyfile import StudyFile, load_study_file
 
 SIMULATED_PANEL = 14
-HELP = ("Type a number to press that choice, text to answer a comment request, /ballot, "
-        "/progress or /help like an expert, or q to quit.")
+HELP = ("Type a number to press that choice (^number: a choice of the message above, e.g. "
+        "how sure you are), text to answer a comment request, /ballot, /progress or /help "
+        "like an expert, or q to quit.")
 
 
 class Terminal:
@@ -85,8 +86,13 @@ async def _interact(terminal: Terminal, chat: MemoryChat) -> bool:
         if line.startswith("/"):
             name, _, args = line[1:].partition(" ")
             await chat.command(name, args)
-        elif line.isascii() and line.isdigit() and len(line) <= 3:
-            pressable = next((m for m in reversed(chat.messages) if m.card.buttons), None)
+        elif line.isascii() and line.lstrip("^").isdigit() and len(line) <= 4:
+            # N presses a choice of the newest message with buttons; ^N one of the message
+            # above it (a rated card's "how sure are you?").
+            above = line.startswith("^")
+            line = line.lstrip("^")
+            pressables = [m for m in reversed(chat.messages) if m.card.buttons]
+            pressable = pressables[1 if above else 0] if len(pressables) > above else None
             options = choices(pressable.card) if pressable else []
             if not 1 <= int(line) <= len(options):
                 terminal.out.write(f"Choose 1 to {len(options)}. {HELP}\n")
@@ -96,6 +102,35 @@ async def _interact(terminal: Terminal, chat: MemoryChat) -> bool:
                 terminal.out.write(f"  ({reply.toast})\n\n")
         else:
             await chat.say(line)
+
+
+def _shows_round_two(spec: StudyFile) -> bool:
+    """Whether round 2 shows the pilot anything round 1 cannot: a reason asked for an
+    outlying rating, each group's figures, replies to comments."""
+    return (spec.feedback.ask_reason != "off" or spec.feedback.by_group
+            or spec.feedback.replies)
+
+
+async def _round_two(demo: Demo, terminal: Terminal, pilot: MemoryChat, spec: StudyFile,
+                     out: TextIO) -> None:
+    """With those settings on, round 2 opens for the pilot too: the panel's figures, by
+    group; the comments to reply to; the reason question after an outlying rating."""
+    if not _shows_round_two(spec):
+        return
+    await demo.coordinator.command("openround", f"{spec.schedule.round_days}d")
+    if "Round 2 is open" not in demo.coordinator.last.plain_text():
+        return
+    await demo.deliver()
+    out.write("\nRound 2 opens, as the experts see it: the panel's answers beside each "
+              "statement" + (", by group" if spec.feedback.by_group else "")
+              + (", comments you can reply to" if spec.feedback.replies else "")
+              + (", and a one-line reason asked after a rating away from the panel"
+                 if spec.feedback.ask_reason != "off" else "") + ".\n\n")
+    if await _interact(terminal, pilot):
+        await demo.rate_round(2, quiet=True)
+        await demo.close_round()
+        terminal.show_new()
+    out.write("\nPilot ended.\n")
 
 
 async def run_pilot(study: Path | None, seed: int, out: TextIO = sys.stdout,
@@ -133,6 +168,7 @@ async def run_pilot(study: Path | None, seed: int, out: TextIO = sys.stdout,
                       f"({minutes * 60 / count:.0f} s per statement). Longest message: "
                       f"{longest} characters (Telegram splits above 4096, Slack sections "
                       "above 3000).\n")
+            await _round_two(demo, terminal, pilot, spec, out)
         finally:
             await store.dispose()
     return 0

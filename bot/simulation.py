@@ -26,6 +26,22 @@ COMMENTS = (
 )
 
 
+REASONS = (
+    "In my patients the benefit on oiliness outweighs the dryness at these doses.",
+    "I have seen relapse after stopping, so I would not call it established.",
+    "The evidence is too thin for me to agree, whatever the panel's experience.",
+    "Monitoring is what makes this safe; without it I cannot endorse the statement.",
+    "My practice is mostly darker skin types, where the risk-benefit balance differs.",
+    "Guidelines in my country already say the opposite.",
+)
+REPLIES = (
+    "Agreed, but that applies to conventional doses more than to micro-dosing.",
+    "In my experience this is less of a problem than the comment suggests.",
+    "A fair point; the wording should say who decides.",
+    "The trials cited are small, but they are consistent.",
+)
+
+
 @dataclass
 class Statement:
     code: str
@@ -43,6 +59,7 @@ class Expert:
     talkative: bool
     withdraws_after: int | None = None
     given: dict[str, int | None] = field(default_factory=dict)  # last rating by code
+    replied: set[tuple[int, str]] = field(default_factory=set)  # (round, code) answered
 
     @property
     def name(self) -> str:
@@ -55,6 +72,9 @@ class Panel:
     def __init__(self, seed: int, statements: list[tuple[str, str]], size: int,
                  points: int = 9) -> None:
         self.rng = random.Random(seed)
+        # Reasons, confidence and replies draw from their own stream, so the ratings are
+        # the same whichever of those a study asks for.
+        self.talk = random.Random(seed + 1)
         self.points = points
         self.statements = {code: Statement(code, domain, *self._opinion())
                            for code, domain in statements}
@@ -113,3 +133,25 @@ class Panel:
         if expert.talkative and statement.spread >= 1.8 and self.rng.random() < 0.6:
             return self.rng.choice(COMMENTS)
         return None
+
+    def reason(self, expert: Expert) -> str | None:
+        """The one-line reason for an outlying rating; some experts skip the question."""
+        if expert.stubbornness >= 0.9 or self.talk.random() < 0.6:
+            return self.talk.choice(REASONS)
+        return None
+
+    def confidence(self, expert: Expert, domain: str) -> int:
+        """How sure the expert is (1 low - 3 high): low in the domain they know least,
+        high for the stubborn, otherwise mostly medium."""
+        if expert.unsure_domain == domain:
+            return 1
+        if expert.stubbornness >= 0.9:
+            return 3
+        return self.talk.choice((2, 2, 3, 1))
+
+    def reply(self, expert: Expert, round_number: int, code: str) -> str | None:
+        """The odd anonymous reply: talkative experts, now and then, once per statement."""
+        if not expert.talkative or (round_number, code) in expert.replied:
+            return None
+        expert.replied.add((round_number, code))
+        return self.talk.choice(REPLIES) if self.talk.random() < 0.1 else None

@@ -133,7 +133,9 @@ def feedback_sections(spec: StudyFile, feedback: Feedback) -> list[Section]:
                                 "mono"))
     if feedback.shown:
         sections.append(Section("Comments from other experts (anonymous):", "bold"))
-        sections += [Section(f"[{index}] {'Reason for an outlying rating: ' if c.reason else ''}"
+        numbered = spec.feedback.replies  # the numbers the Reply buttons name
+        sections += [Section(f"{f'[{index}] ' if numbered else ''}"
+                             f"{'Reason for an outlying rating: ' if c.reason else ''}"
                              f"{c.text}", "quote")
                      for index, c in enumerate(feedback.shown, start=1)]
     for thread in feedback.threads:
