@@ -298,6 +298,7 @@ async def test_report_sensitivity_table_has_the_confidence_rows(panel: Panel) ->
     await panel.coordinator.command("report")
     report = next(d.content.decode() for d in panel.coordinator.documents
                   if d.filename.endswith(".md"))
-    assert "| without\\_low\\_confidence | the study's rule, ratings given with low " in report
+    assert "| low-confidence ratings left out | the study's rule, ratings given with low " \
+        in report
     # Every rating was low: without them nothing is left, and the verdict stays "in".
     assert "| 1 | S01 | in | in | in | in | in | in | in | none |" in report
