@@ -31,7 +31,8 @@ from pydantic import ValidationError
 RULE_FLAGS = ("scale", "agree", "disagree", "rule", "threshold", "quantile", "median_agree",
               "median_disagree", "max_iqr", "grade_in", "grade_against", "disagreement",
               "every_group", "stability", "percent_change_limit", "alpha",
-              "require_stability", "max_rounds")
+              "require_stability", "max_rounds", "min_valid", "unable_in_denominator",
+              "median_boundary")
 
 
 class _InputError(Exception):
@@ -75,19 +76,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rule.add_argument("--disagree", metavar="SET", help="disagree set, e.g. 1-3")
     rule.add_argument("--rule", choices=("percent_agreement", "median_iqr", "grade_70_15",
                                          "rand_ucla"), help="default percent_agreement")
-    rule.add_argument("--threshold", type=float, help="percent_agreement share (default 0.75)")
+    rule.add_argument("--threshold", type=_share_text,
+                      help="percent_agreement share, a decimal or a fraction such as 5/7, "
+                           "compared exactly as written (default 0.75)")
     rule.add_argument("--quantile", choices=("type7", "type6"),
                       help="quartile definition (default type7)")
     rule.add_argument("--median-agree", type=float, help="median_iqr: in at or above")
     rule.add_argument("--median-disagree", type=float, help="median_iqr: out at or below")
     rule.add_argument("--max-iqr", type=float, help="median_iqr: largest IQR (default 1)")
-    rule.add_argument("--grade-in", type=float, help="grade_70_15: share needed (0.70)")
-    rule.add_argument("--grade-against", type=float,
+    rule.add_argument("--grade-in", type=_share_text,
+                      help="grade_70_15: share needed (0.70)")
+    rule.add_argument("--grade-against", type=_share_text,
                       help="grade_70_15: opposite share must stay below (0.15)")
     rule.add_argument("--disagreement", choices=("ipr", "count"),
                       help="rand_ucla disagreement test (default ipr)")
     rule.add_argument("--every-group", action="store_true", default=None,
                       help="the rule must hold in every stakeholder group (group column)")
+    rule.add_argument("--median-boundary", choices=("uncertain", "outer"),
+                      help="rand_ucla: medians 6.5 / 3.5 uncertain (default) or in the "
+                           "outer regions")
+    rule.add_argument("--min-valid", type=int, metavar="N",
+                      help="fewer valid ratings than N is never consensus (default 1)")
+    rule.add_argument("--unable-in-denominator", action="store_true", default=None,
+                      help="count 'unable to rate' in the denominator of the shares")
     stop = parser.add_argument_group("stability and stopping (instead of --study)")
     stop.add_argument("--stability", choices=("percent_change", "wilcoxon", "mcnemar"),
                       help="test that calls a statement stable (default percent_change)")
@@ -96,6 +107,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     stop.add_argument("--require-stability", action="store_true", default=None,
                       help="consensus counts only once stable")
     stop.add_argument("--max-rounds", type=int, help="report the study-level stopping decision")
+
+
+def _share_text(text: str) -> float | str:
+    """A share flag as written: a plain decimal stays a number (as before), a fraction
+    such as ``5/7`` stays text and is compared exactly."""
+    try:
+        return float(text) if "/" not in text else text
+    except ValueError:
+        return text  # the study-file validation reports it
 
 
 def parse_points(text: str, flag: str) -> list[int]:
@@ -132,7 +152,8 @@ def _from_flags(args: argparse.Namespace) -> tuple[Any, Any, int, int | None]:
         "median_agree": args.median_agree, "median_disagree": args.median_disagree,
         "max_iqr": args.max_iqr, "grade_in": args.grade_in,
         "grade_against": args.grade_against, "disagreement": args.disagreement,
-        "every_group": args.every_group,
+        "every_group": args.every_group, "median_boundary": args.median_boundary,
+        "min_valid": args.min_valid, "unable_in_denominator": args.unable_in_denominator,
         "agree": parse_points(args.agree, "--agree") if args.agree else None,
         "disagree": parse_points(args.disagree, "--disagree") if args.disagree else None,
     }

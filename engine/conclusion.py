@@ -80,8 +80,10 @@ class Conclusion:
 async def ratings_frame(session: AsyncSession, study_id: str,
                         up_to_round: int | None = None,
                         confidence: bool = False) -> pd.DataFrame:
-    """Every rating of the study in ``delphi analyze``'s long format (pseudonyms only);
-    with ``confidence``, a ``confidence`` column too (low / medium / high, or empty)."""
+    """Every rating the statistics use, in ``delphi analyze``'s long format (pseudonyms
+    only); with ``confidence``, a ``confidence`` column too (low / medium / high, or
+    empty). Under ``[consensus] ballots = "submitted"`` only ratings on submitted ballots
+    count, otherwise every answered statement."""
     query = (select(Round.number, Statement.code, StatementVersion.version,
                     Participant.pseudonym, Rating.value, Participant.stakeholder_group,
                     Rating.confidence)
@@ -94,6 +96,8 @@ async def ratings_frame(session: AsyncSession, study_id: str,
              .order_by(Round.number, Statement.position, Participant.pseudonym))
     if up_to_round is not None:
         query = query.where(Round.number <= up_to_round)
+    if study_file_of(await get_study(session, study_id)).consensus.ballots == "submitted":
+        query = query.where(Ballot.submitted_at.is_not(None))
     rows = (await session.execute(query)).all()
     frame = pd.DataFrame(
         [(r, analysis_key(code, version), who, value, group)

@@ -171,19 +171,22 @@ async def participants_csv(session: AsyncSession, study_id: str) -> str:
 
 
 async def flow_csv(session: AsyncSession, study_id: str) -> str:
+    from engine.loading import get_study, study_file_of
     from engine.report.data import round_flow
 
+    spec = study_file_of(await get_study(session, study_id))
     now = datetime.now(UTC)
     rounds = (await session.scalars(select(Round).where(
         Round.study_id == study_id, Round.status != "draft").order_by(Round.number))).all()
     rows = []
     for round_ in rounds:
-        f = await round_flow(session, study_id, round_, now)
+        f = await round_flow(session, study_id, round_, now, spec.consensus.ballots)
         rate = None if f.response_rate is None else format_value(f.response_rate)
         rows.append((f.number, f.status, f.items, f.invited, f.consented, f.eligible,
-                     f.started, f.submitted, f.withdrawn, f.unreachable, rate))
+                     f.started, f.submitted, f.withdrawn, f.unreachable, rate, f.answered))
     return _csv(("round", "status", "statements", "invited", "consented", "eligible",
-                 "started", "submitted", "withdrawn", "unreachable", "response_rate"), rows)
+                 "started", "submitted", "withdrawn", "unreachable", "response_rate",
+                 "answered"), rows)
 
 
 async def _panel(session: AsyncSession, study_id: str) -> PanelData:

@@ -43,7 +43,6 @@ ROUND_STATUSES = ("draft", "open", "closed")
 PARTICIPANT_STATUSES = ("enrolled", "screening", "active", "declined", "ineligible", "withdrawn")
 OUTBOX_STATUSES = ("pending", "delivered", "failed")
 COMMENT_KINDS = ("comment", "reason", "reply")
-END_REASONS = ("resolved", "max_rounds", "coordinator")
 CONFIDENCE_LEVELS = {1: "low", 2: "medium", 3: "high"}
 
 
@@ -96,11 +95,9 @@ class Study(Base):
     protocol_hash: Mapped[str] = mapped_column(String(64))
     protocol_frozen_at: Mapped[datetime | None]
     loaded_at: Mapped[datetime]
-    # Why the study stopped (engine.ending): set once, when it ends.
+    # Why the study stopped (engine.ending.StopReason): set once, when it ends.
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(16))
-
-    __table_args__ = (CheckConstraint(_in("end_reason", END_REASONS), name="end_reason"),)
 
 
 class Statement(Base):

@@ -11,10 +11,19 @@ import hashlib
 import json
 import re
 import tomllib
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticKnownError
 
 from engine.clock import known_time_zone
 from engine.problems import FileProblems, Problem, pydantic_problems, toml_syntax_problem
@@ -66,6 +75,48 @@ class ScaleSection(_Strict):
                           Field(exclude_if=_off)] = "off"
 
 
+SHARE_TEXT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$|^\s*\d*\.?\d+\s*$")
+
+
+def share_fraction(value: float | str) -> Fraction:
+    """A threshold as the exact fraction written: ``0.75`` is 3/4, ``"5/7"`` is 5/7, and a
+    decimal number is read as its shortest decimal form (``0.7142857142857143`` is that
+    decimal, a little above 5/7), never as the binary double nearest to it."""
+    if isinstance(value, str):
+        return Fraction(value.replace(" ", ""))
+    return Fraction(repr(float(value)))
+
+
+def _share(low: Fraction, high: Fraction, low_open: bool = False,
+           high_open: bool = False) -> Any:
+    """A threshold given as a number or as text ``"5/7"`` / ``"0.7142857142857143"``.
+
+    Numbers stay numbers (the canonical form, and so the hash, of existing studies does
+    not change); text is kept as written, so the frozen protocol shows it exactly."""
+    def check(value: Any) -> float | str:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError("must be a number or a fraction such as \"5/7\"")
+        if isinstance(value, str):
+            if not SHARE_TEXT.match(value):
+                raise ValueError(f"{value!r} is not a number or a fraction such as \"5/7\"")
+            if "/" in value and int(value.split("/")[1]) == 0:
+                raise ValueError("division by zero")
+            kept: float | str = " ".join(value.split())
+        else:
+            kept = float(value)
+        exact = share_fraction(kept)
+        if low_open and exact <= low:
+            raise PydanticKnownError("greater_than", {"gt": int(low)})
+        if exact < low:
+            raise PydanticKnownError("greater_than_equal", {"ge": int(low)})
+        if high_open and exact >= high:
+            raise PydanticKnownError("less_than", {"lt": int(high)})
+        if exact > high:
+            raise PydanticKnownError("less_than_equal", {"le": int(high)})
+        return kept
+    return BeforeValidator(check)
+
+
 class RuleSpec(_Strict):
     """One consensus rule with its parameters. Parameters a rule does not use are ignored.
 
@@ -78,17 +129,24 @@ class RuleSpec(_Strict):
     ]
     agree: list[int] | None = None
     disagree: list[int] | None = None
-    # percent_agreement: share of valid ratings in the agree (disagree) set needed
-    threshold: Annotated[float, Field(ge=0, le=1)] = 0.75
+    # percent_agreement: share of valid ratings in the agree (disagree) set needed; a
+    # number or an exact fraction as text ("5/7"), compared exactly (share_fraction)
+    threshold: Annotated[float | str, _share(Fraction(0), Fraction(1))] = 0.75
     # median_iqr: median at or above median_agree -> in; at or below median_disagree -> out
     median_agree: float | None = None
     median_disagree: float | None = None
     max_iqr: Annotated[float, Field(ge=0)] = 1.0
     # grade_70_15: share needed in the endorsing band, and the most allowed in the opposite one
-    grade_in: Annotated[float, Field(gt=0, le=1)] = 0.70
-    grade_against: Annotated[float, Field(ge=0, lt=1)] = 0.15
+    grade_in: Annotated[float | str, _share(Fraction(0), Fraction(1), low_open=True)] = 0.70
+    grade_against: Annotated[float | str,
+                             _share(Fraction(0), Fraction(1), high_open=True)] = 0.15
     # rand_ucla: how disagreement is detected
     disagreement: Literal["ipr", "count"] = "ipr"
+    # rand_ucla: medians 6.5 and 3.5 are "uncertain" (RAND/UCLA manual: appropriate needs
+    # a median of 7-9) or count with the "outer" region (appropriate from 6.5, inappropriate
+    # up to 3.5), as some panels do. Left out of the canonical form at its default.
+    median_boundary: Annotated[Literal["uncertain", "outer"],
+                               Field(exclude_if=lambda v: v == "uncertain")] = "uncertain"
     rules: list[RuleSpec] = []
     every_group: bool = False
 
@@ -104,6 +162,14 @@ class ConsensusSection(RuleSpec):
     quantile: Literal["type7", "type6"] = "type7"
     # Fewer valid ratings than this: "too few valid ratings", never consensus.
     min_valid: Annotated[int, Field(ge=1, le=10000, exclude_if=lambda v: v == 1)] = 1
+    # Whether "unable to rate" answers count in the denominator of the shares (% agree,
+    # % disagree and the share-based rules), as some published panels count "don't know".
+    unable_in_denominator: Annotated[bool, Field(exclude_if=lambda v: v is False)] = False
+    # Which ratings the statistics use: every statement an expert answered ("answered"),
+    # or only ballots the expert submitted ("submitted"). The response rate counts the
+    # same experts, so the two always describe the same panel.
+    ballots: Annotated[Literal["answered", "submitted"],
+                       Field(exclude_if=lambda v: v == "answered")] = "answered"
 
 
 class StoppingSection(_Strict):

@@ -27,6 +27,7 @@ from engine.models import (
     Invite,
     OutboxMessage,
     Participant,
+    Rating,
     Round,
     RoundResult,
     Statement,
@@ -143,10 +144,17 @@ class RoundFlow:
     withdrawn: int
     unreachable: int
     items: int
+    answered: int = 0  # experts with at least one answer in the round
+    counted: str = "answered"  # [consensus] ballots: whose ratings the statistics use
+
+    @property
+    def responded(self) -> int:
+        """The experts whose ratings the statistics use ([consensus] ballots)."""
+        return self.submitted if self.counted == "submitted" else self.answered
 
     @property
     def response_rate(self) -> float | None:
-        return 100.0 * self.submitted / self.eligible if self.eligible else None
+        return 100.0 * self.responded / self.eligible if self.eligible else None
 
 
 @dataclass(frozen=True)
@@ -271,12 +279,14 @@ async def _count(session: AsyncSession, query: Any) -> int:
 
 
 async def round_flow(session: AsyncSession, study_id: str, round_: Round,
-                     now: datetime) -> RoundFlow:
+                     now: datetime, counted: str = "answered") -> RoundFlow:
     """Participant flow of one round, counted at the round's close (or now if open).
 
     invited / consented / withdrawn / unreachable are cumulative up to that moment;
     eligible = the panel asked to rate: passed screening, had not withdrawn when the round
-    opened, or held a ballot in it; response rate = submitted / eligible.
+    opened, or held a ballot in it; response rate = responded / eligible, where the
+    experts who responded are those whose ratings the statistics use (``counted``:
+    ``[consensus] ballots``, submitted ballots or anyone who answered a statement).
     """
     cutoff = round_.closed_at or now
     opened = round_.opened_at or cutoff
@@ -307,7 +317,10 @@ async def round_flow(session: AsyncSession, study_id: str, round_: Round,
         withdrawn=await _count(session, people.where(Participant.withdrawn_at <= cutoff)),
         unreachable=await _count(session, people.where(
             Participant.unreachable_since <= cutoff)),
-        items=items)
+        items=items,
+        answered=await _count(session, ballots.where(
+            Ballot.id.in_(select(Rating.ballot_id)))),
+        counted=counted)
 
 
 async def _audit(session: AsyncSession, study_id: str) -> list[AuditLine]:
@@ -415,7 +428,8 @@ async def load_report_data(session: AsyncSession, study_id: str,
         Round.study_id == study_id, Round.status != "draft").order_by(Round.number))).all()
     actions = await _audit(session, study_id)
     panel = await load_panel(session, study_id, spec)
-    flows = [await round_flow(session, study_id, r, now) for r in rounds]
+    flows = [await round_flow(session, study_id, r, now, spec.consensus.ballots)
+             for r in rounds]
     return ReportData(
         study_id=study.id, title=study.title, description=study.description, spec=spec,
         protocol=dict(study.protocol), protocol_hash=study.protocol_hash,

@@ -26,7 +26,7 @@ from engine.report.render import (
 )
 from engine.report.tables import fmt, plural, table_1, table_2
 from engine.stats.rules import bands_for
-from engine.studyfile import RuleSpec
+from engine.studyfile import RuleSpec, share_fraction
 from engine.verdict import UNCERTAIN
 
 CLASS_WORDS = {"in": "consensus to endorse", "out": "consensus to reject",
@@ -74,6 +74,13 @@ def _points(values: list[int] | None) -> str:
     return ", ".join(str(v) for v in values)
 
 
+def _share(value: float | str) -> str:
+    """A threshold as pre-registered: ``75 %``, or ``5/7 (71.43 %)`` when given as text."""
+    if isinstance(value, str):
+        return f"{value} ({fmt(float(share_fraction(value)) * 100, 2)} %)"
+    return f"{value * 100:g} %"
+
+
 def describe_rule(rule: RuleSpec, points: int, depth: int = 0) -> list[str]:
     """The consensus rule with every parameter, in words (sub-rules indented)."""
     bands = bands_for(rule, points)
@@ -81,20 +88,31 @@ def describe_rule(rule: RuleSpec, points: int, depth: int = 0) -> list[str]:
     pad = "  " * depth
     group = " — must hold in every stakeholder group" if rule.every_group else ""
     if rule.rule == "percent_agreement":
-        text = (f"percent agreement: in when ≥ {rule.threshold * 100:g} % of valid ratings "
+        text = (f"percent agreement: in when ≥ {_share(rule.threshold)} of valid ratings "
                 f"are in the agree set {{{_points(agree)}}}; out when ≥ "
-                f"{rule.threshold * 100:g} % are in the disagree set {{{_points(disagree)}}}")
+                f"{_share(rule.threshold)} are in the disagree set {{{_points(disagree)}}}")
     elif rule.rule == "median_iqr":
         text = (f"median and IQR: in when median ≥ {fmt(rule.median_agree)} and IQR ≤ "
                 f"{fmt(rule.max_iqr)}; out when median ≤ {fmt(rule.median_disagree)} and "
                 f"IQR ≤ {fmt(rule.max_iqr)}")
     elif rule.rule == "grade_70_15":
-        text = (f"GRADE / COMET: in when ≥ {rule.grade_in * 100:g} % rate in "
-                f"{{{_points(agree)}}} and < {rule.grade_against * 100:g} % in "
+        text = (f"GRADE / COMET: in when ≥ {_share(rule.grade_in)} rate in "
+                f"{{{_points(agree)}}} and < {_share(rule.grade_against)} in "
                 f"{{{_points(disagree)}}}; out is the mirror")
     elif rule.rule == "rand_ucla":
-        text = ("RAND/UCLA appropriateness: median 7-9 in, 1-3 out, otherwise uncertain; "
-                f"uncertain whenever there is disagreement ({rule.disagreement} method)")
+        boundary = ("medians 6.5 and 3.5 count as appropriate / inappropriate (outer "
+                    "regions; a convention of some panels, not the manual's)"
+                    if rule.median_boundary == "outer" else
+                    "medians 6.5 and 3.5 are uncertain (the manual's 7-9 / 1-3 regions)")
+        method = ("interpercentile range adjusted for symmetry (IPRAS, as in the manual)"
+                  if rule.disagreement == "ipr" else
+                  "count method (the manual's table covers 8-16 panellists; for other panel "
+                  "sizes delphi extrapolates it, about a third of the panel in each "
+                  "extreme: our extension, not the manual's)")
+        text = ("RAND/UCLA appropriateness (Fitch et al., The RAND/UCLA Appropriateness "
+                "Method User's Manual, RAND MR-1269, 2001): median 7-9 in, 1-3 out, otherwise "
+                f"uncertain; {boundary}; uncertain whenever there is disagreement, by the "
+                f"{method}")
     else:
         joined = "every" if rule.rule == "all_of" else "at least one (and none opposite)"
         text = f"{rule.rule}: {joined} of the following rules"
@@ -292,6 +310,14 @@ def _protocol(data: ReportData) -> list[Block]:
         ["Unable to rate", "offered (excluded from valid n)" if spec.scale.unable_to_rate
          else "not offered"],
         ["Consensus rule", "\n".join(describe_rule(spec.consensus, spec.scale.points))],
+        ["Minimum valid ratings", f"{spec.consensus.min_valid}: fewer valid ratings is "
+         "reported as 'too few valid ratings', never consensus"],
+        ["Denominator of the shares", "valid ratings and 'unable to rate' answers"
+         if spec.consensus.unable_in_denominator else
+         "valid ratings only ('unable to rate' excluded)"],
+        ["Ballots counted", "submitted ballots only (statistics and response rate)"
+         if spec.consensus.ballots == "submitted" else
+         "every answered statement, submitted or not (statistics and response rate)"],
         ["Quantile (quartile) method", quantile],
         ["Stability test", stability],
         ["Stopping rule", stop],
@@ -463,7 +489,11 @@ def _flow(data: ReportData, images: bool) -> list[Block]:
               caption="Participant flow per round"),
         Paragraph("Eligible = the panel asked to rate in that round (passed screening and "
                   "not withdrawn when it opened, or held a ballot in it). Started = opened a "
-                  "ballot; submitted = submitted it. Response rate = submitted / eligible.",
+                  "ballot; submitted = submitted it. Response rate = "
+                  + ("submitted" if data.spec.consensus.ballots == "submitted"
+                     else "answered at least one statement")
+                  + " / eligible: the experts whose ratings the statistics use "
+                  "(pre-registered 'ballots counted').",
                   note=True)]
     if data.retention:
         first = {g: n for r, g, n, _ in data.retention if r == data.rounds[0].number}
@@ -480,9 +510,9 @@ def _flow(data: ReportData, images: bool) -> list[Block]:
 def threshold_of(rule: RuleSpec) -> float | None:
     """The % agreement threshold of the pre-registered rule, if it has one."""
     if rule.rule == "percent_agreement":
-        return rule.threshold * 100
+        return float(share_fraction(rule.threshold)) * 100
     if rule.rule == "grade_70_15":
-        return rule.grade_in * 100
+        return float(share_fraction(rule.grade_in)) * 100
     return next((t for t in (threshold_of(r) for r in rule.rules) if t is not None), None)
 
 

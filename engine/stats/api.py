@@ -17,9 +17,11 @@ median q1 q3   quantiles by the study's method (type7 / type6), see ``quantiles`
 iqr            q3 - q1
 mean sd cv     mean, sample SD (n - 1), coefficient of variation sd / mean (ratio)
 pct_agree      share of valid ratings in the agree set (likewise disagree, neutral
-               = in neither set)
+               = in neither set); with ``unable_in_denominator`` the share of valid
+               ratings plus "unable to rate" answers
 p30 ... di     RAND/UCLA IPR numbers (only when the rule uses rand_ucla)
-consensus      in / out / none under the study's rule; ``reason`` says why
+consensus      in / out / none under the study's rule; ``reason`` says why (fewer
+               valid ratings than ``min_valid``: none)
 prev_round     r - 1 when the statement was also rated in round r - 1, else NA
 n_paired       participants with a valid rating in both rounds
 pct_change     Scheibe's percent change over the paired participants
@@ -44,7 +46,15 @@ import pandas as pd
 from engine.stats import rand
 from engine.stats.descriptive import describe, percent
 from engine.stats.encoding import EncodedRatings, encode_ratings
-from engine.stats.rules import RuleInput, bands_for, evaluate, uses_groups, uses_rule
+from engine.stats.rules import (
+    NONE,
+    RuleInput,
+    Verdicts,
+    bands_for,
+    evaluate,
+    uses_groups,
+    uses_rule,
+)
 from engine.stats.stability import is_stable, stability_table
 from engine.stats.stopping import StatementState, StoppingDecision, decide, statement_status
 from engine.studyfile import ConsensusSection, StoppingSection
@@ -86,6 +96,7 @@ def analyze(
     enc = _encoded(ratings, scale_points)
     stopping = stopping or StoppingSection()
     table = enc.counts(consensus.quantile)
+    table.unable_in_denominator = consensus.unable_in_denominator
     bands = bands_for(consensus, scale_points)
     columns: dict[str, Any] = {
         "round": enc.rounds[enc.cell_round],
@@ -105,7 +116,9 @@ def analyze(
     data = RuleInput(table)
     if uses_groups(consensus):
         data.groups = enc.group_counts(consensus.quantile)
+        data.groups.table.unable_in_denominator = consensus.unable_in_denominator
     verdicts = evaluate(consensus, data, scale_points)
+    too_few_valid(verdicts, table.n, consensus.min_valid)
     consensus_names = verdicts.names()
     columns["consensus"] = consensus_names
     columns["reason"] = verdicts.reasons
@@ -136,6 +149,16 @@ def analyze(
         for c, s, k in zip(consensus_names, stable, known, strict=True)
     ]
     return pd.DataFrame(columns)
+
+
+def too_few_valid(verdicts: Verdicts, n: np.ndarray, min_valid: int) -> None:
+    """``[consensus] min_valid``: fewer valid ratings is never consensus (in place)."""
+    if min_valid <= 1:
+        return
+    for i in np.flatnonzero((n > 0) & (n < min_valid)):
+        verdicts.classes[i] = NONE
+        verdicts.reasons[i] = (f"too few valid ratings: {int(n[i])} < {min_valid} "
+                               f"(min_valid); {verdicts.reasons[i]}")
 
 
 def _masked_int(values: np.ndarray, keep: np.ndarray) -> pd.api.extensions.ExtensionArray:

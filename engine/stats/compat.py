@@ -47,9 +47,12 @@ def rule_scale_problems(spec: RuleSpec, points: int) -> list[tuple[str, str]]:
                 and spec.median_agree <= spec.median_disagree):
             problems.append(("median_agree", f"{spec.median_agree} must be above "
                                              f"median_disagree ({spec.median_disagree})"))
-    if spec.rule == "percent_agreement" and spec.threshold <= 0:
+    from engine.studyfile import share_fraction
+
+    if spec.rule == "percent_agreement" and share_fraction(spec.threshold) <= 0:
         problems.append(("threshold", "must be above 0 (0 puts every statement in)"))
-    if spec.rule == "grade_70_15" and spec.grade_against >= spec.grade_in:
+    if spec.rule == "grade_70_15" and (share_fraction(spec.grade_against)
+                                       >= share_fraction(spec.grade_in)):
         problems.append(("grade_against", f"{spec.grade_against} must be below grade_in "
                                           f"({spec.grade_in})"))
     return problems

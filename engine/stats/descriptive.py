@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +46,7 @@ class CountTable:
     counts: IntArray
     n_unable: IntArray
     method: QuantileMethod
+    unable_in_denominator: bool = False
     cum: IntArray = field(init=False)
     n: IntArray = field(init=False)
 
@@ -61,6 +63,12 @@ class CountTable:
     def __len__(self) -> int:
         return int(self.counts.shape[0])
 
+    @property
+    def share_n(self) -> IntArray:
+        """Denominator of the shares: valid ratings, plus "unable to rate" when the
+        protocol counts them (``[consensus] unable_in_denominator``)."""
+        return self.n + self.n_unable if self.unable_in_denominator else self.n
+
     def count_in(self, values: Iterable[int]) -> IntArray:
         """Number of valid ratings on any of the given scale points, per cell."""
         index = sorted({v - 1 for v in values})
@@ -76,7 +84,8 @@ class CountTable:
 
     def take(self, index: IntArray) -> CountTable:
         """The sub-table of the given cells (used to evaluate rules on a subset)."""
-        return CountTable(self.counts[index], self.n_unable[index], self.method)
+        return CountTable(self.counts[index], self.n_unable[index], self.method,
+                          self.unable_in_denominator)
 
 
 def percent(k: IntArray, n: IntArray) -> FloatArray:
@@ -86,23 +95,39 @@ def percent(k: IntArray, n: IntArray) -> FloatArray:
     return np.where(n > 0, out, np.nan)
 
 
-def share_at_least(k: IntArray, n: IntArray, threshold: float) -> npt.NDArray[np.bool_]:
-    """``k / n >= threshold`` (False where n = 0).
-
-    ``k / n`` is correctly rounded and so is the decimal threshold; two different
-    rationals with denominators below ~10^7 never round to the same double, so the
-    comparison is exact for any real panel.
-    """
+def _exact_ties(k: IntArray, n: IntArray, threshold: Fraction | float,
+                approx: npt.NDArray[np.bool_], at_least: bool) -> npt.NDArray[np.bool_]:
+    """Re-decide, in exact rationals, the cells whose share is within rounding of the
+    threshold (``5/7`` against ``0.7142857142857143``: the same double, different numbers)."""
+    exact = threshold if isinstance(threshold, Fraction) else Fraction(repr(float(threshold)))
+    limit = float(exact)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = k / n
-    return np.asarray((n > 0) & (share >= threshold))
+        near = (n > 0) & (np.abs(share - limit) <= 4 * np.spacing(max(abs(limit), 1e-300)))
+    out = approx.copy()
+    for i in np.flatnonzero(near):
+        value = Fraction(int(k[i]), int(n[i]))
+        out[i] = value >= exact if at_least else value < exact
+    return out
 
 
-def share_below(k: IntArray, n: IntArray, threshold: float) -> npt.NDArray[np.bool_]:
-    """``k / n < threshold`` (False where n = 0); exact for the same reason as above."""
+def share_at_least(k: IntArray, n: IntArray,
+                   threshold: Fraction | float) -> npt.NDArray[np.bool_]:
+    """``k / n >= threshold`` exactly, the threshold read as the decimal (or fraction)
+    written (False where n = 0). Far from the threshold the doubles decide; near it the
+    rationals do."""
     with np.errstate(invalid="ignore", divide="ignore"):
         share = k / n
-    return np.asarray((n > 0) & (share < threshold))
+    approx = np.asarray((n > 0) & (share >= float(threshold)))
+    return _exact_ties(k, n, threshold, approx, at_least=True) & (n > 0)
+
+
+def share_below(k: IntArray, n: IntArray, threshold: Fraction | float) -> npt.NDArray[np.bool_]:
+    """``k / n < threshold`` exactly (False where n = 0)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = k / n
+    approx = np.asarray((n > 0) & (share < float(threshold)))
+    return _exact_ties(k, n, threshold, approx, at_least=False) & (n > 0)
 
 
 def _sqrt_of_fraction(numerator: int, denominator: int) -> float:
@@ -151,6 +176,7 @@ def describe(table: CountTable, agree: Iterable[int],
     q3 = table.quantile("0.75")
     n_agree = table.count_in(agree)
     n_disagree = table.count_in(disagree)
+    share_n = table.share_n
     columns: dict[str, npt.NDArray[np.generic]] = {
         "n": n,
         "n_unable": table.n_unable,
@@ -165,8 +191,8 @@ def describe(table: CountTable, agree: Iterable[int],
         mean=mean,
         sd=sd,
         cv=cv,
-        pct_agree=percent(n_agree, n),
-        pct_disagree=percent(n_disagree, n),
-        pct_neutral=percent(n - n_agree - n_disagree, n),
+        pct_agree=percent(n_agree, share_n),
+        pct_disagree=percent(n_disagree, share_n),
+        pct_neutral=percent(n - n_agree - n_disagree, share_n),
     )
     return columns

@@ -8,7 +8,7 @@ against it). The export and ``delphi analyze --methods`` append, after those col
 verdict        the statement's verdict after that round under the frozen protocol
                (:mod:`engine.verdict`: endorsed, rejected, not_stable, ...)
 agree_ci_low   Wilson score 95 % confidence interval of ``pct_agree`` (0-100),
-agree_ci_high  same denominator as ``pct_agree``
+agree_ci_high  same denominator as ``pct_agree`` (``unable_in_denominator``)
 ============== ==================================================================
 """
 
@@ -51,8 +51,10 @@ def add_methods(results: pd.DataFrame, consensus: ConsensusSection, scale_points
     k_agree = np.zeros(len(table), dtype=np.int64)
     for point in bands.agree:
         k_agree += table[f"count_{point}"].to_numpy(dtype=np.int64)
-    bounds = [wilson_interval(int(k), int(n))
-              for k, n in zip(k_agree, table["n"].to_numpy(dtype=np.int64), strict=True)]
+    share_n = table["n"].to_numpy(dtype=np.int64)
+    if consensus.unable_in_denominator:
+        share_n = share_n + table["n_unable"].to_numpy(dtype=np.int64)
+    bounds = [wilson_interval(int(k), int(n)) for k, n in zip(k_agree, share_n, strict=True)]
     table["agree_ci_low"] = [np.nan if b is None else 100 * b[0] for b in bounds]
     table["agree_ci_high"] = [np.nan if b is None else 100 * b[1] for b in bounds]
     return table

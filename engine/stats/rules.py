@@ -16,7 +16,8 @@ Rules (parameters are fields of :class:`engine.studyfile.RuleSpec`):
 - ``rand_ucla``: median >= 7 appropriate (in), median <= 3 inappropriate (out), else
   uncertain (none); with disagreement (IPR or count method, see :mod:`.rand`) the
   statement is uncertain (none) whatever its median. Medians 3.5 and 6.5 are
-  uncertain.
+  uncertain by default; ``median_boundary = "outer"`` counts 6.5 as appropriate and
+  3.5 as inappropriate, a convention some panels use.
 - ``all_of``: in if every sub-rule says in, out if every sub-rule says out, else none.
 - ``any_of``: in if some sub-rule says in and none says out; out in the mirror case;
   none if no sub-rule reaches consensus or they conflict.
@@ -58,7 +59,7 @@ from engine.stats import rand
 from engine.stats.descriptive import CountTable, share_at_least, share_below
 from engine.stats.ordering import natural_key
 from engine.stats.quantiles import IntArray, QuantileMethod
-from engine.studyfile import RuleSpec, default_agree_sets
+from engine.studyfile import RuleSpec, default_agree_sets, share_fraction
 
 Consensus = Literal["in", "out", "none"]
 IN, NONE, OUT = 1, 0, -1
@@ -153,6 +154,11 @@ def format_percent(fraction: float) -> str:
     return f"{format_number(100 * fraction)}%"
 
 
+def format_threshold(value: float | str) -> str:
+    """A threshold as the protocol gives it: ``75%`` for a number, ``5/7`` as written."""
+    return format_percent(float(value)) if not isinstance(value, str) else value
+
+
 NO_RATINGS = "no valid ratings"
 
 
@@ -169,17 +175,18 @@ def _classes(in_: npt.NDArray[np.bool_], out: npt.NDArray[np.bool_]) -> ClassArr
 
 def percent_agreement(table: CountTable, spec: RuleSpec, bands: Bands) -> Verdicts:
     """Percent agreement: agree share >= threshold -> in, disagree share >= threshold -> out."""
-    n = table.n
+    n, valid = table.share_n, table.n
     k_agree, k_disagree = table.count_in(bands.agree), table.count_in(bands.disagree)
-    in_ = share_at_least(k_agree, n, spec.threshold)
-    out = share_at_least(k_disagree, n, spec.threshold)
+    threshold = share_fraction(spec.threshold)
+    in_ = share_at_least(k_agree, n, threshold) & (valid > 0)
+    out = share_at_least(k_disagree, n, threshold) & (valid > 0)
     classes = _classes(in_, out)
-    need = format_percent(spec.threshold)
+    need = format_threshold(spec.threshold)
     agree, disagree = format_set(bands.agree), format_set(bands.disagree)
     reasons = []
     for i in range(len(n)):
         count, ka, kd = int(n[i]), int(k_agree[i]), int(k_disagree[i])
-        if count == 0:
+        if valid[i] == 0:
             reasons.append(NO_RATINGS)
         elif in_[i] and out[i]:
             reasons.append(f"conflicting: {format_share(ka, count)} rated {agree} and "
@@ -232,19 +239,20 @@ def median_iqr(table: CountTable, spec: RuleSpec, bands: Bands) -> Verdicts:
 
 def grade_70_15(table: CountTable, spec: RuleSpec, bands: Bands) -> Verdicts:
     """GRADE / COMET: >= 70 % in the endorsing band and < 15 % in the opposite one."""
-    n = table.n
+    n, valid = table.share_n, table.n
     k_agree, k_disagree = table.count_in(bands.agree), table.count_in(bands.disagree)
-    in_ = share_at_least(k_agree, n, spec.grade_in) & share_below(k_disagree, n,
-                                                                   spec.grade_against)
-    out = share_at_least(k_disagree, n, spec.grade_in) & share_below(k_agree, n,
-                                                                      spec.grade_against)
+    grade_in, against = share_fraction(spec.grade_in), share_fraction(spec.grade_against)
+    in_ = (share_at_least(k_agree, n, grade_in) & share_below(k_disagree, n, against)
+           & (valid > 0))
+    out = (share_at_least(k_disagree, n, grade_in) & share_below(k_agree, n, against)
+           & (valid > 0))
     classes = _classes(in_, out)
-    need, cap = format_percent(spec.grade_in), format_percent(spec.grade_against)
+    need, cap = format_threshold(spec.grade_in), format_threshold(spec.grade_against)
     agree, disagree = format_set(bands.agree), format_set(bands.disagree)
     reasons = []
     for i in range(len(n)):
         count, ka, kd = int(n[i]), int(k_agree[i]), int(k_disagree[i])
-        if count == 0:
+        if valid[i] == 0:
             reasons.append(NO_RATINGS)
             continue
         a_text = f"{format_share(ka, count)} rated {agree}"
@@ -289,8 +297,9 @@ def rand_ucla(table: CountTable, spec: RuleSpec, bands: Bands) -> Verdicts:
                 text += (f"; {outside} outside the median's region "
                          f"({state}, agreement needs <= {int(counted.agree_at[i])})")
             details.append(text)
-    appropriate = valid & (median >= 7) & ~disagreement
-    inappropriate = valid & (median <= 3) & ~disagreement
+    outer = spec.median_boundary == "outer"  # medians 6.5 / 3.5 join the outer regions
+    appropriate = valid & (median >= (6.5 if outer else 7)) & ~disagreement
+    inappropriate = valid & (median <= (3.5 if outer else 3)) & ~disagreement
     classes = _classes(appropriate, inappropriate)
     for i in range(len(n)):
         if not valid[i]:

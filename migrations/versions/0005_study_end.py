@@ -1,7 +1,8 @@
 """why the study stopped
 
 Studies gain the moment they ended and why: every statement resolved, the maximum
-number of rounds reached, or the coordinator ended them.
+number of rounds reached, or the coordinator ended them (engine.ending.StopReason).
+Plain ALTER TABLE (no table copy), so a downgrade works on SQLite with data in place.
 
 Revision ID: 0005
 Revises: 0004
@@ -19,15 +20,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('studies', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('end_reason', sa.String(length=16), nullable=True))
-        batch_op.create_check_constraint(
-            'end_reason', "end_reason IN ('resolved', 'max_rounds', 'coordinator')")
+    op.add_column('studies', sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('studies', sa.Column('end_reason', sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('studies', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_studies_end_reason'), type_='check')
-        batch_op.drop_column('end_reason')
-        batch_op.drop_column('ended_at')
+    op.drop_column('studies', 'end_reason')
+    op.drop_column('studies', 'ended_at')
