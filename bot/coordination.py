@@ -36,8 +36,9 @@ BUILT_IN = ("status", "openround", "closeround", "results", "revise", "drop", "a
 # every other command (a new one too) first takes the study's lock (engine.locks), so
 # each change has one winner and the loser is refused by the winner's committed state.
 READS_ONLY = frozenset({"status", "results", "closeround", "export", "report", "comments"})
-# Commands that read what they are based on first, then lock (see _revise).
-LOCKS_ITSELF = frozenset({"revise"})
+# Commands that read what they are based on first, then lock, and refuse when another
+# coordinator changed it in between (see _revise and schedule_commands.extend).
+LOCKS_ITSELF = frozenset({"revise", "extend"})
 # Commands contributed by other modules: name -> handler(coordination, session, args, now).
 # A module adds its own dict here, e.g. ``**schedule_commands.COMMANDS``.
 Handler = Callable[["Coordination", AsyncSession, str, datetime], Awaitable[Reply]]

@@ -23,7 +23,8 @@ from bot import texts
 from bot.cards import Reply, card
 from bot.outbox import enqueue
 from engine import ballots, rounds, schedule
-from engine.errors import InvalidValue, RoundNotOpen
+from engine.errors import ConcurrentChange, InvalidValue, RoundNotOpen
+from engine.locks import hold_study
 from engine.models import Participant, Round
 
 if TYPE_CHECKING:
@@ -56,7 +57,13 @@ async def extend(coordination: Coordination, session: AsyncSession, args: str,
     if not args:
         raise InvalidValue("Use: /extend <when>, e.g. /extend 3d (three more days), "
                            "/extend 2026-12-01 or /extend 2026-12-01 18:00")
+    seen = await rounds.open_round_deadline(session, coordination.study_id)
+    await hold_study(session, coordination.study_id)
     current = await _open_round(coordination, session)
+    if seen is not None and seen != (current.id, current.deadline):
+        when = texts.format_time(current.deadline, coordination.spec.study.timezone)
+        raise ConcurrentChange(f"The deadline of round {current.number} was just moved by "
+                               f"another coordinator, to {when}; nothing changed.")
     base = max(current.deadline or now, now)
     deadline = coordination.parse_deadline(args, now, base)
     if deadline is None:

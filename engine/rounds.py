@@ -50,6 +50,15 @@ async def open_round_or_none(session: AsyncSession, study_id: str) -> Round | No
     return await round_by_status(session, study_id, "open")
 
 
+async def open_round_deadline(session: AsyncSession,
+                              study_id: str) -> tuple[int, datetime | None] | None:
+    """The open round's id and deadline, read without loading the round: what an
+    /extend is based on, to be compared again once the study is locked."""
+    row = (await session.execute(select(Round.id, Round.deadline).where(
+        Round.study_id == study_id, round_status_is("open")))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 async def latest_round(session: AsyncSession, study_id: str) -> Round | None:
     return await session.scalar(select(Round).where(Round.study_id == study_id)
                                 .order_by(Round.number.desc()))

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -273,10 +274,12 @@ async def test_deadline_and_close_confirmation_at_once(
     assert not tracebacks(caplog.records)
 
 
-async def test_a_revision_that_waited_behind_another_is_refused(
-        backend: Backend, clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
-    """Both revisions read S01, then wait for the study (held here); the one that gets it
-    second finds S01 revised since it read it and refuses instead of overwriting."""
+@asynccontextmanager
+async def queued_behind_a_held_lock(backend: Backend, clock: ManualClock
+                                    ) -> AsyncIterator[tuple[TwoWorkers, Holder]]:
+    """PostgreSQL only: a study with round 1 closed, and a way to send requests that all
+    read first and then wait for the study's lock (held by the test) before it is let go:
+    the order a real overlap has, made certain."""
     if backend.name != "postgresql":
         pytest.skip("SQLite runs whole transactions one after the other: none reads stale")
     application = f"race-{uuid.uuid4().hex[:8]}"
@@ -288,18 +291,38 @@ async def test_a_revision_that_waited_behind_another_is_refused(
         await first.create_all()
         two = TwoWorkers((first, second), clock, await loaded(first, clock.now()))
         await two.warm_up()
-        await open_round_one(two)
-        await close_round_one(two)
-        cora, cole = two.coordinators
-        async with holder.transaction() as session:
-            await hold_study(session, two.spec.study.id)
-            revisions = [asyncio.create_task(cora.command("revise", "S01 Wording A.")),
-                         asyncio.create_task(cole.command("revise", "S01 Wording B."))]
-            await until(lambda: _both_waiting(holder, application), "both revisions wait")
-        await asyncio.gather(*revisions)
+
+        async def held(*calls: Callable[[], Awaitable[object]]) -> None:
+            async with holder.transaction() as session:
+                await hold_study(session, two.spec.study.id)
+                tasks = [asyncio.create_task(call()) for call in calls]  # type: ignore[arg-type]
+                await until(lambda: _all_waiting(holder, application, len(calls)),
+                            "every request waits for the study")
+            await asyncio.gather(*tasks)
+
+        yield two, held
     finally:
         for store in (first, second, holder):
             await store.dispose()
+
+
+Holder = Callable[..., Awaitable[None]]
+
+
+async def _all_waiting(store: Store, application: str, count: int) -> bool:
+    return await waiting_on_locks(store, application) == count
+
+
+async def test_a_revision_that_waited_behind_another_is_refused(
+        backend: Backend, clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
+    """Both revisions read S01, then wait for the study; the one that gets it second
+    finds S01 revised since it read it and refuses instead of overwriting."""
+    async with queued_behind_a_held_lock(backend, clock) as (two, held):
+        await open_round_one(two)
+        await close_round_one(two)
+        cora, cole = two.coordinators
+        await held(lambda: cora.command("revise", "S01 Wording A."),
+                   lambda: cole.command("revise", "S01 Wording B."))
     answers = sorted(chat.last.plain_text() for chat in (cora, cole))
     assert answers[0].startswith("S01 revised (version 2) for round 2: Wording "), answers
     stored = answers[0].rsplit(": ", 1)[1]
@@ -308,5 +331,83 @@ async def test_a_revision_that_waited_behind_another_is_refused(
     assert not tracebacks(caplog.records)
 
 
-async def _both_waiting(store: Store, application: str) -> bool:
-    return await waiting_on_locks(store, application) == 2
+async def test_an_extension_that_waited_behind_another_is_refused(
+        backend: Backend, clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
+    """Two `/extend 3d` that both saw the same deadline: three more days, not six."""
+    async with queued_behind_a_held_lock(backend, clock) as (two, held):
+        experts = await open_round_one(two)
+        cora, cole = two.coordinators
+        await held(lambda: cora.command("extend", "3d"), lambda: cole.command("extend", "3d"))
+        await two.deliver()
+        async with two.stores[0].transaction() as session:
+            deadline = await session.scalar(select(Round.deadline).where(Round.number == 1))
+    assert deadline == clock.now() + timedelta(days=10)
+    when = format_time(deadline, two.spec.study.timezone)
+    answers = sorted(chat.last.plain_text() for chat in (cora, cole))
+    assert answers[0].startswith(f"Round 1 now closes {when}"), answers
+    assert answers[1] == (f"The deadline of round 1 was just moved by another coordinator, "
+                          f"to {when}; nothing changed."), answers
+    for expert in experts:
+        moved = [m.card.plain_text() for m in expert.messages if "has moved" in
+                 m.card.plain_text()]
+        assert len(moved) == 1, expert.transcript()
+    assert not tracebacks(caplog.records)
+
+
+async def test_two_extensions_leave_the_last_told_deadline_stored(
+        two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
+    """Different new deadlines at once: whichever is applied last is stored, and it is
+    the one its coordinator was told; the scheduler follows it."""
+    await open_round_one(two)
+    cora, cole = two.coordinators
+    await together(lambda: cora.command("extend", "2026-01-20 18:00"),
+                   lambda: cole.command("extend", "2026-01-25 18:00"))
+    answers = [chat.last.plain_text() for chat in (cora, cole)]
+    async with two.stores[0].transaction() as session:
+        deadline = await session.scalar(select(Round.deadline).where(Round.number == 1))
+    when = format_time(deadline, two.spec.study.timezone)
+    assert any(a.startswith(f"Round 1 now closes {when}") for a in answers), answers
+    assert all(a.startswith("Round 1 now closes") or "was just moved by another "
+               "coordinator" in a for a in answers), answers
+    await two.scheduler.sync()
+    async with two.stores[0].transaction() as session:
+        due = await session.scalar(select(ScheduledTask.due_at).where(
+            ScheduledTask.kind == "deadline"))
+    assert due == deadline
+    assert not tracebacks(caplog.records)
+
+
+async def test_ending_the_study_and_opening_round_two_at_once(
+        two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
+    experts = await open_round_one(two)
+    await close_round_one(two)
+    cora, cole = two.coordinators
+    await together(lambda: cora.command("endstudy", "confirm"),
+                   lambda: cole.command("openround", "7d"))
+    ended, opened = cora.last.plain_text(), cole.last.plain_text()
+    rounds = await two.count(Round, Round.number == 2)
+    if opened.startswith("Round 2 is open"):
+        assert "Round 2 is open: close it first" in ended, ended
+        assert rounds == 1
+    else:
+        assert ended.startswith("The study has ended after round 1"), ended
+        assert opened.startswith("There is no further round to open"), opened
+        assert rounds == 0
+        assert await two.count(OutboxMessage, OutboxMessage.kind == "study_ended") == len(
+            experts)
+    assert await two.count(OutboxMessage, OutboxMessage.kind == "round_open") == len(
+        experts) * (1 + rounds)
+    assert not tracebacks(caplog.records)
+
+
+async def test_ending_the_study_twice(two: TwoWorkers,
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    experts = await open_round_one(two)
+    await close_round_one(two)
+    cora, cole = two.coordinators
+    await together(lambda: cora.command("endstudy", "confirm"),
+                   lambda: cole.command("endstudy", "confirm"))
+    answers = sorted(chat.last.plain_text() for chat in (cora, cole))
+    assert sum(a == "The study has already ended." for a in answers) == 1, answers
+    assert await two.count(OutboxMessage, OutboxMessage.kind == "study_ended") == len(experts)
+    assert not tracebacks(caplog.records)
