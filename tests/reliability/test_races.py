@@ -19,6 +19,8 @@ from engine.clock import ManualClock
 from engine.db import Store
 from engine.locks import hold_study
 from engine.models import (
+    AuditEntry,
+    Comment,
     Identity,
     Invite,
     OutboxMessage,
@@ -410,4 +412,26 @@ async def test_ending_the_study_twice(two: TwoWorkers,
     answers = sorted(chat.last.plain_text() for chat in (cora, cole))
     assert sum(a == "The study has already ended." for a in answers) == 1, answers
     assert await two.count(OutboxMessage, OutboxMessage.kind == "study_ended") == len(experts)
+    assert not tracebacks(caplog.records)
+
+
+async def test_hide_and_unhide_of_one_comment_at_once(
+        two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
+    """Both answered; what is stored is what the coordinator served last was told."""
+    [expert] = await open_round_one(two, experts=1)
+    await expert.command("ballot")
+    await expert.press("Comment")
+    await expert.say("Depends on the ward.")
+    async with two.stores[0].transaction() as session:
+        comment_id = await session.scalar(select(Comment.id))
+    cora, cole = two.coordinators
+    await together(lambda: cora.command("hide", str(comment_id)),
+                   lambda: cole.command("unhide", str(comment_id)))
+    answers = {chat.user_id: chat.last.plain_text() for chat in (cora, cole)}
+    assert "is hidden" in answers["coord"] and "is shown again" in answers["coord2"], answers
+    async with two.stores[0].transaction() as session:
+        hidden = await session.scalar(select(Comment.hidden))
+        last = await session.scalar(select(AuditEntry.action).where(
+            AuditEntry.action.in_(("hide", "unhide"))).order_by(AuditEntry.id.desc()))
+    assert hidden == (last == "hide")
     assert not tracebacks(caplog.records)
