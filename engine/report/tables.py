@@ -10,6 +10,7 @@ from engine.report.data import ReportData, Result, StatementData
 from engine.report.panel import ALL, PanelData, share
 from engine.report.render import Block, Paragraph, Table
 from engine.stats.interval import wilson_interval
+from engine.verdict import verdict
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
@@ -92,12 +93,20 @@ def median_cell(result: Result) -> str:
 
 
 def reached_round(statement: StatementData) -> int | None:
-    """The round the final class was first reached with the final wording."""
+    """The round from which the final wording held its final verdict (endorsed or
+    rejected, stable too when the protocol requires it); None for any other verdict."""
     final = statement.final
-    if final is None or final.consensus not in ("in", "out"):
+    goal = statement.verdict
+    if final is None or not goal.reached:
         return None
-    return min(r.round for r in statement.results
-               if r.consensus == final.consensus and r.version == final.version)
+    reached = None
+    for result in statement.results:
+        if result.version != final.version:
+            continue
+        holds = verdict(result.consensus, result.stable, result.n, statement.rules,
+                        n_unable=result.n_unable) == goal
+        reached = (reached or result.round) if holds else None
+    return reached
 
 
 def table_2(data: ReportData, verdict_of: dict[str, str]) -> list[Block]:
@@ -127,6 +136,8 @@ def table_2(data: ReportData, verdict_of: dict[str, str]) -> list[Block]:
         Paragraph("n valid excludes 'unable to rate'. % agree = share of valid ratings in "
                   "the agree set, with its Wilson 95 % confidence interval. Median and "
                   "quartiles by the pre-registered quantile method. R1, R2, ... = round; "
+                  "reached in round = from which round the final wording held its final "
+                  "verdict; "
                   "'–' = not rated in that round; (v2) = the revised wording was rated. The "
                   "verdict applies the frozen protocol (consensus rule, stability, minimum "
                   "valid ratings) to the last round the statement was rated in.",
