@@ -50,7 +50,8 @@ async def comments(coordination: Coordination, session: AsyncSession, args: str,
     listed = await list_comments(session, coordination.study_id, number)
     if not listed:
         return Reply(send=[card(f"Round {number} has no comments.")])
-    lines = [texts.comment_line(c.id, c.code, c.version, c.text, c.hidden) for c in listed]
+    lines = [texts.comment_line(c.id, c.code, c.version, c.text, c.hidden, c.kind, c.reply_to)
+             for c in listed]
     return Reply(send=[card(Section("\n".join(lines)),
                             Section(texts.COMMENTS_HINT, "italic"),
                             heading=f"Round {number} comments ({len(listed)})")])

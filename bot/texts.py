@@ -379,10 +379,12 @@ COMMENTS_HINT = ("Hidden comments are not shown to experts in the feedback; they
                  "again.")
 
 
-def comment_line(comment_id: int, code: str, version: int, text: str, hidden: bool) -> str:
+def comment_line(comment_id: int, code: str, version: int, text: str, hidden: bool,
+                 kind: str = "comment", reply_to: int | None = None) -> str:
     label = code if version == 1 else f"{code}.v{version}"
     flag = " [hidden]" if hidden else ""
-    return f"#{comment_id} {label}{flag}: {text}"
+    what = {"reason": " [reason]", "reply": f" [reply to #{reply_to}]"}.get(kind, "")
+    return f"#{comment_id} {label}{what}{flag}: {text}"
 
 
 def comment_moderated(comment_id: int, code: str, round_number: int, hidden: bool) -> str:

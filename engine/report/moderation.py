@@ -24,11 +24,14 @@ class ListedComment:
     version: int
     text: str
     hidden: bool
+    kind: str = "comment"  # comment, reason or reply
+    reply_to: int | None = None
 
 
-def _query(study_id: str) -> Any:  # a Select of (id, round, code, version, text, hidden)
+def _query(study_id: str) -> Any:
+    """A Select of (id, round, code, version, text, hidden, kind, reply_to)."""
     return (select(Comment.id, Round.number, Statement.code, StatementVersion.version,
-                   Comment.text, Comment.hidden)
+                   Comment.text, Comment.hidden, Comment.kind, Comment.reply_to)
             .join(Ballot, Ballot.id == Comment.ballot_id)
             .join(Round, Round.id == Ballot.round_id)
             .join(StatementVersion, StatementVersion.id == Comment.statement_version_id)
@@ -37,9 +40,9 @@ def _query(study_id: str) -> Any:  # a Select of (id, round, code, version, text
 
 
 def _listed(row: Any) -> ListedComment:
-    comment_id, number, code, version, text, hidden = row
+    comment_id, number, code, version, text, hidden, kind, reply_to = row
     return ListedComment(int(comment_id), int(number), str(code), int(version), str(text),
-                         bool(hidden))
+                         bool(hidden), str(kind), reply_to)
 
 
 async def moderation_round(session: AsyncSession, study_id: str) -> Round | None:
@@ -72,5 +75,5 @@ async def set_hidden(session: AsyncSession, study_id: str, comment_id: int,
         raise NotFound(f"There is no comment #{comment_id}.")
     comment.hidden = hidden
     await session.flush()
-    return _listed((*row[:5], hidden))
+    return _listed((*row[:5], hidden, *row[6:]))
 

@@ -27,6 +27,7 @@ SETTINGS = {
             '[feedback]\nask_reason = "outside_iqr"\nby_group = true\nreplies = true'),
     "domain": ('confidence = "per_domain"', ""),
     "changed": ("", '[feedback]\nask_reason = "changed"'),
+    "off": ("", ""),
 }
 # Round 1 on S01 (no consensus, carried to round 2): IQR 3-3.5; the others all 5.
 ROUND_ONE = [3, 3, 3, 3, 4, 5, 1]
@@ -302,3 +303,41 @@ async def test_report_sensitivity_table_has_the_confidence_rows(panel: Panel) ->
         in report
     # Every rating was low: without them nothing is left, and the verdict stays "in".
     assert "| 1 | S01 | in | in | in | in | in | in | in | none |" in report
+
+
+async def round_two_press_cost(store: Store, clock: ManualClock, name: str) -> int:
+    spec = spec_with(name)
+    await loaded(store, clock.now(), spec)
+    panel = Panel(store, clock, spec)
+    await panel.enrol(GROUPS)
+    await panel.round_one()
+    expert = panel.experts[0]
+    with Statements(store) as seen:
+        await expert.press("3")  # inside the IQR: no question, straight to the review
+    assert expert.last.heading == "Round 2 · Review"
+    return seen.count
+
+
+@pytest.mark.parametrize("name", ["off", "all"])
+async def test_a_round_two_press_inside_the_iqr_costs_what_it_costs_without_settings(
+        store: Store, clock: ManualClock, name: str) -> None:
+    """Reasons, groups and replies read nothing more on a plain press: last round's
+    result and each group's figures come from the memo. The press starts the round-2
+    ballot, records the rating and reads the review's answers."""
+    cost = await round_two_press_cost(store, clock, name)
+    assert cost == (5 if store.sqlite else 4)  # no BEGIN on asyncpg
+
+
+async def test_hide_applies_to_replies(panel: Panel) -> None:
+    await panel.round_one()
+    expert = panel.experts[0]
+    await expert.press("Reply to [1]")
+    await expert.say("A reply the coordinator hides")
+    await panel.coordinator.command("comments", "2")
+    listed = panel.coordinator.last.plain_text()
+    found = re.search(r"#(\d+) S01 \[reply to #\d+\]: A reply the coordinator hides", listed)
+    assert found, listed
+    await panel.coordinator.command("hide", found.group(1))
+    async with panel.store.transaction() as session:
+        hidden = await session.scalar(select(Comment.hidden).where(Comment.kind == "reply"))
+    assert hidden is True
