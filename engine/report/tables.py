@@ -6,6 +6,7 @@ statement from :mod:`engine.verdict`, so Table 2 cannot disagree with the rest.
 
 from __future__ import annotations
 
+from engine.feedback import MIN_GROUP_SHOWN
 from engine.report.data import ReportData, Result, StatementData
 from engine.report.panel import ALL, PanelData, share
 from engine.report.render import Block, Paragraph, Table
@@ -109,12 +110,38 @@ def reached_round(statement: StatementData) -> int | None:
     return reached
 
 
+def group_agreement(data: ReportData, statement: StatementData, result: Result) -> str:
+    """% agreement of each stakeholder group on one result (groups of fewer than
+    :data:`MIN_GROUP_SHOWN` valid ratings: "too few")."""
+    from engine.conclusion import analysis_key
+    from engine.stats.rules import bands_for
+
+    ratings = data.ratings
+    if ratings.empty or "group" not in ratings.columns:
+        return "–"
+    agree = set(bands_for(data.spec.consensus, data.spec.scale.points).agree)
+    rows = ratings[(ratings["round"] == result.round)
+                   & (ratings["statement"] == analysis_key(statement.code, result.version))]
+    cells = []
+    for group in data.spec.study.groups:
+        valid = [int(v) for v in rows[rows["group"] == group]["rating"].dropna()]
+        if len(valid) < MIN_GROUP_SHOWN:
+            cells.append(f"{group}: too few")
+        else:
+            share_ = 100 * sum(v in agree for v in valid) / len(valid)
+            cells.append(f"{group}: {fmt(share_)} % (n = {len(valid)})")
+    return "; ".join(cells)
+
+
 def table_2(data: ReportData, verdict_of: dict[str, str]) -> list[Block]:
     numbers = [f.number for f in data.rounds]
+    by_group = len(data.spec.study.groups) >= 2
     header = ["Statement", "Final text", "Domain", "Final verdict", "Reached in round"]
     for number in numbers:
         header += [f"R{number} n valid / unable", f"R{number} % agree [95 % CI]",
                    f"R{number} median [Q1–Q3]"]
+    if by_group:
+        header.append("Last round % agree by group")
     rows: list[list[str]] = []
     for statement in data.statements:
         reached = reached_round(statement)
@@ -128,6 +155,9 @@ def table_2(data: ReportData, verdict_of: dict[str, str]) -> list[Block]:
             version = f" (v{result.version})" if len(statement.versions) > 1 else ""
             row += [f"{result.n} / {result.n_unable}{version}", agreement_cell(result),
                     median_cell(result)]
+        if by_group:
+            row.append(group_agreement(data, statement, statement.results[-1])
+                       if statement.results else "–")
         rows.append(row)
     return [
         Table(header, rows, caption="Table 2. Every statement with its final text, final "
@@ -140,5 +170,8 @@ def table_2(data: ReportData, verdict_of: dict[str, str]) -> list[Block]:
                   "verdict; "
                   "'–' = not rated in that round; (v2) = the revised wording was rated. The "
                   "verdict applies the frozen protocol (consensus rule, stability, minimum "
-                  "valid ratings) to the last round the statement was rated in.",
+                  "valid ratings) to the last round the statement was rated in."
+                  + (" By group: % agree within each stakeholder group in the last round "
+                     "the statement was rated; a group with fewer than 3 valid ratings is "
+                     "not shown." if by_group else ""),
                   note=True)]

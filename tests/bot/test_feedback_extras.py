@@ -341,3 +341,13 @@ async def test_hide_applies_to_replies(panel: Panel) -> None:
     async with panel.store.transaction() as session:
         hidden = await session.scalar(select(Comment.hidden).where(Comment.kind == "reply"))
     assert hidden is True
+
+
+async def test_table_2_gains_per_group_agreement(panel: Panel) -> None:
+    await panel.round_one()
+    await panel.coordinator.command("report")
+    report = next(d.content.decode() for d in panel.coordinator.documents
+                  if d.filename.endswith(".md"))
+    assert "Last round % agree by group" in report
+    # S01 in round 1: Clinic rated 3, 3, 3, 5, 1 (one of five agrees); Hospital has two.
+    assert "Clinic: 20 % (n = 5); Hospital: too few" in report
