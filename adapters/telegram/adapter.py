@@ -45,6 +45,9 @@ COMMANDS = [
     ("timezone", "Set your time zone, e.g. /timezone Europe/Berlin"),
 ]
 PRIVATE_ONLY = "Please talk to me in a private chat, so that your answers stay private."
+SORRY = ("Sorry, something went wrong on our side. Nothing you already saw as recorded is "
+         "lost; please try again, or send /ballot.")
+SORRY_PRESS = "Something went wrong on our side. Please tap again (a rating never counts twice)."
 HARMLESS = ("message is not modified", "query is too old", "query id is invalid")
 # httpcore scans its whole connection pool on every request, so PTB's default of 256
 # connections costs more CPU than it saves; 16 keeps up with Telegram's own limits.
@@ -289,6 +292,21 @@ class TelegramAdapter:
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("error while handling a Telegram update", exc_info=context.error)
+        if isinstance(update, Update):
+            await self._apologise(update)
+
+    async def _apologise(self, update: Update) -> None:
+        """Nothing is left unanswered, even after a fault of our own: a press gets an alert
+        (unless it was answered before the fault), a private message a sentence. Best
+        effort; the error is already logged."""
+        query, chat = update.callback_query, update.effective_chat
+        try:
+            if query is not None:
+                await query.answer(SORRY_PRESS, show_alert=True)
+            elif chat is not None and chat.type == "private":
+                await self.app.bot.send_message(chat.id, SORRY)
+        except TelegramError as error:
+            log.info("apology not delivered: %s", error)
 
     # --- outbox delivery ------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
+from adapters.telegram.adapter import SORRY, SORRY_PRESS
 from bot.conductor import COULD_NOT_SAVE, COULD_NOT_SAVE_MESSAGE
 from engine.clock import ManualClock
 from engine.db import Store
@@ -84,3 +85,25 @@ async def test_a_press_the_database_cannot_store_asks_to_tap_again(
     # The press path answered; no error escaped to PTB's handler (the outbox dispatcher,
     # failing its cycles meanwhile, reports the fault in its own log line).
     assert not tracebacks([r for r in caplog.records if r.name != "bot.dispatcher"])
+
+
+async def test_an_unforeseen_error_still_answers_the_press_and_the_message(
+        store: Store, clock: ManualClock, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The adapter's last resort, for a fault nobody foresaw (a bug: here the conductor
+    is made to raise): the button does not spin, the message is not ignored."""
+    spec = await loaded(store, clock.now())
+    async with running_telegram_fake() as fake, running_bot(fake, store, clock, spec) as bot:
+        expert, first = await one_expert_in_round_one(bot)
+
+        async def broken(event: object) -> None:
+            raise RuntimeError("an unforeseen fault")
+
+        monkeypatch.setattr(bot.adapter.conductor, "handle", broken)
+        answered = await expert.press_button(first, "4").wait_answered()
+        assert answered.answer_text == SORRY_PRESS and answered.show_alert
+        sent = expert.send_text("hello")
+        assert (await expert.wait_for_message(since=sent)).visible_text == SORRY
+        assert await stored(store, Rating) == 0
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == [
+        "error while handling a Telegram update"] * 2
