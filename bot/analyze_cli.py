@@ -68,6 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="append the verdict under the protocol and the methods columns "
                              "(Wilson 95%% CI of %% agreement ...), as in the export's "
                              "results.csv")
+    parser.add_argument("--experts", metavar="EXPERTS.csv",
+                        help="also write, per expert and round, the valid ratings, "
+                             "straight-lining (one point everywhere) and the quadratic-"
+                             "weighted kappa against the previous round")
+    parser.add_argument("--attrition", metavar="ATTRITION.csv",
+                        help="also write, per later round and round-1 statement, whether "
+                             "the experts who dropped out rated differently in round 1 "
+                             "(Mann-Whitney U); retention goes to standard error")
     parser.add_argument("--study", metavar="STUDY.toml",
                         help="take scale, consensus and stopping rule from a study file")
     rule = parser.add_argument_group("consensus rule (instead of --study)")
@@ -218,6 +226,7 @@ def _run(args: argparse.Namespace, err: Any) -> int:
         analyze,
         decide_after_round,
         encode_ratings,
+        format_value,
         read_ratings_csv,
         sensitivity_table,
         with_confidence,
@@ -238,7 +247,10 @@ def _run(args: argparse.Namespace, err: Any) -> int:
         if args.methods:
             from engine.stats.methods import add_methods
 
-            results = add_methods(results, consensus, points, stopping)
+            results = add_methods(results, ratings, consensus, points, stopping)
+        experts = _experts_table(ratings, points) if args.experts else None
+        attrition = (_attrition_table(ratings, consensus, points) if args.attrition
+                     else None)
         alternatives = (with_confidence(sensitivity_table(encoded, consensus, points),
                                         ratings, consensus, points)
                         if args.sensitivity else None)
@@ -248,6 +260,10 @@ def _run(args: argparse.Namespace, err: Any) -> int:
     if alternatives is not None:
         writes.append((lambda: write_results_csv(alternatives, args.sensitivity),
                        args.sensitivity))
+    if experts is not None:
+        writes.append((lambda: write_results_csv(experts, args.experts), args.experts))
+    if attrition is not None:
+        writes.append((lambda: write_results_csv(attrition, args.attrition), args.attrition))
     writes.append((lambda: write_results_csv(results, args.out), args.out))
     for write, target in writes:
         try:
@@ -260,11 +276,48 @@ def _run(args: argparse.Namespace, err: Any) -> int:
     if args.out != "-":
         summary += f" -> {args.out}"
     print(summary, file=err)
+    if attrition is not None:
+        from engine.stats.attrition import CAVEAT, retention
+
+        kept = "; ".join(f"round {r.round} {format_value(r.retention)} %"
+                         for r in retention(ratings).itertuples())
+        print(f"delphi analyze: retention against round 1: {kept}. {CAVEAT}", file=err)
     if max_rounds is not None:
         decision = decide_after_round(results, stopping, max_rounds)
         state = "finished" if decision.finished else "not finished"
         print(f"delphi analyze: study {state}: {decision.reason}", file=err)
     return 0
+
+
+def _experts_table(ratings: Any, points: int) -> Any:
+    """Per expert and round: valid ratings, straight-lining, individual stability."""
+    import pandas as pd
+
+    from engine.stats.careless import straight_lining
+    from engine.stats.individual import expert_stability
+    from engine.stats.ordering import natural_key
+
+    valid = ratings.dropna(subset=["rating"])
+    counted = valid.groupby(["round", "participant"]).size()
+    lines = {(int(f.round), f.participant): f.detail.rsplit(" ", 1)[1]
+             for f in straight_lining(ratings)}
+    kappa = {(int(r.round), r.participant): (r.n_statements, r.kappa_quadratic)
+             for r in expert_stability(ratings, points).itertuples()}
+    keys = sorted({(int(r), str(p)) for r, p in ratings[["round", "participant"]]
+                   .itertuples(index=False)}, key=lambda k: (k[0], natural_key(k[1])))
+    return pd.DataFrame(
+        [(r, p, int(counted.get((r, p), 0)), lines.get((r, p)),
+          kappa.get((r, p), (None, None))[0], kappa.get((r, p), (None, None))[1])
+         for r, p in keys],
+        columns=["round", "participant", "n_valid", "straight_lining", "n_carried",
+                 "kappa_quadratic"])
+
+
+def _attrition_table(ratings: Any, consensus: Any, points: int) -> Any:
+    from engine.stats.attrition import attrition_table
+    from engine.stats.rules import bands_for
+
+    return attrition_table(ratings, bands_for(consensus, points).agree)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

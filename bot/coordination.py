@@ -20,6 +20,7 @@ from bot.outbox import enqueue
 from engine import conclusion, enrolment, revisions, rounds
 from engine.audit import record_audit
 from engine.ballots import ballot_items
+from engine.careless import careless_flags
 from engine.ending import StopReason, end_by_coordinator
 from engine.errors import DelphiError, InvalidValue, RoundNotOpen
 from engine.exports import export_files
@@ -275,8 +276,16 @@ class Coordination:
         lines = [f"{name.capitalize()} ({len(members)}): {', '.join(members) or '–'}"
                  for name, members in groups.items()]
         deadline = texts.format_time(current.deadline, self.spec.study.timezone)
+        flags = await careless_flags(session, self.study_id, current.number)
+        sections = [Section("\n".join(lines))]
+        if flags:
+            sections.append(Section(
+                "To look at (careless-responding flags; nothing is excluded):\n"
+                + "\n".join(f"{f.participant}: "
+                            + ("same point everywhere, " if f.kind == "straight_lining"
+                               else "very fast, ") + f.detail for f in flags)))
         return Reply(send=[Card(heading=f"Round {current.number} · deadline {deadline}",
-                                sections=(Section("\n".join(lines)),))])
+                                sections=tuple(sections))])
 
     # --- statements ---------------------------------------------------------------------
 

@@ -133,7 +133,7 @@ async def results_csv(session: AsyncSession, study_id: str) -> str:
     if frame.empty:
         return ""
     table = add_methods(analyze(frame, spec.consensus, spec.scale.points, spec.stopping),
-                        spec.consensus, spec.scale.points, spec.stopping)
+                        frame, spec.consensus, spec.scale.points, spec.stopping)
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / "results.csv"
         write_results_csv(table, target)

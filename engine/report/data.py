@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.careless import careless_flags
 from engine.conclusion import ratings_frame
 from engine.ending import StopReason
 from engine.loading import get_study, protocol_hash, study_file_of
@@ -35,6 +36,7 @@ from engine.models import (
 )
 from engine.report.outliers import Outlying, outlying_counts
 from engine.report.panel import NO_GROUP, PanelData, load_panel
+from engine.stats.careless import CarelessFlag
 from engine.studyfile import StudyFile
 from engine.verdict import Verdict, VerdictRules, verdict
 
@@ -199,6 +201,7 @@ class ReportData:
     draft_pending: bool = False
     stopped_because: StopReason | None = None
     ended_at: datetime | None = None
+    careless: list[CarelessFlag] = field(default_factory=list)
 
     def in_section(self, section: str) -> list[StatementData]:
         return [s for s in self.statements if s.section == section]
@@ -448,4 +451,5 @@ async def load_report_data(session: AsyncSession, study_id: str,
         draft_pending=await _count(session, select(func.count()).select_from(Round).where(
             Round.study_id == study_id, Round.status == "draft")) > 0,
         stopped_because=StopReason(study.end_reason) if study.end_reason else None,
+        careless=await careless_flags(session, study_id),
         ended_at=study.ended_at)

@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.report import charts
 from engine.report.checklist import ANSWERED, CITATIONS, GUIDELINES, PARTLY
+from engine.report.checks import method_checks
 from engine.report.data import SECTIONS, ReportData, Result, StatementData
 from engine.report.render import (
     Block,
@@ -670,6 +671,7 @@ def _methods(data: ReportData) -> list[Block]:
             "pseudonyms only; per-expert screening answers only on request "
             "(delphi export --screening-answers).",
         ]),
+        *method_checks(data),
     ]
 
 

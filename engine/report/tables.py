@@ -77,11 +77,12 @@ def table_1(panel: PanelData, late_joiners: int) -> list[Block]:
 
 # --- Table 2 ------------------------------------------------------------------------
 
-def agreement_cell(result: Result) -> str:
+def agreement_cell(result: Result, unable_in_denominator: bool = False) -> str:
     if result.pct_agree is None or not result.n:
         return "–"
-    successes = round(result.pct_agree * result.n / 100)
-    interval = wilson_interval(successes, result.n)
+    total = result.n + (result.n_unable if unable_in_denominator else 0)
+    successes = round(result.pct_agree * total / 100)
+    interval = wilson_interval(successes, total)
     assert interval is not None
     return (f"{fmt(result.pct_agree)} % [{fmt(100 * interval[0], 0)}–"
             f"{fmt(100 * interval[1], 0)}]")
@@ -153,7 +154,8 @@ def table_2(data: ReportData, verdict_of: dict[str, str]) -> list[Block]:
                 row += ["–", "–", "–"]
                 continue
             version = f" (v{result.version})" if len(statement.versions) > 1 else ""
-            row += [f"{result.n} / {result.n_unable}{version}", agreement_cell(result),
+            row += [f"{result.n} / {result.n_unable}{version}", agreement_cell(
+                result, data.spec.consensus.unable_in_denominator),
                     median_cell(result)]
         if by_group:
             row.append(group_agreement(data, statement, statement.results[-1])

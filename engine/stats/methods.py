@@ -9,6 +9,9 @@ verdict        the statement's verdict after that round under the frozen protoco
                (:mod:`engine.verdict`: endorsed, rejected, not_stable, ...)
 agree_ci_low   Wilson score 95 % confidence interval of ``pct_agree`` (0-100),
 agree_ci_high  same denominator as ``pct_agree`` (``unable_in_denominator``)
+kept_exact     statements carried unchanged: share of the experts rating validly in
+kept_within_1  both rounds who kept their rating exactly / within one point (0-100;
+               :mod:`engine.stats.individual`)
 ============== ==================================================================
 """
 
@@ -17,12 +20,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from engine.stats.individual import PAIR_COLUMNS, statement_stability
 from engine.stats.interval import wilson_interval
 from engine.stats.rules import bands_for
 from engine.studyfile import ConsensusSection, StoppingSection
 from engine.verdict import VerdictRules, verdict
 
-METHOD_COLUMNS = ("verdict", "agree_ci_low", "agree_ci_high")
+METHOD_COLUMNS = ("verdict", "agree_ci_low", "agree_ci_high", *PAIR_COLUMNS)
 
 
 def _int(value: object) -> int | None:
@@ -39,9 +43,10 @@ def verdicts(results: pd.DataFrame, rules: VerdictRules) -> list[str]:
     return out
 
 
-def add_methods(results: pd.DataFrame, consensus: ConsensusSection, scale_points: int,
-                stopping: StoppingSection | None = None) -> pd.DataFrame:
-    """``results`` with the columns of :data:`METHOD_COLUMNS` appended (a new table)."""
+def add_methods(results: pd.DataFrame, ratings: pd.DataFrame, consensus: ConsensusSection,
+                scale_points: int, stopping: StoppingSection | None = None) -> pd.DataFrame:
+    """``results`` (analyze's table of ``ratings``, long format) with the columns of
+    :data:`METHOD_COLUMNS` appended (a new table)."""
     stopping = stopping or StoppingSection()
     table = results.copy()
     rules = VerdictRules(require_stability=stopping.require_stability,
@@ -57,4 +62,7 @@ def add_methods(results: pd.DataFrame, consensus: ConsensusSection, scale_points
     bounds = [wilson_interval(int(k), int(n)) for k, n in zip(k_agree, share_n, strict=True)]
     table["agree_ci_low"] = [np.nan if b is None else 100 * b[0] for b in bounds]
     table["agree_ci_high"] = [np.nan if b is None else 100 * b[1] for b in bounds]
+    kept = statement_stability(ratings, table)
+    for name in PAIR_COLUMNS:
+        table[name] = kept[name]
     return table

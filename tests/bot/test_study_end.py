@@ -153,3 +153,30 @@ async def test_revise_refuses_unchanged_text_and_keeps_a_reason(panel: Panel) ->
     report = await panel.report()
     change_log = report[report.index("{#changes}"):]
     assert "three experts said 'preventing sunburn' was too broad" in change_log
+
+
+async def test_status_and_report_show_careless_flags_and_the_methods_checks(
+        panel: Panel) -> None:
+    await panel.coordinator.command("openround", "7d")
+    await panel.dispatcher.run_once()
+    for chat, values in zip(panel.experts, [[3] * 5, *SPLIT[1:]], strict=True):
+        for value in values:
+            await chat.press(str(value))
+        await chat.press("Submit my ballot")
+    await panel.coordinator.command("status")
+    status = panel.coordinator.last.plain_text()
+    assert "careless-responding flags; nothing is excluded" in status
+    assert "P01: same point everywhere, rated all 5 statements 3" in status
+    await panel.coordinator.command("closeround")
+    await panel.coordinator.press("Close the round")
+    await panel.dispatcher.run_once()
+    await panel.round([[5], [4], [3], [1]])
+    report = await panel.report()
+    methods = report[report.index("{#methods}"):]
+    for heading in ("### Individual-level stability", "### Attrition",
+                    "### Careless-responding flags"):
+        assert heading in methods
+    assert "Round 1, P01: straight-lining, rated all 5 statements 3" in methods
+    assert "Mann-Whitney U per statement, unadjusted for multiple testing" in methods
+    async with panel.store.transaction() as session:
+        assert await session.scalar(select(func.count()).select_from(Round)) == 2

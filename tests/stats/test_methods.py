@@ -33,7 +33,7 @@ def test_wilson_columns_match_the_formula_and_old_columns_are_untouched() -> Non
     ratings = [(1, "S1", f"P{i}", v) for i, v in enumerate([9, 8, 7, 7, 8, 3, 9, 5, None])]
     ratings += [(1, "S2", f"P{i}", v) for i, v in enumerate([1, 2, 1, 3, 2, 2, 1])]
     base = analyze(_frame(ratings), RULE, 9)
-    table = add_methods(base, RULE, 9)
+    table = add_methods(base, _frame(ratings), RULE, 9)
     assert list(table.columns) == [*base.columns, *METHOD_COLUMNS]
     pd.testing.assert_frame_equal(table[list(base.columns)], base)
     s1, s2 = table.iloc[0], table.iloc[1]
@@ -51,7 +51,8 @@ def test_verdict_column_applies_require_stability() -> None:
     ratings += [(1, "S2", f"P{i}", 8) for i in range(6)]
     ratings += [(2, "S2", f"P{i}", 2 if i < 3 else 8) for i in range(6)]
     stopping = StoppingSection(require_stability=True)
-    table = add_methods(analyze(_frame(ratings), RULE, 9, stopping), RULE, 9, stopping)
+    table = add_methods(analyze(_frame(ratings), RULE, 9, stopping), _frame(ratings), RULE, 9,
+                        stopping)
     got = {(int(r), s): v for r, s, v in zip(table["round"], table["statement"],
                                              table["verdict"], strict=True)}
     assert got == {(1, "S1"): "not_stable", (1, "S2"): "not_stable",
