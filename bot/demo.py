@@ -346,7 +346,7 @@ async def run_demo(out: Path, seed: int, size: int = PANEL_SIZE) -> int:
         write_files(out, {**exports, **report.files()})
         first = demo.chats[0]
         transcript = out / "transcript-expert-01.txt"
-        transcript.write_text(first.transcript() + "\n", encoding="utf-8")
+        transcript.write_text(first.transcript(as_sent=True) + "\n", encoding="utf-8")
         print()
         print(_table(table))
         print()

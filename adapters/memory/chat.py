@@ -87,13 +87,18 @@ class MemoryChat:
     def last(self) -> Card:
         return self.messages[-1].card
 
-    def transcript(self) -> str:
-        """The chat as the expert sees it now: each message's text and its buttons."""
+    def transcript(self, as_sent: bool = False) -> str:
+        """The chat as the expert sees it now: each message's text and its buttons; with
+        ``as_sent``, an edited message as it first arrived, then what it became."""
         parts = []
         for message in self.messages:
-            buttons = " ".join(f"[{b.label}]" for row in message.card.buttons for b in row)
-            parts.append(f"[{message.id}] {message.card.plain_text()}"
-                         + (f"\n    {buttons}" if buttons else ""))
+            versions = [message.first, message.card] if as_sent and message.history else [
+                message.card]
+            for index, card in enumerate(versions):
+                buttons = " ".join(f"[{b.label}]" for row in card.buttons for b in row)
+                label = f"[{message.id}]" if index == 0 else f"[{message.id}, edited]"
+                parts.append(f"{label} {card.plain_text()}"
+                             + (f"\n    {buttons}" if buttons else ""))
         return "\n\n".join(parts)
 
 

@@ -4,6 +4,7 @@ study turns them on), and its output passes the issue's checks."""
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,11 @@ def test_demo_output_carries_reasons_confidence_groups_and_threads(
     assert main(["demo", "--out", str(out), "--seed", "3", "--experts", "9"]) == 0
     shown = capsys.readouterr().out
     assert "By stakeholder group:" in shown  # a round-2 card in the excerpt
+    transcript = (out / "transcript-expert-01.txt").read_text(encoding="utf-8")
+    messages = re.split(r"\n\n(?=\[\d+(?:, edited)?\] )", transcript)
+    with_feedback = [m for m in messages if "results (n = " in m]
+    assert len(with_feedback) >= 3  # round-2 and round-3 cards, as they arrived
+    assert all("By stakeholder group:" in m for m in with_feedback)
 
     ratings = rows(out / "ratings.csv")
     given = {(r["round"], r["statement"].split(".")[0], r["participant"]): r["rating"]
