@@ -489,6 +489,19 @@ class Conductor:
             return "domain" if all(domain) else None
         return None
 
+    async def _still_outlying(self, session: AsyncSession, participant_id: int,
+                              code: str) -> bool:
+        """Whether the rating a reason was asked for still calls for one (it may have been
+        changed since the question), so every stored reason explains an outlying rating."""
+        expert = await ballots.standing(session, participant_id)
+        entry = next(((item, value) for item, value, answered
+                      in await ballots.answers(session, expert)
+                      if item.code == code and answered), None)
+        if entry is None:
+            return False
+        return await outlying(session, participant_id, self.study_id, entry[0], entry[1],
+                              self.spec.feedback.ask_reason) is not None
+
     @staticmethod
     async def _on_ballot(session: AsyncSession, participant: ballots.Standing,
                          code: str) -> ballots.BallotItem:
@@ -510,6 +523,12 @@ class Conductor:
         if pending is None or pending.kind not in ("comment", "reason", "reply"):
             return Reply(send=[card("Please use the buttons to rate, or send /ballot to "
                                           "continue; /help lists the commands.")])
+        if pending.kind == "reason" and not await self._still_outlying(
+                session, participant.id, pending.statement_code):
+            await conversation.clear_pending(session, participant.id)
+            return Reply(send=[card("Your rating is now within the panel's range, so no "
+                                    "reason is needed; nothing was saved."),
+                               await self.continue_ballot(session, participant)])
         item = await ballots.record_comment(session, participant.id, pending.round_number,
                                             pending.statement_code, event.text, now,
                                             kind=pending.kind, reply_to=pending.reply_to)

@@ -351,3 +351,18 @@ async def test_table_2_gains_per_group_agreement(panel: Panel) -> None:
     assert "Last round % agree by group" in report
     # S01 in round 1: Clinic rated 3, 3, 3, 5, 1 (one of five agrees); Hospital has two.
     assert "Clinic: 20 % (n = 5); Hospital: too few" in report
+
+
+async def test_a_reason_typed_after_the_rating_moved_back_inside_is_not_kept(
+        panel: Panel) -> None:
+    await panel.round_one()
+    expert = panel.experts[2]
+    await expert.press("5 · Strongly agree")
+    assert "why 5?" in expert.last.plain_text()
+    await expert.press("Change", expert.messages[-2])  # back to the statement
+    await expert.press("3")
+    await expert.say("Written for the old rating.")
+    assert "no reason is needed; nothing was saved" in expert.transcript()
+    async with panel.store.transaction() as session:
+        kinds = (await session.scalars(select(Comment.kind))).all()
+    assert sorted(kinds) == ["comment"]
