@@ -19,7 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.models import Study
 
-_LOCK = select(Study.id).with_for_update()
+# FOR NO KEY UPDATE: queues behind other holders and behind updates of the study row,
+# but not rows inserted elsewhere that merely refer to the study (their foreign key check
+# takes FOR KEY SHARE), so experts' presses never wait for a coordinator's change.
+_LOCK = select(Study.id).with_for_update(key_share=True)
 
 
 async def hold_study(session: AsyncSession, study_id: str) -> bool:

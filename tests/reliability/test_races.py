@@ -25,6 +25,7 @@ from engine.models import (
     Invite,
     OutboxMessage,
     Participant,
+    Rating,
     Round,
     RoundItem,
     RoundResult,
@@ -435,3 +436,23 @@ async def test_hide_and_unhide_of_one_comment_at_once(
             AuditEntry.action.in_(("hide", "unhide"))).order_by(AuditEntry.id.desc()))
     assert hidden == (last == "hide")
     assert not tracebacks(caplog.records)
+
+
+async def test_experts_do_not_wait_for_a_coordinators_change(
+        backend: Backend, clock: ManualClock) -> None:
+    """While the study is locked for a coordinator's change, an expert's rating, comment
+    and submission still go through (the lock does not block rows that merely refer to
+    the study)."""
+    async with queued_behind_a_held_lock(backend, clock) as (two, _):
+        [expert] = await open_round_one(two, experts=1)
+        await expert.command("ballot")
+        async with two.stores[1].transaction() as session:
+            await hold_study(session, two.spec.study.id)
+            await asyncio.wait_for(expert.press("Comment"), 30)
+            await asyncio.wait_for(expert.say("Still here."), 30)
+            for _ in two.spec.statements:
+                reply = await asyncio.wait_for(expert.press("4"), 30)
+                assert str(reply.toast).startswith("Recorded")
+            await asyncio.wait_for(expert.press("Submit my ballot"), 30)
+        assert await two.count(Rating) == len(two.spec.statements)
+        assert await two.count(Comment) == 1

@@ -87,7 +87,7 @@ async def claims_waiting(watch: AsyncEngine) -> int:
         return int((await connection.execute(text(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock' AND (query ILIKE 'UPDATE scheduled_tasks%' "
-            "OR query ILIKE 'SELECT studies.id%FOR UPDATE%')")))
+            "OR query ILIKE 'SELECT studies.id%FOR NO KEY UPDATE%')")))
             .scalar_one())
 
 

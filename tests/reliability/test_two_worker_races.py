@@ -7,6 +7,8 @@ and the balancer hands one to each worker, which serve them at the same moment.
 - Two coordinators sending `/openround` with different deadlines: one round opens with
   the winner's deadline, the loser is told it is already open, every expert is told the
   stored deadline once, and the deadline task follows it.
+- Both coordinators confirming the close at once: the round closes once, each expert
+  gets one summary, the other press is told the round was already closed.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ async def answer(user: SimulatedUser, sent: ChatMessage, *expected: str) -> Chat
         since=sent, timeout=30)
 
 
-async def test_two_workers_enrol_one_account_per_invite_and_open_one_round(
+async def test_two_workers_enrol_one_account_per_invite_open_one_round_close_it_once(
         tmp_path: Path) -> None:
     shutil.copy(EXAMPLES / "tiny.toml", tmp_path / "study.toml")
     env = {**os.environ, "RACE_TG_TOKEN": "", "RACE_SECRET": SECRET}
@@ -128,6 +130,17 @@ async def test_two_workers_enrol_one_account_per_invite_and_open_one_round(
                                 Invite.participant_id.is_not(None)))).scalar_one()
                 finally:
                     await engine.dispose()
+
+                # Both confirm closing round 1 at once.
+                confirms = [await command(user, "closeround", expect="Close round 1")
+                            for user in (cora, cole)]
+                presses = [user.press_button(card, "Close the round")
+                           for user, card in zip((cora, cole), confirms, strict=True)]
+                closed = sorted([str((await q.wait_answered(timeout=30)).answer_text)
+                                 for q in presses])
+                for user in winners:
+                    await user.wait_for_message(
+                        lambda m: m.visible_text.startswith("Round 1 summary"), timeout=30)
                 await asyncio.sleep(1.5)  # let a duplicate, if any, arrive before counting
             finally:
                 for worker in workers:
@@ -148,6 +161,11 @@ async def test_two_workers_enrol_one_account_per_invite_and_open_one_round(
         announced = [m.visible_text for m in user.bot_messages
                      if m.visible_text.startswith("Round 1 is open")]
         assert len(announced) == 1 and f"until {told}" in announced[0], user.transcript()
+    # One close; the other press is told so.
+    assert closed == ["Round 1 closed.", "Round 1 was already closed; nothing was changed."]
+    for user in winners:
+        summaries = [m for m in user.bot_messages if m.visible_text.startswith("Round 1 summary")]
+        assert len(summaries) == 1, user.transcript()
     for log in logs:
         assert "Traceback" not in log.read_text(errors="replace"), log.read_text()
     assert not fake.internal_errors
