@@ -38,8 +38,8 @@ BUILT_IN = ("status", "openround", "closeround", "results", "revise", "drop", "a
 # each change has one winner and the loser is refused by the winner's committed state.
 READS_ONLY = frozenset({"status", "results", "closeround", "export", "report", "comments"})
 # Commands that read what they are based on first, then lock, and refuse when another
-# coordinator changed it in between (see _revise and schedule_commands.extend).
-LOCKS_ITSELF = frozenset({"revise", "extend"})
+# coordinator changed it in between (see _revise, schedule_commands.extend and .nudge).
+LOCKS_ITSELF = frozenset({"revise", "extend", "nudge"})
 # Commands contributed by other modules: name -> handler(coordination, session, args, now).
 # A module adds its own dict here, e.g. ``**schedule_commands.COMMANDS``.
 Handler = Callable[["Coordination", AsyncSession, str, datetime], Awaitable[Reply]]

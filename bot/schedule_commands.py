@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
@@ -25,7 +25,7 @@ from bot.outbox import enqueue
 from engine import ballots, rounds, schedule
 from engine.errors import ConcurrentChange, InvalidValue, RoundNotOpen
 from engine.locks import hold_study
-from engine.models import Participant, Round
+from engine.models import OutboxMessage, Participant, Round
 
 if TYPE_CHECKING:
     from bot.coordination import Coordination, Handler
@@ -84,8 +84,19 @@ async def extend(coordination: Coordination, session: AsyncSession, args: str,
                             "incomplete ballot were told.")])
 
 
+async def _last_nudge(session: AsyncSession, study_id: str) -> int | None:
+    """The newest reminder queued by /nudge (its outbox id)."""
+    return await session.scalar(select(func.max(OutboxMessage.id)).where(
+        OutboxMessage.dedupe_key.startswith(f"nudge-now:{study_id}:", autoescape=True)))
+
+
 async def nudge(coordination: Coordination, session: AsyncSession, args: str,
                 now: datetime) -> Reply:
+    seen = await _last_nudge(session, coordination.study_id)
+    await hold_study(session, coordination.study_id)
+    if await _last_nudge(session, coordination.study_id) != seen:
+        raise ConcurrentChange("The experts were just reminded by another coordinator's "
+                               "/nudge; nothing more was sent.")
     current = await _open_round(coordination, session)
     if current.deadline is not None and now >= current.deadline:
         raise InvalidValue(f"The deadline of round {current.number} has passed; /extend it "

@@ -456,3 +456,32 @@ async def test_experts_do_not_wait_for_a_coordinators_change(
             await asyncio.wait_for(expert.press("Submit my ballot"), 30)
         assert await two.count(Rating) == len(two.spec.statements)
         assert await two.count(Comment) == 1
+
+
+async def test_a_nudge_that_waited_behind_another_sends_nothing(
+        backend: Backend, clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
+    """Two coordinators send /nudge at once: each incomplete expert is reminded once."""
+    async with queued_behind_a_held_lock(backend, clock) as (two, held):
+        experts = await open_round_one(two)
+        cora, cole = two.coordinators
+        await held(lambda: cora.command("nudge"), lambda: cole.command("nudge"))
+        await two.deliver()
+    answers = sorted(chat.last.plain_text() for chat in (cora, cole))
+    assert answers == [
+        "Round 1: reminder queued for 2 experts with an incomplete ballot.",
+        "The experts were just reminded by another coordinator's /nudge; nothing more was "
+        "sent."], answers
+    for expert in experts:
+        assert sum(m.card.heading == "A friendly reminder" for m in expert.messages) == 1
+    assert not tracebacks(caplog.records)
+
+
+async def test_two_nudges_at_once_are_both_answered(
+        two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
+    await open_round_one(two)
+    cora, cole = two.coordinators
+    await together(lambda: cora.command("nudge"), lambda: cole.command("nudge"))
+    for chat in (cora, cole):
+        text = chat.last.plain_text()
+        assert text.startswith("Round 1: reminder queued") or "just reminded" in text, text
+    assert not tracebacks(caplog.records)
