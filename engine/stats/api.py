@@ -47,11 +47,10 @@ from engine.stats import rand
 from engine.stats.descriptive import describe, percent
 from engine.stats.encoding import EncodedRatings, encode_ratings
 from engine.stats.rules import (
-    NONE,
     RuleInput,
-    Verdicts,
     bands_for,
     evaluate,
+    too_few_valid,
     uses_groups,
     uses_rule,
 )
@@ -149,16 +148,6 @@ def analyze(
         for c, s, k in zip(consensus_names, stable, known, strict=True)
     ]
     return pd.DataFrame(columns)
-
-
-def too_few_valid(verdicts: Verdicts, n: np.ndarray, min_valid: int) -> None:
-    """``[consensus] min_valid``: fewer valid ratings is never consensus (in place)."""
-    if min_valid <= 1:
-        return
-    for i in np.flatnonzero((n > 0) & (n < min_valid)):
-        verdicts.classes[i] = NONE
-        verdicts.reasons[i] = (f"too few valid ratings: {int(n[i])} < {min_valid} "
-                               f"(min_valid); {verdicts.reasons[i]}")
 
 
 def _masked_int(values: np.ndarray, keep: np.ndarray) -> pd.api.extensions.ExtensionArray:

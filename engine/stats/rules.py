@@ -405,6 +405,16 @@ def evaluate(spec: RuleSpec, data: RuleInput, points: int, parent: Bands | None 
     return RULES[spec.rule](data.table, spec, bands)
 
 
+def too_few_valid(verdicts: Verdicts, n: IntArray, min_valid: int) -> None:
+    """``[consensus] min_valid``: fewer valid ratings is never consensus (in place)."""
+    if min_valid <= 1:
+        return
+    for i in np.flatnonzero((n > 0) & (n < min_valid)):
+        verdicts.classes[i] = NONE
+        verdicts.reasons[i] = (f"too few valid ratings: {int(n[i])} < {min_valid} "
+                               f"(min_valid); {verdicts.reasons[i]}")
+
+
 # --- one statement ---------------------------------------------------------------
 
 

@@ -23,9 +23,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from engine.stats.descriptive import CountTable
 from engine.stats.encoding import EncodedRatings, encode_ratings
 from engine.stats.quantiles import QuantileMethod
-from engine.stats.rules import RuleInput, Verdicts, bands_for, evaluate, uses_groups
+from engine.stats.rules import (
+    GroupTable,
+    RuleInput,
+    Verdicts,
+    bands_for,
+    evaluate,
+    too_few_valid,
+    uses_groups,
+)
 from engine.studyfile import ConsensusSection, RuleSpec
 
 STUDY = "study"
@@ -118,7 +127,27 @@ def evaluate_definitions(enc: EncodedRatings, consensus: ConsensusSection,
     data = RuleInput(enc.counts(method))
     if any(uses_groups(d.spec) for d in everything):
         data.groups = enc.group_counts(method)
-    return [(d, evaluate(d.spec, data, enc.points)) for d in everything]
+    out = [(d, evaluate(d.spec, data, enc.points)) for d in definitions]
+    return [(study, _study_verdicts(consensus, data, enc.points)), *out]
+
+
+def _study_verdicts(consensus: ConsensusSection, data: RuleInput, points: int) -> Verdicts:
+    """The pre-registered rule as :func:`engine.stats.analyze` applies it: with the
+    study's denominator of the shares and its minimum of valid ratings (the alternatives
+    keep the common convention, valid ratings only)."""
+    if not consensus.unable_in_denominator and consensus.min_valid <= 1:
+        return evaluate(consensus, data, points)
+    table = data.table
+    own = RuleInput(CountTable(table.counts, table.n_unable, table.method,
+                               consensus.unable_in_denominator))
+    if data.groups is not None:
+        groups = data.groups.table
+        own.groups = GroupTable(CountTable(groups.counts, groups.n_unable, groups.method,
+                                           consensus.unable_in_denominator),
+                                data.groups.cell, data.groups.group)
+    verdicts = evaluate(consensus, own, points)
+    too_few_valid(verdicts, table.n, consensus.min_valid)
+    return verdicts
 
 
 def changed_statements(table: pd.DataFrame) -> pd.DataFrame:

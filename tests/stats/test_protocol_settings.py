@@ -125,3 +125,21 @@ def test_analyze_applies_min_valid_in_groups_of_rules() -> None:
     rule = ConsensusSection(rule="all_of", min_valid=2, rules=[
         ConsensusSection(rule="percent_agreement"), ConsensusSection(rule="grade_70_15")])
     assert analyze(frame, rule, 9).iloc[0]["consensus"] == "none"
+
+
+def test_the_sensitivity_table_uses_the_study_settings_for_the_study_rule() -> None:
+    import pandas as pd
+
+    from engine.stats import sensitivity_table
+
+    rows = _sixty_five() + [(r, "S2", p, v) for r, _, p, v in ONE_NINE]
+    frame = pd.DataFrame(rows, columns=["round", "statement", "participant", "rating"])
+    frame["rating"] = frame["rating"].astype("Int64")
+    rule = ConsensusSection(rule="percent_agreement", threshold=0.76, min_valid=3,
+                            unable_in_denominator=True)
+    classes = dict(zip(analyze(frame, rule, 9)["statement"],
+                       analyze(frame, rule, 9)["consensus"], strict=True))
+    assert classes == {"S1": "none", "S2": "none"}  # 49/65 < 76 %; 1 valid < 3
+    table = sensitivity_table(frame, rule, 9)
+    study = table[table["definition"] == "study"]
+    assert dict(zip(study["statement"], study["consensus"], strict=True)) == classes
