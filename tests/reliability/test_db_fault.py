@@ -19,8 +19,10 @@ from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Comment, Rating
 from tests.engine.helpers import loaded
+from tests.fakes.slack_api import running_slack_fake
 from tests.fakes.telegram_api import running_telegram_fake
 from tests.reliability.races import tracebacks
+from tests.slack.harness import running_study
 from tests.telegram.harness import card_of, one_expert_in_round_one, running_bot
 
 
@@ -107,3 +109,23 @@ async def test_an_unforeseen_error_still_answers_the_press_and_the_message(
         assert await stored(store, Rating) == 0
     assert [r.getMessage() for r in caplog.records if r.exc_info] == [
         "error while handling a Telegram update"] * 2
+
+
+async def test_a_slack_press_the_database_cannot_store_asks_to_tap_again(
+        store: Store, clock: ManualClock) -> None:
+    """The same answer over Slack (it used to be the adapter's generic apology)."""
+    spec = await loaded(store, clock.now())
+    async with running_slack_fake() as fake, running_study(fake, store, clock, spec) as study:
+        [expert] = await study.enrol(1)
+        await study.command(study.coordinator, "openround 7d")
+        await study.deliver()
+        card = expert.last_message
+        assert card is not None
+        with read_only(store):
+            assert (await study.press(expert, "4", card)).status == 200
+        notices = [m.visible_text for m in expert.ephemerals.values()]
+        assert notices and COULD_NOT_SAVE in notices[-1], notices
+        assert expert.message(card.ts).edits == 0
+        assert await stored(store, Rating) == 0
+        await study.press(expert, "4", card)
+        assert await stored(store, Rating) == 1
