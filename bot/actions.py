@@ -123,8 +123,17 @@ class CloseRound:
     confirmed: bool
 
 
+@dataclass(frozen=True)
+class OpenRound:
+    """"Open anyway" when no expert has joined: the deadline travels in the button
+    (minutes since the epoch, 0 for none) so the confirmation opens what was asked."""
+
+    round: int
+    deadline_minutes: int
+
+
 Action = (Consent | Screen | Rate | AskComment | Goto | Resume | Review | Submit | Reopen
-          | Withdraw | CloseRound | Confide | AskReason | SkipReason | ReplyTo)
+          | Withdraw | CloseRound | Confide | AskReason | SkipReason | ReplyTo | OpenRound)
 _LEVEL_CODES = {level: code for code, level in LEVELS.items()}
 
 
@@ -167,6 +176,8 @@ def encode(action: Action) -> str:
             return _join("z", round_)
         case ReplyTo(round_, comment):
             return _join("a", round_, comment)
+        case OpenRound(round_, minutes):
+            return _join("p", round_, minutes)
     raise TypeError(f"not an action: {action!r}")  # pragma: no cover
 
 
@@ -204,7 +215,7 @@ def decode(data: str) -> Action:
         raise BadAction(f"unknown version {version!r}")
     verb, *fields = rest.split("|")
     shape = {"c": 1, "q": 2, "r": 3, "m": 2, "g": 2, "n": 0, "v": 1, "s": 1, "o": 1, "w": 1,
-             "x": 2, "k": 3, "e": 2, "z": 1, "a": 2}
+             "x": 2, "k": 3, "e": 2, "z": 1, "a": 2, "p": 2}
     if verb not in shape or len(fields) != shape[verb]:
         raise BadAction(f"unknown verb or wrong field count: {data!r}")
     match verb:
@@ -231,6 +242,10 @@ def decode(data: str) -> Action:
             return Reopen(_int(fields[0], 1, 99))
         case "w":
             return Withdraw(_yes_no(fields[0]))
+        case "p":
+            if fields[1] != "0" and not _ID.fullmatch(fields[1]):
+                raise BadAction(f"not a deadline: {fields[1]!r}")
+            return OpenRound(_int(fields[0], 1, 99), int(fields[1]))
         case "k":
             if fields[2] not in LEVELS:
                 raise BadAction(f"not a confidence level: {fields[2]!r}")

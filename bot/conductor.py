@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import actions, outbox, texts
+from bot import actions, outbox, relay, texts
 from bot.cards import Card, Prompt, Reply, card
 from bot.coordination import Coordination, NotCoordinator, command_names
 from bot.events import Attached, Command, Event, Joined, Pressed, Texted
@@ -34,7 +34,7 @@ from engine.errors import (
     RoundNotOpen,
 )
 from engine.feedback import outlying, statement_feedback
-from engine.models import Participant, ProcessedUpdate
+from engine.models import Participant, ProcessedUpdate, ScreeningAnswer
 from engine.rounds import open_round_or_none
 from engine.studyfile import StudyFile
 from engine.visible import is_blank
@@ -51,7 +51,8 @@ COULD_NOT_SAVE_MESSAGE = ("Could not save that just now (a problem on our side);
                           "it again.")
 SAME_MOMENT = ("Someone else changed the study at the same moment, so nothing was changed; "
                "please check and try again.")
-EXPERT_COMMANDS = ("start", "ballot", "progress", "help", "withdraw", "timezone")
+EXPERT_COMMANDS = ("start", "ballot", "progress", "help", "withdraw", "timezone", "ask",
+                   "whoami")
 COORDINATOR_COMMANDS = command_names()
 
 
@@ -296,6 +297,9 @@ class Conductor:
             return await self.coordination.command(session, event, now)
         if name == "help":
             return Reply(send=[texts.expert_help(event.who in self.coordinators)])
+        if name == "whoami":
+            return Reply(send=[texts.whoami(event.who.platform, event.who.user_id,
+                                            event.who in self.coordinators)])
         if name == "start":
             found = await enrolment.find_participant(session, self.study_id,
                                                      event.who.platform, event.who.user_id)
@@ -321,16 +325,27 @@ class Conductor:
             if participant.status == "withdrawn":
                 return Reply(send=[texts.withdrawn()])
             return Reply(send=[texts.withdraw_confirm()])
+        if name == "ask":
+            if participant.status == "withdrawn":
+                return Reply(send=[texts.withdrawn()])
+            return await relay.to_coordinators(self, session, participant, event.args,
+                                               event.update_key, now)
         ballots.ensure_active(participant)
         return await self._set_timezone(session, participant, event.args)
 
     async def _set_timezone(self, session: AsyncSession, participant: Participant,
                             zone: str) -> Reply:
         zone = zone.strip()
-        if not known_time_zone(zone):
+        if not zone:
             return Reply(send=[card(
                 f"Your time zone is {self.zone(participant)}. To change it send e.g. "
                 "/timezone Europe/Berlin (an IANA time zone name).")])
+        if not known_time_zone(zone):
+            return Reply(send=[card(
+                f"Your time zone is {self.zone(participant)}. To change it send e.g. "
+                "/timezone Europe/Berlin (an IANA time zone name). "
+                f"{zone[:40]!r} is not a time zone name I know; try a region/city name "
+                "like America/New_York or Asia/Tokyo.")])
         participant.timezone = zone
         return Reply(send=[card(f"Times are now shown in {zone}.")])
 
@@ -338,6 +353,8 @@ class Conductor:
         action = actions.decode(event.data)
         if isinstance(action, actions.CloseRound):
             return await self.coordination.confirm_close(session, event, action, now)
+        if isinstance(action, actions.OpenRound):
+            return await self.coordination.confirm_open(session, event, action, now)
         if not isinstance(action, actions.Consent | actions.Screen | actions.Withdraw):
             expert = await self.standing(session, event)
             ballots.ensure_active(expert)
@@ -356,6 +373,9 @@ class Conductor:
                 question = next((q for q in self.spec.screening if q.id == question_id), None)
                 if question is None or option >= len(question.options):
                     raise actions.BadAction("unknown screening answer")
+                if participant.status != "screening" or await session.get(
+                        ScreeningAnswer, (participant.id, question_id)) is not None:
+                    return Reply(toast="This question is already answered.")
                 participant = await enrolment.record_screening_answer(
                     session, participant.id, question_id, question.options[option], now)
                 return Reply(toast=f"Answer: {question.options[option]}",
@@ -518,11 +538,18 @@ class Conductor:
             raise StaleRound(round_number)
 
     async def _text(self, session: AsyncSession, event: Texted, now: datetime) -> Reply:
+        """Text answers a prompt (a comment, a reason, a reply); before the panel starts
+        it gets the consent or screening question again; otherwise it is a message for
+        the coordinators."""
         participant = await self.participant(session, event)
+        if participant.status in ("enrolled", "screening"):
+            return Reply(send=await self._resume_enrolment(session, participant))
+        if participant.status == "withdrawn":
+            return Reply(send=[texts.withdrawn()])
         pending = await conversation.pending_input(session, participant.id)
         if pending is None or pending.kind not in ("comment", "reason", "reply"):
-            return Reply(send=[card("Please use the buttons to rate, or send /ballot to "
-                                          "continue; /help lists the commands.")])
+            return await relay.to_coordinators(self, session, participant, event.text,
+                                               event.update_key, now)
         if pending.kind == "reason" and not await self._still_outlying(
                 session, participant.id, pending.statement_code):
             await conversation.clear_pending(session, participant.id)

@@ -6,8 +6,8 @@ so, nothing changes, and the attempt is audited. Every accepted action is audite
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -19,24 +19,35 @@ from bot.events import Command, Event, Pressed
 from bot.outbox import enqueue
 from engine import conclusion, enrolment, revisions, rounds
 from engine.audit import record_audit
-from engine.ballots import ballot_items
+from engine.ballots import BallotItem, ballot_items
 from engine.careless import careless_flags
 from engine.ending import StopReason, end_by_coordinator
 from engine.errors import DelphiError, InvalidValue, RoundNotOpen
 from engine.exports import export_files
+from engine.feedback import statement_feedback
 from engine.locks import hold_study
-from engine.models import Ballot, Participant, Rating, Round
+from engine.models import (
+    Ballot,
+    Participant,
+    Rating,
+    Round,
+    RoundResult,
+    Statement,
+    StatementVersion,
+)
+from engine.panel import enrolment_counts
 
 if TYPE_CHECKING:
     from bot.conductor import Conductor
 
 # Commands built into Coordination (methods named ``_<command>``).
 BUILT_IN = ("status", "openround", "closeround", "results", "revise", "drop", "add", "invite",
-            "export", "endstudy")
+            "export", "endstudy", "preview")
 # Commands that change nothing, so need not queue behind other coordinators' changes;
 # every other command (a new one too) first takes the study's lock (engine.locks), so
 # each change has one winner and the loser is refused by the winner's committed state.
-READS_ONLY = frozenset({"status", "results", "closeround", "export", "report", "comments"})
+READS_ONLY = frozenset({"status", "results", "closeround", "export", "report", "comments",
+                        "preview"})
 # Commands that read what they are based on first, then lock, and refuse when another
 # coordinator changed it in between (see _revise, schedule_commands.extend and .nudge).
 LOCKS_ITSELF = frozenset({"revise", "extend", "nudge"})
@@ -67,10 +78,11 @@ class Coordination:
     def _require(self, event: Event, what: str) -> None:
         if event.who not in self.conductor.coordinators:
             raise NotCoordinator(f"{what} is only for the study coordinators; nothing was "
-                                 "changed.")
+                                 "changed. To become one, send /whoami and ask whoever runs "
+                                 "the bot to add that id under [coordinators] in its config.")
 
     async def audit_refusal(self, session: AsyncSession, event: Event, now: datetime) -> None:
-        what = event.name if isinstance(event, Command) else "closeround (button)"
+        what = event.name if isinstance(event, Command) else "round control (button)"
         await record_audit(session, self.study_id, _actor(event), what, False, now)
 
     async def command(self, session: AsyncSession, event: Command, now: datetime) -> Reply:
@@ -97,24 +109,86 @@ class Coordination:
 
     async def _openround(self, session: AsyncSession, args: str, now: datetime) -> Reply:
         deadline = self.parse_deadline(args, now)
-        opened = await rounds.open_round(session, self.study_id, now, deadline)
-        experts = (await session.scalars(select(Participant).where(
+        if not await self._active_experts(session):
+            draft = await rounds.round_by_status(session, self.study_id, "draft")
+            if draft is not None and await rounds.open_round_or_none(
+                    session, self.study_id) is None:
+                return Reply(send=[await self._confirm_open_card(session, draft.number,
+                                                                 deadline)])
+        return await self.open_now(session, now, deadline)
+
+    async def _confirm_open_card(self, session: AsyncSession, number: int,
+                                 deadline: datetime | None) -> Card:
+        counts = await enrolment_counts(session, self.study_id)
+        minutes = int(deadline.timestamp() // 60) if deadline is not None else 0
+        first = (" and freezes the consensus definition" if number == 1 else "")
+        return card(
+            f"No expert is on the panel yet ({texts.enrolment_line(counts)}). Opening round "
+            f"{number} now starts its deadline for nobody{first}. Open it anyway, or wait "
+            "until experts have joined (/status shows who has).",
+            buttons=((Button(f"Open round {number} anyway",
+                             actions.encode(actions.OpenRound(number, minutes))),),))
+
+    async def confirm_open(self, session: AsyncSession, event: Pressed,
+                           action: actions.OpenRound, now: datetime) -> Reply:
+        """The "open anyway" button: opens exactly the round and deadline it was made for."""
+        self._require(event, "Opening a round")
+        await hold_study(session, self.study_id)
+        deadline = (datetime.fromtimestamp(action.deadline_minutes * 60, UTC)
+                    if action.deadline_minutes else None)
+        reply = await self.open_now(session, now, deadline, number=action.round)
+        await record_audit(session, self.study_id, _actor(event), "openround", True, now,
+                           round=action.round)
+        return Reply(toast=f"Round {action.round} is open.", edit=reply.send[0])
+
+    async def _active_experts(self, session: AsyncSession) -> list[Participant]:
+        return list((await session.scalars(select(Participant).where(
             Participant.study_id == self.study_id, Participant.status == "active")
-            .order_by(Participant.id))).all()
+            .order_by(Participant.id))).all())
+
+    async def open_now(self, session: AsyncSession, now: datetime, deadline: datetime | None,
+                       number: int | None = None) -> Reply:
+        """Open the draft round and queue every active expert's first card, with what
+        comes back from the last round and why (true now: revisions are done)."""
+        opened = await rounds.open_round(session, self.study_id, now, deadline, number=number)
+        experts = await self._active_experts(session)
         items = await ballot_items(session, opened)
+        returning = await self._returning(session, opened.number, items)
         for expert in experts:
             first = await self.conductor.card_for(session, expert, items[0])
-            intro = card(
-                f"Round {opened.number} is open: {len(items)} statements, until "
-                f"{texts.format_time(opened.deadline, self.conductor.zone(expert))}. "
-                "Tap a number to rate each statement; /ballot resumes where you left off.")
+            intro = texts.round_opened(opened.number, len(items), returning,
+                                       texts.format_time(opened.deadline,
+                                                         self.conductor.zone(expert)))
             await enqueue(session, self.study_id, "round_open", [intro, first],
                           f"round-open:{self.study_id}:{opened.number}:{expert.id}", now,
                           participant_id=expert.id)
         when = texts.format_time(opened.deadline, self.spec.study.timezone)
         return Reply(send=[card(f"Round {opened.number} is open until {when} with "
-                                      f"{len(items)} statements; the first card is queued for "
-                                      f"{len(experts)} experts.")])
+                                f"{len(items)} statements; the first card is queued for "
+                                f"{len(experts)} expert{'s' if len(experts) != 1 else ''}.")])
+
+    async def _returning(self, session: AsyncSession, number: int,
+                         items: Sequence[BallotItem]) -> texts.Returning:
+        """Why each statement of round ``number`` is on the ballot again."""
+        if number == 1:
+            return texts.Returning()
+        previous = await session.scalar(select(Round).where(
+            Round.study_id == self.study_id, Round.number == number - 1))
+        verdicts = dict((await session.execute(
+            select(RoundResult.statement_version_id, RoundResult.consensus)
+            .where(RoundResult.round_id == (previous.id if previous else -1)))).all())
+        revised = new = stability = open_ = 0
+        for item in items:
+            if item.version_id in verdicts:
+                if verdicts[item.version_id] == "none":
+                    open_ += 1
+                else:
+                    stability += 1
+            elif item.version > 1:
+                revised += 1
+            else:
+                new += 1
+        return texts.Returning(revised=revised, new=new, stability=stability, open=open_)
 
     async def _closeround(self, session: AsyncSession, args: str, now: datetime) -> Reply:
         current = await rounds.open_round_or_none(session, self.study_id)
@@ -163,7 +237,10 @@ class Coordination:
 
     async def _queue_summaries(self, session: AsyncSession, outcome: conclusion.Conclusion,
                                now: datetime) -> None:
-        summary = texts.round_summary(outcome)
+        wording = dict((await session.execute(
+            select(StatementVersion.id, StatementVersion.text).where(StatementVersion.id.in_(
+                [o.version_id for o in outcome.outcomes])))).all())
+        summary = texts.round_summary(outcome, wording)
         recipients = (await session.scalars(select(Participant.id).where(
             Participant.study_id == self.study_id,
             Participant.status == "active").order_by(Participant.id))).all()
@@ -181,8 +258,10 @@ class Coordination:
                      stopped: StopReason | None = None) -> Card:
         ended = final and next_round is None
         lines = [f"{o.code}: {o.verdict.label_while(ended)} · n={o.n} · "
-                 f"median {texts.fmt(o.median)} · IQR {texts.fmt(o.iqr)} · "
-                 f"{texts.fmt(o.pct_agree)} % agree" for o in outcomes]
+                 + ("no one could rate this" if o.n == 0 else
+                    f"median {texts.fmt(o.median)} · {texts.iqr_range(o.q1, o.q3)} · "
+                    f"{texts.share_line(o.n, o.consensus, o.pct_agree, o.pct_disagree)}")
+                 for o in outcomes]
         reached = sum(1 for o in outcomes if o.verdict.reached)
         head = (f"Round {round_number} results" if final
                 else f"Round {round_number} so far (live, not final)")
@@ -251,7 +330,9 @@ class Coordination:
         if current is None:
             state = (f"No round is open. Latest: round {latest.number} ({latest.status})."
                      if latest else "No round yet.")
-            return Reply(send=[card(state)])
+            counts = await enrolment_counts(session, self.study_id)
+            return Reply(send=[card(f"{state} Panel: {texts.enrolment_line(counts)}.",
+                                    texts.next_step(counts, latest))])
         items = len(await ballot_items(session, current))
         rows = (await session.execute(
             select(Participant.pseudonym, Participant.status, Ballot.submitted_at,
@@ -287,6 +368,37 @@ class Coordination:
         return Reply(send=[Card(heading=f"Round {current.number} · deadline {deadline}",
                                 sections=tuple(sections))])
 
+    async def _preview(self, session: AsyncSession, args: str, now: datetime) -> Reply:
+        """``/preview [n]``: the next round as the experts will see it when it opens: its
+        first message, the list of statements, and card ``n`` (default 1) with the group
+        feedback of the last round. Nothing is sent to anyone else."""
+        draft = await rounds.round_by_status(session, self.study_id, "draft")
+        if draft is None:
+            raise RoundNotOpen("There is no round in preparation to preview (a round is open, "
+                               "or the study has no further round).")
+        items = await ballot_items(session, draft)
+        if not items:
+            return Reply(send=[card(f"Round {draft.number} has no statements yet; /add or "
+                                    "/revise adds them.")])
+        position = arguments.number(args, 1, len(items), f"Use: /preview [1 to {len(items)}]"
+                                    ) if args else 1
+        returning = await self._returning(session, draft.number, items)
+        days = self.spec.schedule.round_days
+        intro = texts.round_opened(draft.number, len(items), returning,
+                                   f"<the deadline: {days} days after /openround by default>")
+        listing = card(Section("\n".join(f"{i.position}. {i.code} ({i.domain}): "
+                                         f"{texts.shorten(i.text, 90)}" for i in items)),
+                       heading=f"Round {draft.number} draft: {len(items)} statements")
+        groups = self.spec.study.groups if self.spec.feedback.by_group else None
+        item = items[position - 1]
+        feedback = await statement_feedback(session, 0, self.study_id, item, groups)
+        sample = texts.statement_card(self.spec, item, feedback,
+                                      replies=self.spec.feedback.replies)
+        note = card(f"Above: what experts will get when round {draft.number} opens, card "
+                    f"{position} as an example (/preview <n> shows another). Nothing was sent.",
+                    heading="Preview")
+        return Reply(send=[listing, intro, sample, note])
+
     # --- statements ---------------------------------------------------------------------
 
     async def _revise(self, session: AsyncSession, args: str, now: datetime) -> Reply:
@@ -312,12 +424,31 @@ class Coordination:
                                       f"{statement.dropped_in_round} on.")])
 
     async def _add(self, session: AsyncSession, args: str, now: datetime) -> Reply:
+        """``/add <domain> | <text>``; a domain the study does not have yet is created only
+        when asked for with a ``+`` (``/add +Cost | ...``), so a typo never makes one."""
         domain, bar, text = args.partition("|")
-        if not bar or not domain.strip() or not text.strip():
+        domain = domain.strip()
+        if not bar or not domain.lstrip("+").strip() or not text.strip():
             raise InvalidValue("Use: /add <domain> | <statement text>")
-        version = await revisions.add_statement(session, self.study_id, domain, text, now)
-        return Reply(send=[card(f"Statement added for round "
-                                      f"{version.created_for_round}: {version.text}")])
+        new_domain = domain.startswith("+")
+        domain = domain.lstrip("+").strip()
+        known = list(dict.fromkeys((await session.scalars(
+            select(Statement.domain).where(Statement.study_id == self.study_id)
+            .order_by(Statement.position))).all()))
+        match = next((d for d in known if d.casefold() == domain.casefold()), None)
+        if match is None and not new_domain:
+            return Reply(send=[card(
+                f"There is no domain {domain!r} yet (domains: {', '.join(known)}). Nothing was "
+                f"added. To create it, send the command again with a + before the domain: "
+                f"/add +{domain} | {text.strip()[:80]}{'…' if len(text.strip()) > 80 else ''}")])
+        version = await revisions.add_statement(session, self.study_id, match or domain, text,
+                                                now)
+        code = await session.scalar(select(Statement.code).where(
+            Statement.id == version.statement_id))
+        return Reply(send=[card(f"Added {code} ({match or domain}) for round "
+                                f"{version.created_for_round}: {version.text} /revise {code} or "
+                                f"/drop {code} change it before the round opens; /preview shows "
+                                "the round.")])
 
     # --- people and data ----------------------------------------------------------------
 
@@ -348,3 +479,8 @@ EXTENSIONS.update(report_commands.COMMANDS)
 from bot import schedule_commands  # noqa: E402 - registers after Coordination is defined
 
 EXTENSIONS.update(schedule_commands.COMMANDS)
+
+# /reply (an expert's question answered under their pseudonym)
+from bot import relay  # noqa: E402 - registers after Coordination is defined
+
+EXTENSIONS.update(relay.COMMANDS)

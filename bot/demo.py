@@ -20,13 +20,13 @@ from sqlalchemy import func, select
 
 from adapters.memory import MemoryChat, MemoryMessenger
 from adapters.memory.chat import PLATFORM, ShownMessage
-from bot import actions
+from bot import actions, texts
 from bot.conductor import Conductor, Coordinators
 from bot.dispatcher import Dispatcher
 from bot.failures import CommandError
 from bot.outputs import write_files
 from bot.scheduler import Scheduler
-from bot.simulation import Expert, Panel
+from bot.simulation import Expert, Panel, PanelFile, load_panel_file
 from engine.ballots import ballot_items
 from engine.clock import ManualClock
 from engine.db import Store
@@ -46,6 +46,12 @@ _HEADING = re.compile(r"^Round (\d+) · Statement (\d+) of (\d+)")
 def example_study() -> StudyFile:
     text = resources.files("engine.examples").joinpath("isotretinoin-rejuvenation.toml")
     return parse_study(text.read_text(encoding="utf-8"), "isotretinoin-rejuvenation.toml")
+
+
+def example_panel() -> PanelFile:
+    """The example study's simulated panel: opinions, comments and revisions per statement."""
+    text = resources.files("engine.examples").joinpath("isotretinoin-rejuvenation.panel.toml")
+    return load_panel_file(text.read_text(encoding="utf-8"))
 
 
 MARKER = ".delphi-demo"
@@ -110,7 +116,8 @@ def _progress(round_number: int, done: int, total: int) -> None:
 class Demo:
     """The simulated study: one coordinator chat, one chat per expert."""
 
-    def __init__(self, store: Store, spec: StudyFile, seed: int, size: int) -> None:
+    def __init__(self, store: Store, spec: StudyFile, seed: int, size: int,
+                 panel_file: PanelFile | None = None) -> None:
         self.store = store
         self.spec = spec
         self.clock = ManualClock()
@@ -123,9 +130,10 @@ class Demo:
         self.opened_at = self.clock.now()
         self.coordinator = self.messenger.chat(self.conductor, COORDINATOR, "Coordinator")
         self.panel = Panel(seed, [(s.id, s.domain) for s in spec.statements], size,
-                           spec.scale.points)
+                           spec.scale.points, panel_file)
         self.chats: dict[int, MemoryChat] = {}
         self.tallies: list[tuple[int, ...]] = []
+        self.revised: set[str] = set()
 
     async def deliver(self) -> None:
         while await self.dispatcher.run_once():
@@ -147,7 +155,7 @@ class Demo:
 
     async def _screen(self, chat: MemoryChat, expert: Expert) -> None:
         questions = {q.question: q for q in self.spec.screening}
-        while chat.last.heading and chat.last.heading.startswith("Eligibility"):
+        while chat.last.heading and chat.last.heading.startswith(texts.SCREENING_HEADING):
             question = questions[chat.last.sections[0].text]
             if question.assigns_group:
                 answer = question.options[expert.index % len(question.options)]
@@ -246,7 +254,8 @@ class Demo:
                 await chat.press("Yes, withdraw")
 
     async def revise_from_comments(self) -> list[str]:
-        """The steering committee revises the two commented statements that go back."""
+        """The steering committee rewords the two most-commented statements that go back
+        (with the wording the panel file gives for them)."""
         await self.coordinator.command("export")
         comments = next(d for d in reversed(self.coordinator.documents)
                         if d.filename == "comments.csv").content.decode().splitlines()[1:]
@@ -260,13 +269,11 @@ class Demo:
             return []
         async with self.store.transaction() as session:
             carried = [i.code for i in await ballot_items(session, draft)]
-        chosen = sorted(carried, key=lambda c: (-counts.get(c, 0), c))[:2]
-        texts = {s.id: s.text for s in self.spec.statements}
+        revisable = [c for c in carried if self.panel.revision(c) and c not in self.revised]
+        chosen = sorted(revisable, key=lambda c: (-counts.get(c, 0), c))[:2]
         for code in chosen:
-            text = texts[code].rstrip(".")
-            await self.coordinator.command(
-                "revise", f"{code} {text}, in patients without contraindications, as judged "
-                          "by the treating dermatologist.")
+            await self.coordinator.command("revise", f"{code} {self.panel.revision(code)}")
+            self.revised.add(code)
         return chosen
 
     async def run(self) -> list[tuple[int, ...]]:
@@ -321,12 +328,13 @@ def _table(rows: Iterable[tuple[int, ...]]) -> str:
 
 
 def _excerpt(chat: MemoryChat) -> str:
-    """The parts of one expert's chat that show the product: a round-2 card with its
-    feedback, and every round summary."""
+    """The parts of one expert's chat that show the product: the first round-2 card with
+    its feedback, and every round summary."""
     keep = [m.first for m in chat.messages
             if (m.first.heading or "").startswith(("Round 2 · Statement 1 of", "Round 1 summary",
                                                    "Round 2 summary", "Round 3 summary"))]
-    return "\n\n".join(card.plain_text() for card in keep)
+    unique = [card for i, card in enumerate(keep) if card not in keep[:i]]
+    return "\n\n".join(card.plain_text() for card in unique)
 
 
 async def run_demo(out: Path, seed: int, size: int = PANEL_SIZE) -> int:
@@ -335,7 +343,7 @@ async def run_demo(out: Path, seed: int, size: int = PANEL_SIZE) -> int:
     store = Store.from_url(f"sqlite:///{out / 'demo.db'}")
     try:
         await upgrade(store.engine)
-        demo = Demo(store, spec, seed, size)
+        demo = Demo(store, spec, seed, size, example_panel())
         async with store.transaction() as session:
             await load_study(session, spec, demo.clock.now())
         print(describe(spec))

@@ -14,7 +14,9 @@ import re
 from collections.abc import Iterable
 
 NOISY = ("httpx", "httpcore", "telegram.ext.Updater", "slack_bolt", "slack_sdk", "aiohttp.access",
-         "apscheduler", "alembic", "matplotlib", "PIL")
+         "apscheduler", "alembic")
+# Chart rendering: font-cache and font-fallback notices are not the coordinator's concern.
+CHART_LIBRARIES = ("matplotlib", "PIL", "fontTools")
 
 # Shapes of secrets even when the config is not known: a Telegram bot token
 # (``<bot id>:<35 characters>``) and Slack bot, user, app and configuration tokens.
@@ -68,6 +70,7 @@ def guard_logging(level: int = logging.WARNING) -> None:
     if not root.handlers:
         configure_logging(level=level)
         return
+    quiet_libraries()
     for handler in root.handlers:
         if not any(isinstance(f, RedactSecrets) for f in handler.filters):
             handler.addFilter(RedactSecrets())
@@ -82,5 +85,11 @@ def configure_logging(secrets: Iterable[str] = (), level: int = logging.INFO) ->
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
     for name in NOISY:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in CHART_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import arguments, texts
 from bot.cards import Card, Document, Picture, Reply, Section, card
+from engine.models import Round
 from engine.report import build_report
 from engine.report.feedback_chart import round_charts
 from engine.report.moderation import (
@@ -38,12 +40,20 @@ async def report(coordination: Coordination, session: AsyncSession, args: str,
                             for name, content in built.documents().items()])
 
 
+async def default_comments_round(session: AsyncSession, study_id: str) -> Round | None:
+    """The round a coordinator reads comments of when revising: the last closed one (its
+    comments are the feedback of the next round); before any round closed, the open one."""
+    closed = await session.scalar(select(Round).where(
+        Round.study_id == study_id, Round.status == "closed").order_by(Round.number.desc()))
+    return closed or await moderation_round(session, study_id)
+
+
 async def comments(coordination: Coordination, session: AsyncSession, args: str,
                    now: datetime) -> Reply:
     if args.strip():
         number = arguments.number(args, 1, 999, "Use: /comments [round number]")
     else:
-        found = await moderation_round(session, coordination.study_id)
+        found = await default_comments_round(session, coordination.study_id)
         if found is None:
             return Reply(send=[card("No round has started yet, so there are no comments.")])
         number = found.number

@@ -26,6 +26,7 @@ from engine import ballots, rounds, schedule
 from engine.errors import ConcurrentChange, InvalidValue, RoundNotOpen
 from engine.locks import hold_study
 from engine.models import OutboxMessage, Participant, Round
+from engine.panel import seconds_per_statement
 
 if TYPE_CHECKING:
     from bot.coordination import Coordination, Handler
@@ -108,7 +109,8 @@ async def nudge(coordination: Coordination, session: AsyncSession, args: str,
         if quiet.end_of_quiet(now, zone) is not None:
             resting += 1
             continue
-        await enqueue(session, coordination.study_id, "nudge", [texts.nudge(progress, zone)],
+        pace = await seconds_per_statement(session, expert.id)
+        await enqueue(session, coordination.study_id, "nudge", [texts.nudge(progress, zone, pace)],
                       f"nudge-now:{coordination.study_id}:{current.number}:{expert.id}:"
                       f"{int(now.timestamp())}", now, participant_id=expert.id)
         sent += 1

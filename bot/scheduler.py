@@ -31,6 +31,7 @@ from engine.clock import Clock
 from engine.errors import DelphiError
 from engine.locks import hold_study
 from engine.models import Participant, ScheduledTask
+from engine.panel import seconds_per_statement
 
 if TYPE_CHECKING:
     from bot.conductor import Conductor
@@ -178,7 +179,8 @@ class Scheduler:
             return "skipped:quiet"
         if not await schedule.claim(session, task.id, now, "sent"):
             return "taken"
-        await outbox.enqueue(session, self.study_id, "nudge", [texts.nudge(progress, zone)],
+        pace = await seconds_per_statement(session, participant.id)
+        await outbox.enqueue(session, self.study_id, "nudge", [texts.nudge(progress, zone, pace)],
                              f"nudge:{self.study_id}:{task.id}", now,
                              participant_id=participant.id)
         return "sent"

@@ -1,29 +1,57 @@
 """Simulated experts for `delphi demo`: plausible, differing opinions that move towards the
 group after feedback, as real Delphi panels do (some more than others).
 
-Everything an expert "knows" about the group comes from the cards the bot showed them
-(the median printed in the feedback), never from the database: the simulation is a
-user of the product, not a shortcut around it. All randomness comes from one seed.
+Where the panel stands on each statement, what experts write about it and how the
+steering committee would reword it come from a panel file beside the example study
+(``engine/examples/<study>.panel.toml``, :func:`load_panel_file`); a statement without
+an entry gets a random opinion and no comments. Everything an expert "knows" about the
+group comes from the cards the bot showed them (the median printed in the feedback),
+never from the database: the simulation is a user of the product, not a shortcut around
+it. All randomness comes from one seed.
 """
 
 from __future__ import annotations
 
 import random
 import re
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 _MEDIAN = re.compile(r"results \(n = \d+\): median (\d+(?:\.\d+)?)")
+# A statement this contested draws comments from most talkative experts.
+CONTESTED_SPREAD = 1.4
+UNABLE_DEFAULT = "Outside my own practice; I would rather not rate this."
 
-COMMENTS = (
-    "In my practice this depends on baseline sebum production and skin type.",
-    "Evidence here is mostly from case series; I would like to see controlled data.",
-    "Agree in principle, but the wording is too absolute for patients with comorbidities.",
-    "Laboratory monitoring can be lighter at these doses, but not skipped entirely.",
-    "Pregnancy prevention must be identical to conventional dosing, without exception.",
-    "I have seen good results on texture, less so on fine lines.",
-    "Timing of procedures is individual; a fixed waiting period is not evidence based.",
-    "Dryness is usually manageable with emollients; it rarely limits treatment.",
-)
+
+@dataclass(frozen=True)
+class Opinion:
+    """Where a panel stands on one statement, and what it says about it."""
+
+    centre: float                     # the typical rating on a 1-9 scale
+    spread: float                     # how much experts differ (SD on 1-9)
+    comments: tuple[str, ...] = ()    # written for this statement's topic
+    revision: str | None = None       # the steering committee's rewording, if contested
+
+
+@dataclass(frozen=True)
+class PanelFile:
+    opinions: Mapping[str, Opinion]
+    unable: Mapping[str, str]         # domain -> what an expert unable to rate says
+
+    def unable_comment(self, domain: str) -> str:
+        return self.unable.get(domain, self.unable.get("default", UNABLE_DEFAULT))
+
+
+def load_panel_file(text: str) -> PanelFile:
+    """Parse a panel file (see ``engine/examples/isotretinoin-rejuvenation.panel.toml``)."""
+    raw = tomllib.loads(text)
+    unable = {str(k): str(v) for k, v in raw.pop("unable", {}).items()}
+    opinions = {code: Opinion(float(entry["centre"]), float(entry["spread"]),
+                              tuple(str(c) for c in entry.get("comments", ())),
+                              entry.get("revision"))
+                for code, entry in raw.items()}
+    return PanelFile(opinions, unable)
 
 
 REASONS = (
@@ -48,6 +76,9 @@ class Statement:
     domain: str
     centre: float  # where the panel's opinion lies, 1-9
     spread: float  # how contested it is
+    comments: tuple[str, ...] = ()
+    revision: str | None = None
+    said: set[str] = field(default_factory=set)  # comments already written
 
 
 @dataclass
@@ -70,14 +101,14 @@ class Panel:
     """The opinions of a simulated panel on a set of statements."""
 
     def __init__(self, seed: int, statements: list[tuple[str, str]], size: int,
-                 points: int = 9) -> None:
+                 points: int = 9, panel_file: PanelFile | None = None) -> None:
         self.rng = random.Random(seed)
         # Reasons, confidence and replies draw from their own stream, so the ratings are
         # the same whichever of those a study asks for.
         self.talk = random.Random(seed + 1)
         self.points = points
-        self.statements = {code: Statement(code, domain, *self._opinion())
-                           for code, domain in statements}
+        self.panel_file = panel_file or PanelFile({}, {})
+        self.statements = {code: self._statement(code, domain) for code, domain in statements}
         domains = sorted({domain for _, domain in statements})
         self.experts = [
             Expert(index=i, bias=self.rng.gauss(0, 0.6),
@@ -86,6 +117,18 @@ class Panel:
                    talkative=i % 4 == 1)
             for i in range(size)]
         self.experts[size // 2].withdraws_after = 1  # one expert leaves after round 1
+
+    def _statement(self, code: str, domain: str) -> Statement:
+        known = self.panel_file.opinions.get(code)
+        if known is None:
+            return Statement(code, domain, *self._opinion())
+        return Statement(code, domain, known.centre, known.spread, known.comments,
+                         known.revision)
+
+    def revision(self, code: str) -> str | None:
+        """The steering committee's rewording of a statement, when the panel file has one."""
+        statement = self.statements.get(code.split(".")[0])
+        return statement.revision if statement else None
 
     def _opinion(self) -> tuple[float, float]:
         """Where a statement's panel stands: most proposals are endorsed, a few rejected,
@@ -117,6 +160,8 @@ class Panel:
         if previous is None or median is None:
             nine = statement.centre + expert.bias + self.rng.gauss(0, statement.spread)
             value = 1 + (nine - 1) * (self.points - 1) / 8  # opinions live on 1-9
+        elif abs(median - previous) < 1.5 and self.rng.random() < 0.9:
+            value = previous  # close to the group already: most experts keep their rating
         else:
             pull = (1 - expert.stubbornness) * 0.8
             value = previous + pull * (median - previous) + self.rng.gauss(0, 0.4)
@@ -125,14 +170,21 @@ class Panel:
         return rating
 
     def comment(self, expert: Expert, code: str, rating: int | None) -> str | None:
-        """Talkative experts comment on contested statements, or when unable to rate."""
+        """Talkative experts comment, mostly on contested statements, or say why they cannot
+        rate; each comment is written for the statement's topic and said once."""
         statement = self.statements[code.split(".")[0]]
         if rating is None:
-            return "Outside my experience; I rarely combine it with this." \
-                if expert.talkative else None
-        if expert.talkative and statement.spread >= 1.8 and self.rng.random() < 0.6:
-            return self.rng.choice(COMMENTS)
-        return None
+            return (self.panel_file.unable_comment(statement.domain)
+                    if expert.talkative else None)
+        chance = 0.6 if statement.spread >= CONTESTED_SPREAD else 0.15
+        if not expert.talkative or self.rng.random() >= chance:
+            return None
+        fresh = [c for c in statement.comments if c not in statement.said]
+        if not fresh:
+            return None
+        chosen = self.rng.choice(fresh)
+        statement.said.add(chosen)
+        return chosen
 
     def reason(self, expert: Expert) -> str | None:
         """The one-line reason for an outlying rating; some experts skip the question."""

@@ -6,7 +6,8 @@ the database, so the texts can be read, tested and revised on their own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,8 @@ from bot.cards import Button, Card, Section, card
 from engine.ballots import BallotItem, Progress
 from engine.conclusion import Conclusion, StatementOutcome
 from engine.feedback import Feedback, GroupFigures, Outlying
+from engine.models import Round
+from engine.panel import DEFAULT_SECONDS_PER_STATEMENT, EnrolmentCounts
 from engine.schedule import RoundCounts
 from engine.studyfile import ScreeningQuestion, StudyFile
 from engine.verdict import Verdict, VerdictRules, verdict
@@ -37,11 +40,41 @@ def scale_label(spec: StudyFile, value: int | None) -> str:
     return f"{value} · {spec.scale.labels[value - 1]}"
 
 
-def fmt(value: float | None) -> str:
+def fmt(value: float | None, digits: int = 1) -> str:
     """Numbers as people read them: 7, 7.5, 86.7; a dash when there is none."""
     if value is None or value != value:
         return "–"
-    return f"{round(value, 1):g}"
+    return f"{round(value, digits):g}"
+
+
+QUARTILE_DIGITS = 2  # quartiles to the precision the report prints them
+
+
+def iqr_range(q1: float | None, q3: float | None) -> str:
+    """The interquartile range as the range it is, ``IQR 7-8.5``, the same everywhere."""
+    if q1 is None or q3 is None or q1 != q1 or q3 != q3:
+        return "IQR –"
+    return f"IQR {fmt(q1, QUARTILE_DIGITS)}-{fmt(q3, QUARTILE_DIGITS)}"
+
+
+def share_line(n: int, consensus: str, pct_agree: float | None,
+               pct_disagree: float | None) -> str:
+    """The share that matters for the verdict: who agreed, or for a consensus to reject
+    who disagreed; nobody pretends to a percentage of no ratings."""
+    if n == 0:
+        return "no one could rate this"
+    if consensus == "out":
+        return f"{fmt(pct_disagree)} % disagreed"
+    return f"{fmt(pct_agree)} % agreed"
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """A statement's short form for a summary line: cut at a word, marked with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1].rsplit(" ", 1)[0].rstrip(",;:.")
+    return f"{cut}…"
 
 
 # --- enrolment -----------------------------------------------------------------------
@@ -54,9 +87,10 @@ def need_invite() -> Card:
 def consent(spec: StudyFile) -> Card:
     return card(
         spec.study.description,
-        Section("What is stored: your ratings and comments, under a pseudonym (e.g. P07). "
-                "Your messenger account is kept in a separate table, only to send you "
-                "messages, and never appears in feedback, exports or the report.", "italic"),
+        Section("What is kept: your ratings and comments, under a code name (such as P07) "
+                "instead of your name. Your messenger account is kept apart from them, only "
+                "to send you messages, and never appears in feedback, exports or the "
+                "report.", "italic"),
         Section("Feedback is anonymous: other experts see the group's distribution and "
                 "comments without names. You can withdraw at any time with /withdraw.",
                 "italic"),
@@ -70,10 +104,13 @@ def declined() -> Card:
     return card("Thank you for considering the study. Nothing more will be sent to you.")
 
 
+SCREENING_HEADING = "Your declarations"
+
+
 def screening_question(question: ScreeningQuestion, index: int, total: int) -> Card:
     buttons = tuple((Button(option, actions.encode(actions.Screen(question.id, i))),)
                     for i, option in enumerate(question.options))
-    return card(question.question, heading=f"Eligibility · question {index} of {total}",
+    return card(question.question, heading=f"{SCREENING_HEADING} · {index} of {total}",
                 buttons=buttons)
 
 
@@ -115,11 +152,17 @@ def feedback_verdict(spec: StudyFile, feedback: Feedback) -> Verdict:
 def feedback_sections(spec: StudyFile, feedback: Feedback) -> list[Section]:
     own = (scale_label(spec, feedback.own_rating) if feedback.own_rated
            else "you did not rate it")
+    if feedback.n == 0:
+        numbers = f"Round {feedback.round} results: no one could rate this"
+    else:
+        disagree = set(spec.consensus.disagree or [])
+        pct_disagree = 100 * sum(c for p, c in feedback.counts.items()
+                                 if p in disagree) / feedback.n
+        share = share_line(feedback.n, feedback.consensus, feedback.pct_agree, pct_disagree)
+        numbers = (f"Round {feedback.round} results (n = {feedback.n}): median "
+                   f"{fmt(feedback.median)}, {iqr_range(feedback.q1, feedback.q3)}, {share}")
     sections = [
-        Section(f"Round {feedback.round} results (n = {feedback.n}): median "
-                f"{fmt(feedback.median)}, IQR {fmt(feedback.q1)}–"
-                f"{fmt(feedback.q3)}, {fmt(feedback.pct_agree)} % agreed; "
-                f"{feedback_verdict(spec, feedback).label_while(False)}. "
+        Section(f"{numbers}; {feedback_verdict(spec, feedback).label_while(False)}. "
                 f"Your rating: {own}.", "bold"),
         Section(histogram(spec, feedback), "mono"),
     ]
@@ -154,13 +197,37 @@ def group_line(spec: StudyFile, figures: GroupFigures) -> str:
             f"ratings 1-{spec.scale.points}: {spread}")
 
 
+def scale_legend(spec: StudyFile) -> str:
+    """The end labels that do not fit on a phone-width row of buttons."""
+    labels, points = spec.scale.labels, spec.scale.points
+    return f"1 = {labels[0]} · {points} = {labels[-1]}"
+
+
+def rating_rows(spec: StudyFile, item: BallotItem) -> list[tuple[Button, ...]]:
+    """The rating buttons. A 9-point scale as three rows of three numbers (1-3, 4-6,
+    7-9), which fit a phone without cutting a label; the end labels go in the card
+    text. A 5-point scale fits one row with its end labels; a 7-point scale four and
+    three."""
+    points = spec.scale.points
+
+    def button(value: int) -> Button:
+        label = (scale_label(spec, value) if points != 9 and value in (1, points)
+                 else str(value))
+        return Button(label, actions.encode(actions.Rate(item.round, item.code, value)))
+
+    buttons = [button(v) for v in range(1, points + 1)]
+    widths = {9: (3, 3, 3), 7: (4, 3)}.get(points, (points,))
+    rows: list[tuple[Button, ...]] = []
+    for width in widths:
+        rows.append(tuple(buttons[:width]))
+        buttons = buttons[width:]
+    return rows
+
+
 def statement_card(spec: StudyFile, item: BallotItem, feedback: Feedback | None,
                    chosen: int | None = None, answered: bool = False,
                    replies: bool = False) -> Card:
-    rate_buttons = [Button(scale_label(spec, v) if v in (1, spec.scale.points) else str(v),
-                           actions.encode(actions.Rate(item.round, item.code, v)))
-                    for v in range(1, spec.scale.points + 1)]
-    rows: list[tuple[Button, ...]] = [tuple(rate_buttons[:5]), tuple(rate_buttons[5:])]
+    rows = rating_rows(spec, item)
     extra = []
     if spec.scale.unable_to_rate:
         extra.append(Button("Unable to rate",
@@ -176,6 +243,8 @@ def statement_card(spec: StudyFile, item: BallotItem, feedback: Feedback | None,
                   for index, comment in enumerate(feedback.shown, start=1)]
         rows += [tuple(answer[i:i + 4]) for i in range(0, len(answer), 4)]
     sections = [Section(item.text)]
+    if spec.scale.points == 9:
+        sections.append(Section(scale_legend(spec), "italic"))
     if answered:
         sections.append(Section(f"Your current answer: {scale_label(spec, chosen)}", "italic"))
     if feedback is not None:
@@ -250,7 +319,7 @@ def text_saved(kind: str, item: BallotItem) -> str:
 def review(spec: StudyFile, round_number: int,
            entries: Sequence[tuple[BallotItem, int | None, bool]],
            submitted: bool) -> Card:
-    lines = [f"{item.position}. {item.code} ({item.domain}): "
+    lines = [f"{item.position}. {item.code}: "  # no domain: 30 lines stay phone-sized
              f"{scale_label(spec, value) if answered else 'not answered'}"
              for item, value, answered in entries]
     missing = [item for item, _, answered in entries if not answered]
@@ -315,54 +384,142 @@ def withdrawn() -> Card:
     return card("You have withdrawn from the study. Thank you for your time.")
 
 
+@dataclass(frozen=True)
+class Returning:
+    """Why the statements of a round are on its ballot (round 2 on)."""
+
+    revised: int = 0     # reworded after the last round's comments
+    new: int = 0         # added by the coordinators
+    stability: int = 0   # reached consensus, asked again to check it holds
+    open: int = 0        # no consensus yet, unchanged
+
+
+def round_opened(number: int, total: int, returning: Returning, deadline: str) -> Card:
+    """The first message of a round: how much, until when, and (round 2 on) why these
+    statements come back: written when the round opens, so it is true."""
+    parts = [(returning.open, "without consensus yet"),
+             (returning.revised, "revised in the light of your comments"),
+             (returning.stability, "asked again to check that the agreement holds"),
+             (returning.new, "new")]
+    why = "; ".join(f"{n} {words}" for n, words in parts if n)
+    text = (f"Round {number} is open: {total} statement{'s' if total != 1 else ''}, until "
+            f"{deadline}.")
+    if why:
+        text += f" On the ballot: {why}. Each card shows the group's answers from the last round."
+    return card(text + " Tap a number to rate each statement; /ballot resumes where you left "
+                "off.")
+
+
+def enrolment_line(counts: EnrolmentCounts) -> str:
+    return (f"{counts.invited} invited, {counts.joined} joined, {counts.consented} consented, "
+            f"{counts.screened_out} screened out, {counts.active} on the panel"
+            + (f", {counts.declined} declined" if counts.declined else "")
+            + (f", {counts.withdrawn} withdrawn" if counts.withdrawn else ""))
+
+
+def next_step(counts: EnrolmentCounts, latest: Round | None) -> Section:
+    if counts.invited == 0:
+        hint = "Next: /invite <n> makes invite links to send to the experts."
+    elif latest is not None and latest.status == "draft":
+        hint = (f"Next: /preview shows round {latest.number} as the experts will see it; "
+                "/openround opens it.")
+    else:
+        hint = "The study has no further round; /report writes the report."
+    return Section(hint, "italic")
+
+
+def whoami(platform: str, user_id: str, coordinator: bool) -> Card:
+    """Anyone's own platform and id: what a coordinator puts in the config."""
+    key = user_id if platform == "telegram" else f'"{user_id}"'
+    role = ("You are a coordinator of this study." if coordinator else
+            f"To make this account a coordinator, add the id to the bot's config: "
+            f"[coordinators] {platform} = [{key}], then restart the bot.")
+    return card(f"Platform: {platform}. Your user id: {user_id}. {role}")
+
+
 def expert_help(coordinator: bool) -> Card:
     text = ("Commands: /ballot continues your ballot at the first unanswered statement; "
             "/progress shows how far you are; /withdraw leaves the study; /help shows this. "
-            "Rate each statement with the buttons; \"Comment\" adds a comment.")
+            "Rate each statement with the buttons; \"Comment\" adds a comment. A question "
+            "for the study coordinators: just write it here (or /ask <question>); they see "
+            "your code name, not your account. /timezone shows or sets your time zone.")
     if coordinator:
-        text += ("\n\nCoordinator commands: /status, /openround [deadline], /closeround, "
-                 "/extend <when>, /nudge, /results, /revise <id> <new text> [| reason], "
-                 "/drop <id> [reason], /add <domain> | <text>, /invite <n>, /comments, "
-                 "/hide <id>, /unhide <id>, /export, /report, /endstudy.")
+        text += ("\n\nCoordinator commands: /status, /preview, /openround [deadline], "
+                 "/closeround, /extend <when>, /nudge, /results, /revise <id> <new text> "
+                 "[| reason], /drop <id> [reason], /add <domain> | <text>, /invite <n>, "
+                 "/comments [round], /hide <id>, /unhide <id>, /reply <P07> <answer>, /export, "
+                 "/report, /endstudy, /whoami.")
     return card(text)
 
 
-def _summary_line(o: StatementOutcome, ended: bool) -> str:
-    return (f"{o.code} ({o.domain}): {o.verdict.label_while(ended)}, {fmt(o.pct_agree)} % "
-            f"agreed, median {fmt(o.median)}, IQR {fmt(o.iqr)}")
+PHONE_LIMIT = 1500  # characters: the longest message an expert gets, but the consent
 
 
-def round_summary(outcome: Conclusion) -> Card:
-    """What every expert gets when a round closes: what was agreed, what comes back, why.
-
-    Each statement is stated by its verdict under the frozen protocol
-    (:mod:`engine.verdict`), the same words the report uses."""
-    ended = outcome.next_round is None
+def round_summary(outcome: Conclusion, wording: Mapping[int, str]) -> Card:
+    """What every expert gets when a round closes, phone-sized: what reached consensus (a
+    line each, with a short form of the statement), what comes back and why. Sent at the
+    close, before the coordinators revise, so it promises nothing they may still change;
+    the message that opens the next round says exactly what comes back. Each statement
+    is stated by its verdict under the frozen protocol (:mod:`engine.verdict`)."""
     reached = [o for o in outcome.outcomes if o.verdict.reached]
     open_ = [o for o in outcome.outcomes if not o.verdict.reached]
-    sections = [Section(f"Round {outcome.round} has closed. Thank you! {outcome.submitted} of "
-                        f"{outcome.panel_size} experts submitted a ballot.")]
-    if reached:
-        sections.append(Section("Consensus reached:", "bold"))
-        sections.append(Section("\n".join(_summary_line(o, ended) for o in reached)))
-    if open_:
-        sections.append(Section("No final consensus:" if ended else "Not settled yet:",
-                                "bold"))
-        sections.append(Section("\n".join(_summary_line(o, ended) for o in open_)))
-    carried = [o.code for o in outcome.outcomes if o.carried]
-    if outcome.next_round is not None and carried:
-        sections.append(Section(
-            f"Round {outcome.next_round} will ask again about {', '.join(carried)}: "
-            "statements without consensus (some revised in the light of your comments) "
-            "and any whose agreement was not yet stable. You will see the group's answers "
-            "and comments next to each one. You will get a message when it opens.",
-            "italic"))
-    else:
+    final = outcome.next_round is None
+    head = Section(f"Round {outcome.round} has closed: {outcome.submitted} of "
+                   f"{outcome.panel_size} experts submitted. Thank you!")
+    if final:
         why = (f" The study has ended: {outcome.stopped_because.label}."
                if outcome.stopped_because else "")
-        sections.append(Section(f"This was the final round.{why} The steering committee "
-                                "will share the results.", "italic"))
+        tail = Section(f"This was the final round.{why} The steering committee will share "
+                       "the results.", "italic")
+    else:
+        tail = Section(f"Round {outcome.next_round} will ask again about the statements "
+                       "without consensus" + (" and, to check that it holds, some that "
+                                              "reached it" if any(o.carried for o in reached)
+                                              else "")
+                       + ", with the group's answers and comments beside each. The "
+                       "coordinators may still revise or drop some first; you will get a "
+                       "message when it opens.", "italic")
+    by_label: dict[str, list[str]] = {}
+    for o in open_:
+        by_label.setdefault(o.verdict.label_while(final), []).append(o.code)
+    pending = [Section("\n".join(f"{label[0].upper()}{label[1:]} ({len(codes)}): "
+                                 f"{', '.join(codes)}" for label, codes in by_label.items()))
+               ] if open_ else []
+
+    def line(o: StatementOutcome, width: int) -> str:
+        mark = "✓" if o.verdict is Verdict.ENDORSED else "✗"
+        share = share_line(o.n, o.consensus, o.pct_agree, o.pct_disagree)
+        return f"{mark} {o.code} {shorten(wording.get(o.version_id, ''), width)} ({share})"
+
+    sections: list[Section] = []
+    for width in (60, 45, 32, 24):
+        shown = [line(o, width) for o in reached]
+        sections = _summary_sections(head, reached, shown, pending, tail)
+        if _length(sections, outcome.round) <= PHONE_LIMIT:
+            break
+    while _length(sections, outcome.round) > PHONE_LIMIT and shown:
+        shown = shown[:-1]
+        sections = _summary_sections(head, reached, shown, pending, tail)
     return Card(heading=f"Round {outcome.round} summary", sections=tuple(sections))
+
+
+def _summary_sections(head: Section, reached: Sequence[StatementOutcome], shown: list[str],
+                      pending: list[Section], tail: Section) -> list[Section]:
+    body = [head]
+    if reached:
+        endorsed = sum(1 for o in reached if o.verdict is Verdict.ENDORSED)
+        rejected = len(reached) - endorsed
+        words = ", ".join(w for w in (f"{endorsed} to endorse (✓)" if endorsed else "",
+                                      f"{rejected} to reject (✗)" if rejected else "") if w)
+        body.append(Section(f"Consensus reached on {len(reached)}: {words}.", "bold"))
+        more = len(reached) - len(shown)
+        body.append(Section("\n".join(shown + ([f"… and {more} more (all in the report)"]
+                                               if more else []))))
+    return [*body, *pending, tail]
+
+
+def _length(sections: Sequence[Section], round_number: int) -> int:
+    return len(f"Round {round_number} summary") + sum(len(s.text) + 2 for s in sections)
 
 
 def study_ended_by_coordinator(last_round: int) -> Card:
@@ -402,15 +559,28 @@ def report_sent(study_id: str) -> str:
 
 # --- deadlines, nudges, digests, unreachable experts (bot/scheduler.py, bot/dispatcher.py) --
 
-def nudge(progress: Progress, zone: str) -> Card:
-    """A reminder to an expert whose ballot is incomplete: how much is left, until when,
-    and one button that continues at the first unanswered statement."""
+def time_left(left: int, pace: float | None) -> str:
+    """How long ``left`` statements take: at the expert's own pace when known, else at
+    the default pace, said as such."""
+    seconds = left * (pace or DEFAULT_SECONDS_PER_STATEMENT)
+    minutes = max(1, round(seconds / 60))
+    amount = ("about a minute" if minutes == 1 else f"about {minutes} minutes" if minutes < 90
+              else f"about {fmt(minutes / 60)} hours")
+    return (f"{amount} at your pace so far" if pace is not None
+            else f"{amount} at about half a minute a statement")
+
+
+def nudge(progress: Progress, zone: str, pace: float | None = None) -> Card:
+    """A reminder to an expert whose ballot is incomplete: how much is left, how long that
+    takes (``pace``: their own seconds per statement, if known), until when, and one
+    button that continues at the first unanswered statement."""
     left = progress.total - progress.answered
     when = format_time(progress.deadline, zone)
     if left:
         body = (f"Round {progress.round} closes {when}. You have {left} of {progress.total} "
-                f"statement{'s' if progress.total != 1 else ''} left to rate; it takes a "
-                "minute or two.")
+                f"statement{'s' if progress.total != 1 else ''} left to rate: "
+                f"{time_left(left, pace)}. /ballot or the button continues where you left "
+                "off.")
         label = "Continue rating"
     else:
         body = (f"Round {progress.round} closes {when}. You have rated every statement; "

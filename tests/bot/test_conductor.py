@@ -209,7 +209,7 @@ async def test_ballot_command_drops_a_waiting_comment_prompt(study: Study) -> No
     await expert.press("Comment")
     await expert.command("ballot")
     await expert.say("Just a note to the bot")
-    assert "Please use the buttons" in expert.last.plain_text()
+    assert "Sent to the study coordinators" in expert.last.plain_text()
     assert await count(study.store, Comment) == 0
     with Statements(study.store) as seen:
         await expert.command("ballot")

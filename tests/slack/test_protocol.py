@@ -88,3 +88,25 @@ def test_the_manifest_declares_what_the_adapter_needs() -> None:
                    "is_enabled: true", "- chat:write", "- commands", "- files:write",
                    "- im:history", "- im:write", "messages_tab_read_only_enabled: false"):
         assert needed in text, needed
+
+
+def test_the_manifest_comments_say_what_the_code_does() -> None:
+    """Each scope's comment names a Web API call the adapter makes, and the slash
+    command's usage hint offers only subcommands the conductor knows."""
+    import re
+
+    from bot.conductor import EXPERT_COMMANDS
+
+    text = MANIFEST.read_text(encoding="utf-8")
+    adapter = (Path(__file__).resolve().parents[2] / "adapters" / "slack" / "adapter.py"
+               ).read_text(encoding="utf-8")
+    assert "does not call" not in text and "not yet" not in text
+    for scope, call in (("users:read", "users_info"), ("im:write", "conversations_open"),
+                        ("files:write", "files_upload_v2"), ("chat:write", "chat_update")):
+        assert re.search(rf"- {scope} .*#", text), scope
+        assert f"client.{call}(" in adapter, call
+    hint = re.search(r'usage_hint: "(.*)"', text)
+    assert hint is not None
+    offered = {part.split()[0] for part in hint.group(1).split(" | ")}
+    assert offered <= {"join", *EXPERT_COMMANDS}, offered - {"join", *EXPERT_COMMANDS}
+    assert {"ask", "whoami"} <= offered

@@ -97,7 +97,7 @@ async def test_a_retried_message_event_and_modal_submission_store_once(
 
     said = await study.slack.send_dm(expert, "hello?")
     await study.adapter.settle()
-    assert "use the buttons" in last_text(expert)
+    assert "Sent to the study coordinators" in last_text(expert)
     await study.slack.retry(said, retry_num=1)
     await study.slack.retry(said, retry_num=2)
     await study.adapter.settle()

@@ -190,7 +190,7 @@ async def test_refusals_and_the_comment_fallback(study: SlackStudy) -> None:
     study.fake.trigger_ttl = 3.0
     await study.slack.send_dm(expert, "hello?")
     await study.adapter.settle()
-    assert "use the buttons" in last_text(expert)
+    assert "Sent to the study coordinators" in last_text(expert)
 
     await study.press(expert, "4", card)
     await study.command(study.coordinator, "closeround")
@@ -274,7 +274,7 @@ async def test_screening_and_a_nine_point_scale(fake: FakeSlackApi, store: Store
         for index, question in enumerate(spec.screening, start=1):
             card = expert.last_message
             assert card is not None
-            assert f"question {index} of {len(spec.screening)}" in card.visible_text
+            assert f"Your declarations · {index} of {len(spec.screening)}" in card.visible_text
             assert [b.text for b in card.buttons] == question.options
             await study.press(expert, (question.eligible or question.options)[0], card)
         assert "you are on the panel" in last_text(expert)

@@ -18,7 +18,7 @@ from engine.studyfile import load_study_file
 from tests.engine.helpers import EXAMPLES, loaded
 from tests.fakes.telegram_api import running_telegram_fake
 from tests.fakes.telegram_model import SimulatedUser
-from tests.telegram.harness import command, one_expert_in_round_one, running_bot
+from tests.telegram.harness import command, one_expert_in_round_one, press, running_bot
 
 HUGE = "12345678901234567890123"
 TOO_FAR = "A deadline can be at most 365 days ahead; nothing was changed."
@@ -78,7 +78,10 @@ async def test_hostile_arguments_get_a_sentence_and_change_nothing(
         for text, sentence in BEFORE_ROUND:
             assert sentence in await _answer(bot.coordinator, text), text
         assert await _state(store) == before
-        await command(bot.coordinator, "openround", "7d", expect="Round 1 is open")
+        ask = await command(bot.coordinator, "openround", "7d",
+                            expect="No expert is on the panel yet")
+        assert await _state(store) == before  # asked first: nobody has joined
+        assert await press(bot.coordinator, ask, "Open round 1 anyway") == "Round 1 is open."
         opened = await _state(store)
         for text, sentence in IN_ROUND:
             assert sentence in await _answer(bot.coordinator, text), text
