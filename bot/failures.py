@@ -80,7 +80,7 @@ def _slack(error: BaseException) -> Failure | None:
 
 def _database(error: BaseException) -> Failure | None:
     from alembic.util.exc import CommandError as AlembicError
-    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+    from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
     if isinstance(error, AlembicError):
         return Failure(f"The schema migration failed: {_first_line(error)}. Use a revision "
@@ -88,10 +88,14 @@ def _database(error: BaseException) -> Failure | None:
     if isinstance(error, DBAPIError) and isinstance(error.orig, OSError):
         return Failure("Could not connect to the database. Check database.url in the config "
                        "and that the database server is running.")
+    if isinstance(error, OperationalError):
+        return Failure(f"The database reported an error: {_first_line(error.orig or error)}. "
+                       "Check database.url in the config and that the database can be "
+                       "reached.")
     if isinstance(error, SQLAlchemyError):
         original = getattr(error, "orig", None) or error
-        return Failure(f"The database reported an error: {_first_line(original)}. Check "
-                       "database.url in the config.")
+        return Failure(f"The database refused the change: {_first_line(original)}. Run "
+                       "again with --debug for the details.")
     return None
 
 

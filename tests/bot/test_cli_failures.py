@@ -198,7 +198,6 @@ def test_commands_without_a_messenger_need_no_tokens(
     code, _, err = delphi(capsys, "analyze", str(out / "ratings.csv"), "--study",
                           str(tmp_path / "study.toml"))
     assert "no ratings below the header" in err  # read the export; no round was rated
-    assert delphi(capsys, "db", "downgrade", "base", "--config", config)[0] == 0
     code, _, err = delphi(capsys, "run", "--config", config)
     assert code == 2 and "DELPHI_TEST_NO_TG is not set" in err
 
