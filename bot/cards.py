@@ -13,6 +13,10 @@ from typing import Any, Literal
 
 Style = Literal["plain", "bold", "italic", "quote", "mono"]
 
+# The longest message an expert should have to read on a phone (characters). Adapters
+# split a longer card into several messages at section boundaries, buttons on the last.
+PHONE_LIMIT = 1500
+
 
 @dataclass(frozen=True)
 class Section:

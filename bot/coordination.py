@@ -36,6 +36,7 @@ from engine.models import (
     StatementVersion,
 )
 from engine.panel import enrolment_counts
+from engine.visible import is_blank
 
 if TYPE_CHECKING:
     from bot.conductor import Conductor
@@ -436,7 +437,7 @@ class Coordination:
             select(Statement.domain).where(Statement.study_id == self.study_id)
             .order_by(Statement.position))).all()))
         match = next((d for d in known if d.casefold() == domain.casefold()), None)
-        if match is None and not new_domain:
+        if match is None and not new_domain and not is_blank(domain):
             return Reply(send=[card(
                 f"There is no domain {domain!r} yet (domains: {', '.join(known)}). Nothing was "
                 f"added. To create it, send the command again with a + before the domain: "

@@ -22,6 +22,14 @@ _MEDIAN = re.compile(r"results \(n = \d+\): median (\d+(?:\.\d+)?)")
 # A statement this contested draws comments from most talkative experts.
 CONTESTED_SPREAD = 1.4
 UNABLE_DEFAULT = "Outside my own practice; I would rather not rate this."
+# For a statement the panel file does not cover (the pilot of any study): remarks that fit
+# any clinical statement, so none is put under the wrong topic.
+GENERIC_COMMENTS = (
+    "Agree in principle, but the wording is too absolute for every patient.",
+    "The evidence here is mostly from case series; I would like controlled data.",
+    "In my practice this depends on the individual patient.",
+    "I would like the statement to say who decides and when.",
+)
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,7 @@ class Panel:
     def _statement(self, code: str, domain: str) -> Statement:
         known = self.panel_file.opinions.get(code)
         if known is None:
-            return Statement(code, domain, *self._opinion())
+            return Statement(code, domain, *self._opinion(), comments=GENERIC_COMMENTS)
         return Statement(code, domain, known.centre, known.spread, known.comments,
                          known.revision)
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot import actions
-from bot.cards import Button, Card, Section, card
+from bot.cards import PHONE_LIMIT, Button, Card, Section, card
 from engine.ballots import BallotItem, Progress
 from engine.conclusion import Conclusion, StatementOutcome
 from engine.feedback import Feedback, GroupFigures, Outlying
@@ -452,7 +452,6 @@ def expert_help(coordinator: bool) -> Card:
     return card(text)
 
 
-PHONE_LIMIT = 1500  # characters: the longest message an expert gets, but the consent
 
 
 def round_summary(outcome: Conclusion, wording: Mapping[int, str]) -> Card:

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.cards import Button, Card, Prompt, Section
+from bot.cards import PHONE_LIMIT, Button, Card, Prompt, Section
 from bot.conductor import COORDINATOR_COMMANDS, EXPERT_COMMANDS
 from bot.splitting import split_text
 
@@ -31,7 +31,7 @@ BUTTON_TEXT_LIMIT = 75
 ACTIONS_MAX_ELEMENTS = 25
 FALLBACK_LIMIT = 150
 # Beyond this much text a message is hard to read on a phone; the rest goes in the next one.
-MESSAGE_TEXT_BUDGET = 12_000
+MESSAGE_TEXT_BUDGET = PHONE_LIMIT
 VIEW_TITLE_LIMIT = 24
 INPUT_MAX_LENGTH = 3000
 PRIVATE_METADATA_LIMIT = 3000
@@ -124,7 +124,7 @@ def _fit(text: str, style: str, limit: int) -> list[str]:
 def section_texts(section: Section) -> list[str]:
     """One neutral section as one or more mrkdwn section texts."""
     text = section.text if section.style == "quote" else slack_commands(section.text)
-    return _fit(text, section.style, SECTION_TEXT_LIMIT - 16)
+    return _fit(text, section.style, min(SECTION_TEXT_LIMIT, PHONE_LIMIT) - 116)
 
 
 def _mrkdwn(text: str) -> Block:

@@ -43,6 +43,8 @@ COMMANDS = [
     ("help", "What the bot can do"),
     ("withdraw", "Leave the study"),
     ("timezone", "Set your time zone, e.g. /timezone Europe/Berlin"),
+    ("ask", "A question for the study coordinators"),
+    ("whoami", "Your Telegram user id"),
 ]
 PRIVATE_ONLY = "Please talk to me in a private chat, so that your answers stay private."
 SORRY = ("Sorry, something went wrong on our side. Nothing you already saw as recorded is "

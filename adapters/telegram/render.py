@@ -11,12 +11,15 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.cards import Card, Section
+from bot.cards import PHONE_LIMIT, Card, Section
 from bot.splitting import split_text
 
 MESSAGE_LIMIT = 4096
 # Room for the tags around one section's text (<blockquote>...</blockquote> etc.).
 SECTION_LIMIT = 3900
+# A card longer than a phone screen is sent as several messages (each within Telegram's
+# limit too), split between sections; a section longer than that is split at words.
+PHONE_SECTION = PHONE_LIMIT - 100
 BUTTON_TEXT_LIMIT = 64
 
 _TAGS = {"bold": ("<b>", "</b>"), "italic": ("<i>", "</i>"),
@@ -33,7 +36,7 @@ class TelegramMessage:
 def _section_pieces(section: Section) -> list[str]:
     opening, closing = _TAGS[section.style]
     return [f"{opening}{html.escape(piece, quote=False)}{closing}"
-            for piece in split_text(section.text, SECTION_LIMIT)]
+            for piece in split_text(section.text, min(SECTION_LIMIT, PHONE_SECTION))]
 
 
 def keyboard(card: Card) -> InlineKeyboardMarkup | None:
@@ -55,7 +58,7 @@ def render(card: Card) -> list[TelegramMessage]:
     current = ""
     for part in parts:
         candidate = f"{current}\n\n{part}" if current else part
-        if len(candidate) > MESSAGE_LIMIT and current:
+        if len(candidate) > min(MESSAGE_LIMIT, PHONE_LIMIT) and current:
             messages.append(current)
             current = part
         else:

@@ -265,3 +265,12 @@ def test_demo_never_deletes_what_it_did_not_write(tmp_path: Path,
     assert delphi(capsys, "demo", "--out", str(demo), "--experts", "4")[0] == 0
     assert (demo / "my-notes.txt").read_text() == "what I noticed"
     assert set(demo.iterdir()) == written | {demo / "my-notes.txt"}
+
+    # A demo folder from before the marker existed: only the demo's own names in it.
+    legacy = tmp_path / "demo-output"
+    (legacy / "figures").mkdir(parents=True)
+    for name in ("report.html", "ratings.csv", "demo.db", "figures/round-1.png",
+                 "transcript-expert-01.txt"):
+        (legacy / name).write_text("old")
+    assert delphi(capsys, "demo", "--out", str(legacy), "--experts", "4")[0] == 0
+    assert (legacy / "report.html").read_text() != "old" and (legacy / ".delphi-demo").exists()
