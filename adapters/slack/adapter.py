@@ -260,8 +260,12 @@ class SlackAdapter:
         async with self.lanes.lane(user_id):
             try:
                 await work
+            except SlackApiError as error:  # e.g. conversations.open for an unknown user
+                log.warning("slack: request from %r not handled: Slack answered %s",
+                            user_id[:40], error_code(error))
+                await self._apologise(user_id)
             except Exception:
-                log.exception("slack: failed to handle a request from %s", user_id)
+                log.exception("slack: failed to handle a request from %r", user_id[:40])
                 await self._apologise(user_id)
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any],

@@ -23,12 +23,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from slack_bolt.request.internals import extract_enterprise_id, extract_team_id
+from slack_bolt.context import BoltContext
+from slack_bolt.request import payload_utils
+from slack_bolt.request.internals import build_context, extract_enterprise_id, extract_team_id
 
 # Top-level fields that Slack always sends as objects when they are present.
 _OBJECTS = ("user", "container", "view", "channel", "message", "event", "state")
 _OBJECTS_OR_NULL = ("team", "enterprise")
 _LISTS_OF_OBJECTS = ("actions", "authorizations")
+# Read as text by bolt's listener matchers wherever they appear.
+_STRINGS = ("type", "command", "callback_id", "action_id", "block_id", "channel_type",
+            "subtype", "tab", "user_id", "team_id", "api_app_id", "trigger_id")
+_CALLBACK_KINDS = ("shortcut", "message_action", "interactive_message", "dialog_submission",
+                   "dialog_cancellation", "workflow_step_edit")
 
 
 class Malformed(ValueError):
@@ -58,10 +65,28 @@ def parse(raw: str, content_type: str | None) -> dict[str, Any]:
         raise Malformed(f"not JSON: {error}") from None
     if not isinstance(body, dict):
         raise Malformed(f"the body is a JSON {type(body).__name__}, not an object")
-    problem = malformed(body)
+    problem = malformed(body) or _unreadable_for_bolt(body)
     if problem:
         raise Malformed(problem)
     return body
+
+
+_BOLT_READERS = (payload_utils.to_options, payload_utils.to_shortcut, payload_utils.to_action,
+                 payload_utils.to_view, payload_utils.to_command, payload_utils.to_event,
+                 payload_utils.to_message, payload_utils.to_step)
+
+
+def _unreadable_for_bolt(body: dict[str, Any]) -> str | None:
+    """Run what bolt runs on every request before any listener (its context and argument
+    extraction); a body it would crash on (``"actions": []`` on a button press) is ours
+    to refuse with 400 instead of bolt's 500."""
+    try:
+        build_context(BoltContext(), body)
+        for read in _BOLT_READERS:
+            read(body)
+    except (LookupError, TypeError, AttributeError, ValueError) as error:
+        return f"not a request bolt can read ({type(error).__name__})"
+    return None
 
 
 def malformed(body: Mapping[str, Any]) -> str | None:
@@ -78,17 +103,31 @@ def malformed(body: Mapping[str, Any]) -> str | None:
                                       and all(isinstance(v, dict) for v in value)):
             return f"{name} is not a list of objects"
     event = body.get("event")
-    if isinstance(event, dict) and not isinstance(event.get("type", ""), str):
+    if event is not None and not isinstance(event.get("type"), str):
         return "event.type is not a string"
+    kind = body.get("type")
+    actions = body.get("actions")
+    if kind == "block_actions" and not (actions and isinstance(actions[0].get("action_id"),
+                                                                str)):
+        return "a button press without an action_id"
     view = body.get("view")
+    if kind in ("view_submission", "view_closed") and not (
+            isinstance(view, dict) and isinstance(view.get("callback_id"), str)):
+        return "a view without a callback_id"
+    if kind in _CALLBACK_KINDS and not isinstance(body.get("callback_id"), str):
+        return "a callback without a callback_id"
+    for where, fields in (("", body), ("event.", event or {}), ("view.", view or {}),
+                          ("actions[0].", (actions or [{}])[0])):
+        for name in _STRINGS:
+            if fields.get(name) is not None and not isinstance(fields[name], str):
+                return f"{where}{name} is not a string"
+    if body.get("text") is not None and not isinstance(body["text"], str):
+        return "text is not a string"
     if isinstance(view, dict):
         state = view.get("state")
         if state is not None and not (isinstance(state, dict)
                                       and isinstance(state.get("values", {}), dict)):
             return "view.state is not an object"
-    for name in ("user_id", "team_id", "api_app_id", "text", "trigger_id"):
-        if name in body and not isinstance(body[name], str | None):
-            return f"{name} is not a string"
     return None
 
 
