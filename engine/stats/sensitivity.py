@@ -189,7 +189,7 @@ def with_confidence(table: pd.DataFrame, ratings: pd.DataFrame,
         return table
     plain = ratings.drop(columns=["confidence"])
     level = ratings["confidence"].map(
-        lambda v: LEVEL_OF.get(str(v).lower()) if v is not None and v == v else None
+        lambda v: None if pd.isna(v) else LEVEL_OF.get(str(v).lower())
     ).astype("Int64")
     weights = level.fillna(2).map(CONFIDENCE_WEIGHTS).astype(int).to_numpy()
     weighted = plain.loc[plain.index.repeat(weights)].copy()
