@@ -58,7 +58,7 @@ from adapters.slack.render import (
     render,
     unescape,
 )
-from adapters.slack.workspace import Installation, Malformed, foreign, parse
+from adapters.slack.workspace import Installation, Malformed, check, foreign
 from bot.cards import Card, Document, Prompt, Reply
 from bot.conductor import Conductor
 from bot.config import SlackSection
@@ -194,13 +194,17 @@ class SlackAdapter:
         bolt never parses it."""
         raw = await request.text()
         try:
-            parse(raw, request.content_type)
+            try:
+                bolt_request = await to_bolt_request(request)  # parses the body once
+            except (ValueError, TypeError, AttributeError, LookupError) as error:
+                raise Malformed(f"bolt cannot parse it ({type(error).__name__})") from None
+            check(bolt_request.body)
         except Malformed as problem:
             if not self._signed(raw, request.headers):
                 return web.Response(status=401, text="invalid request")
             log.warning("slack: malformed signed request refused: %s", problem)
             return web.Response(status=400, text="malformed request")
-        response = await self.app.async_dispatch(await to_bolt_request(request))
+        response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     def _signed(self, raw: str, headers: Mapping[str, str]) -> bool:

@@ -17,15 +17,12 @@ before bolt routes a request:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
-from slack_bolt.context import BoltContext
 from slack_bolt.request import payload_utils
-from slack_bolt.request.internals import build_context, extract_enterprise_id, extract_team_id
+from slack_bolt.request.internals import extract_enterprise_id, extract_team_id
 
 # Top-level fields that Slack always sends as objects when they are present.
 _OBJECTS = ("user", "container", "view", "channel", "message", "event", "state")
@@ -52,23 +49,14 @@ class Installation:
     enterprise_id: str | None = None
 
 
-def parse(raw: str, content_type: str | None) -> dict[str, Any]:
-    """The request body as bolt will read it; :class:`Malformed` when it is not an
-    object (broken JSON, a JSON array, a ``payload`` form field that is not JSON)."""
-    try:
-        if content_type == "application/json" or raw.lstrip().startswith(("{", "[")):
-            body: object = json.loads(raw) if raw.strip() else {}
-        else:
-            params = dict(parse_qsl(raw, keep_blank_values=True))
-            body = json.loads(params["payload"]) if "payload" in params else params
-    except (ValueError, RecursionError) as error:
-        raise Malformed(f"not JSON: {error}") from None
+def check(body: object) -> None:
+    """Raise :class:`Malformed` unless ``body`` (as bolt parsed it) has the shape Slack
+    sends and every reader bolt runs before a listener can read it."""
     if not isinstance(body, dict):
         raise Malformed(f"the body is a JSON {type(body).__name__}, not an object")
     problem = malformed(body) or _unreadable_for_bolt(body)
     if problem:
         raise Malformed(problem)
-    return body
 
 
 _BOLT_READERS = (payload_utils.to_options, payload_utils.to_shortcut, payload_utils.to_action,
@@ -77,11 +65,10 @@ _BOLT_READERS = (payload_utils.to_options, payload_utils.to_shortcut, payload_ut
 
 
 def _unreadable_for_bolt(body: dict[str, Any]) -> str | None:
-    """Run what bolt runs on every request before any listener (its context and argument
-    extraction); a body it would crash on (``"actions": []`` on a button press) is ours
-    to refuse with 400 instead of bolt's 500."""
+    """Run the argument extraction bolt runs before any listener (its context it built
+    already); a body it would crash on (``"actions": []`` on a button press) is ours to
+    refuse with 400 instead of bolt's 500."""
     try:
-        build_context(BoltContext(), body)
         for read in _BOLT_READERS:
             read(body)
     except (LookupError, TypeError, AttributeError, ValueError) as error:
