@@ -8,6 +8,7 @@ mentions or links into another expert's chat.
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -118,3 +119,6 @@ class Reply:
     documents: list[Document] = field(default_factory=list)
     alert: bool = False  # show the toast as a dialog (refusals the user must notice)
     prompt: Prompt | None = None
+    # Slow output (rendering a report) made after the commit, outside the write
+    # transaction: the conductor awaits it and appends what it returns to ``documents``.
+    render: Callable[[], Awaitable[list[Document]]] | None = None

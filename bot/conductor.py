@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -128,6 +128,9 @@ class Conductor:
                                 else COULD_NOT_SAVE_MESSAGE)
         if queued:
             self.on_outbox()  # after the commit: the queued messages may go out now
+        if reply.render is not None:  # slow output, made after the commit
+            made = await reply.render()
+            reply = replace(reply, documents=[*reply.documents, *made], render=None)
         return reply
 
     async def _refused(self, event: Event, refusal: Exception, now: datetime) -> Reply:

@@ -7,6 +7,7 @@ hidden comment's number is on the record).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -17,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import arguments, texts
 from bot.cards import Card, Document, Picture, Reply, Section, card
 from engine.models import Round
-from engine.report import build_report
+from engine.report import render_report
+from engine.report.data import load_report_data
 from engine.report.feedback_chart import round_charts
 from engine.report.moderation import (
     list_comments,
@@ -29,15 +31,23 @@ if TYPE_CHECKING:
     from bot.coordination import Coordination, Handler
 
 
+CAPTIONS = {"report.html": "Study report (self-contained HTML)",
+            "report.md": "Markdown twin (figures: delphi report)",
+            "report.docx": "Word version for the manuscript"}
+
+
 async def report(coordination: Coordination, session: AsyncSession, args: str,
                  now: datetime) -> Reply:
-    built = await build_report(session, coordination.study_id, now)
-    captions = {"report.html": "Study report (self-contained HTML)",
-                "report.md": "Markdown twin (figures: delphi report)",
-                "report.docx": "Word version for the manuscript"}
-    return Reply(send=[card(texts.report_sent(coordination.study_id))],
-                 documents=[Document(name, content, caption=captions[name])
-                            for name, content in built.documents().items()])
+    data = await load_report_data(session, coordination.study_id, now)
+
+    async def render() -> list[Document]:
+        built = await asyncio.to_thread(render_report, data, now)
+        return [Document(name, content, caption=CAPTIONS[name])
+                for name, content in built.documents().items()]
+
+    # Only the reading happens in the transaction; the figures and files are made after
+    # the commit, off the event loop (they take seconds on a large study).
+    return Reply(send=[card(texts.report_sent(coordination.study_id))], render=render)
 
 
 async def default_comments_round(session: AsyncSession, study_id: str) -> Round | None:

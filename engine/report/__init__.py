@@ -11,6 +11,6 @@ One module per job: :mod:`engine.report.data` gathers everything from the databa
 
 from __future__ import annotations
 
-from engine.report.build import REPORT_FILES, Report, build_report
+from engine.report.build import REPORT_FILES, Report, build_report, render_report
 
-__all__ = ["REPORT_FILES", "Report", "build_report"]
+__all__ = ["REPORT_FILES", "Report", "build_report", "render_report"]

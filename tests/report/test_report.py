@@ -247,3 +247,32 @@ def test_frequent_words_leave_out_stop_words() -> None:
     comments = ["Usually like the data, see the evidence", "Mostly like data; evidence is thin",
                 "I would rarely see it without evidence"]
     assert key_terms(comments) == [("evidence", 3), ("data", 2)]
+
+
+async def test_report_renders_after_the_commit(finished: FinishedStudy,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """/report reads in its transaction and renders after it: while the figures and files
+    are being made, other requests are not kept waiting for the database."""
+    import asyncio
+    import threading
+
+    from bot import report_commands
+    from engine.report import render_report
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow_render(*args: object, **kwargs: object) -> object:
+        started.set()
+        assert release.wait(30), "the test never released the renderer"
+        return render_report(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(report_commands, "render_report", slow_render)
+    pending = asyncio.create_task(finished.coordinator.command("report"))
+    assert await asyncio.to_thread(started.wait, 30)
+    # The renderer is busy: a coordinator command that writes (and is audited) goes through.
+    await asyncio.wait_for(finished.coordinator.command("comments", "1"), 10)
+    assert "S03" in finished.coordinator.last.plain_text()
+    release.set()
+    reply = await asyncio.wait_for(pending, 60)
+    assert [d.filename for d in reply.documents] == ["report.html", "report.md",
+                                                     "report.docx"]

@@ -146,8 +146,12 @@ async def test_two_round_study_in_telegram(store: Store, clock: ManualClock) -> 
             await user.wait_for_message(lambda m: "Round 2 has closed" in m.visible_text)
         await command(coordinator, "export", expect="Export of study tiny")
         await coordinator.wait_until(lambda: len(coordinator.documents) == 8)
-        await command(coordinator, "report", expect="Report of study tiny")
-        await coordinator.wait_until(lambda: len(coordinator.documents) == 11)
+        # Rendering the figures (PNG 300 dpi, SVG, PDF) and the .docx takes a few seconds
+        # on a loaded machine: wait longer than for a chat answer.
+        sent = coordinator.send_command("report")
+        await coordinator.wait_for_message(lambda m: "Report of study tiny" in m.visible_text,
+                                           since=sent, timeout=120)
+        await coordinator.wait_until(lambda: len(coordinator.documents) == 11, timeout=60)
 
         # --- the data -----------------------------------------------------------------
         assert await count(store, Rating) == PANEL * (len(codes) + 2)
