@@ -39,12 +39,6 @@ class Bands:
         return DISAGREE if point in self.disagree else NEUTRAL
 
 
-def png(figure: Figure, dpi: int = 96) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    return buffer.getvalue()
-
-
 def _distribution(axes: Axes, bands: Bands, counts: dict[int, int], title: str,
                   mark: int | None = None, median: float | None = None) -> None:
     points = list(range(1, bands.points + 1))

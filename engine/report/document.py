@@ -15,7 +15,6 @@ from engine.report.render import (
     Block,
     Bullets,
     Contents,
-    Figure,
     Group,
     Heading,
     Image,
@@ -713,5 +712,3 @@ def build_blocks(data: ReportData, images: bool = True) -> list[Block]:
             *_actions(data), *_methods(data), *_checklist(), *_appendix(data),
             *_rounds(data)]
 
-
-__all__ = ["Figure", "build_blocks"]
