@@ -88,6 +88,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    # The one-winner rule (engine.locks) relies on each statement after a lock wait seeing
+    # what the lock's previous holder committed: read committed, whatever the server's
+    # default.
+    kwargs.setdefault("isolation_level", "READ COMMITTED")
     return create_async_engine(url, **kwargs)
 
 
