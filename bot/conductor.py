@@ -49,8 +49,8 @@ NOT_ON_PANEL = ("You are not on this study's panel. To take part you need a pers
 COULD_NOT_SAVE = "Could not save, please tap again."
 COULD_NOT_SAVE_MESSAGE = ("Could not save that just now (a problem on our side); please send "
                           "it again.")
-SAME_MOMENT = ("Someone else changed the study at the same moment, so nothing was changed; "
-               "please check and try again.")
+SAME_MOMENT = ("Another change arrived at the same moment, so this one was not saved; please "
+               "check and try again.")
 EXPERT_COMMANDS = ("start", "ballot", "progress", "help", "withdraw", "timezone", "ask",
                    "whoami")
 COORDINATOR_COMMANDS = command_names()

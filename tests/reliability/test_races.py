@@ -11,9 +11,10 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from adapters.memory import MemoryChat
+from bot.conductor import SAME_MOMENT
 from bot.texts import format_time
 from engine.clock import ManualClock
 from engine.db import Store
@@ -484,4 +485,20 @@ async def test_two_nudges_at_once_are_both_answered(
     for chat in (cora, cole):
         text = chat.last.plain_text()
         assert text.startswith("Round 1: reminder queued") or "just reminded" in text, text
+    assert not tracebacks(caplog.records)
+
+
+async def test_a_unique_violation_becomes_a_sentence_and_writes_nothing(
+        two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
+    """A race no lock foresaw ends in the database's unique constraint; made certain here
+    with a constraint of the test's own (one audit entry per action): the second /invite
+    violates it at the database, is answered with a sentence, and creates no invite."""
+    cora = two.coordinators[0]
+    async with two.stores[0].transaction() as session:
+        await session.execute(text("CREATE UNIQUE INDEX one_per_action ON audit_log (action)"))
+    await cora.command("invite", "1")
+    assert "single-use" in cora.last.plain_text()
+    await cora.command("invite", "1")
+    assert cora.last.plain_text() == SAME_MOMENT
+    assert await two.count(Invite) == 1
     assert not tracebacks(caplog.records)
