@@ -143,3 +143,18 @@ def test_the_sensitivity_table_uses_the_study_settings_for_the_study_rule() -> N
     table = sensitivity_table(frame, rule, 9)
     study = table[table["definition"] == "study"]
     assert dict(zip(study["statement"], study["consensus"], strict=True)) == classes
+
+
+def test_the_report_states_the_rand_conventions_with_their_source() -> None:
+    from engine.report.document import describe_rule
+
+    default = " ".join(describe_rule(ConsensusSection(rule="rand_ucla"), 9))
+    assert "Fitch et al., The RAND/UCLA Appropriateness Method User's Manual" in default
+    assert "medians 6.5 and 3.5 are uncertain" in default
+    counted = " ".join(describe_rule(ConsensusSection(
+        rule="rand_ucla", disagreement="count", median_boundary="outer"), 9))
+    assert "medians 6.5 and 3.5 count as appropriate / inappropriate" in counted
+    assert "covers 8-16 panellists" in counted and "our extension" in counted
+    fraction = " ".join(describe_rule(ConsensusSection(rule="percent_agreement",
+                                                       threshold="5/7"), 9))
+    assert "≥ 5/7 (71.43 %)" in fraction
