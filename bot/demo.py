@@ -347,6 +347,10 @@ async def run_demo(out: Path, seed: int, size: int = PANEL_SIZE) -> int:
         async with store.transaction() as session:
             await load_study(session, spec, demo.clock.now())
         print(describe(spec))
+        if size < spec.consensus.min_valid:
+            print(f"Note: the study needs at least {spec.consensus.min_valid} valid ratings "
+                  f"per statement (min_valid); with {size} experts every statement ends as "
+                  "'too few valid ratings'.")
         table = await demo.run()
         async with store.transaction() as session:
             exports = await export_files(session, spec.study.id)

@@ -24,6 +24,7 @@ def test_demo_runs_a_whole_study_deterministically(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     first = run(tmp_path / "a", capsys, "--experts", "6")
     second = run(tmp_path / "b", capsys, "--experts", "6")
+    assert "with 6 experts every statement ends as 'too few valid ratings'" in first
     assert first.replace(str(tmp_path / "a"), "X") == second.replace(str(tmp_path / "b"), "X")
     lines = first.splitlines()
     start = lines.index(TABLE_HEADER) + 2
