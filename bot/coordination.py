@@ -420,7 +420,7 @@ class Coordination:
         if not code:
             raise InvalidValue("Use: /drop <statement id> [reason]")
         statement = await revisions.drop_statement(session, self.study_id, code, now,
-                                                   reason.strip() or None)
+                                                   None if is_blank(reason) else reason.strip())
         return Reply(send=[card(f"{code} dropped from round "
                                       f"{statement.dropped_in_round} on.")])
 

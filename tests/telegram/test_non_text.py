@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from engine.clock import ManualClock
 from engine.db import Store
-from engine.models import Comment, StatementVersion
+from engine.models import Comment, Statement, StatementVersion
 from tests.engine.helpers import loaded
 from tests.fakes.telegram_api import running_telegram_fake
 from tests.fakes.telegram_model import SimulatedUser
@@ -92,4 +92,9 @@ async def test_non_text_and_invisible_input_is_answered_and_stores_nothing(
         async with store.transaction() as session:
             assert await session.scalar(select(StatementVersion.text).where(
                 StatementVersion.version == 2)) is None
+        # An invisible drop reason is no reason.
+        await command(bot.coordinator, "drop", "S05 \u200b\u2066", expect="S05 dropped")
+        async with store.transaction() as session:
+            assert await session.scalar(select(Statement.drop_reason).where(
+                Statement.code == "S05")) is None
 
