@@ -96,12 +96,14 @@ class Document:
 
 @dataclass(frozen=True)
 class Prompt:
-    """The conductor asks for free text (a comment). Telegram shows the accompanying card and
-    reads the next message; Slack opens a modal. Either way the text comes back as Texted."""
+    """The conductor asks for free text (a comment, a reason, a reply). Telegram shows the
+    accompanying card and reads the next message; Slack opens a modal. Either way the text
+    comes back as Texted. ``noun`` names it on the modal's button and note."""
 
     title: str
     label: str
     max_length: int
+    noun: str = "comment"
 
 
 @dataclass

@@ -446,7 +446,7 @@ class Conductor:
                              prompt=Prompt(f"Reason for {item.code}"[:24],
                                            f"In a line, why did you rate statement "
                                            f"{item.position} this way?",
-                                           ballots.MAX_COMMENT_CHARS))
+                                           ballots.MAX_COMMENT_CHARS, "reason"))
             case actions.SkipReason(round_number):
                 await self._check_round(session, round_number)
                 if participant.awaiting_text:
@@ -467,7 +467,7 @@ class Conductor:
                              send=[texts.ask_reply(answered.text)],
                              prompt=Prompt("Anonymous reply",
                                            f"Your reply to: {answered.text}"[:2000],
-                                           ballots.MAX_COMMENT_CHARS))
+                                           ballots.MAX_COMMENT_CHARS, "reply"))
             case actions.AskComment(round_number, code):
                 await self._check_round(session, round_number)
                 item = await self._on_ballot(session, participant, code)

@@ -247,7 +247,7 @@ def comment_modal(prompt: Prompt, metadata: dict[str, str]) -> dict[str, Any]:
         "type": "modal",
         "callback_id": COMMENT_CALLBACK,
         "title": _plain(_shorten(prompt.title, VIEW_TITLE_LIMIT)),
-        "submit": _plain("Save comment"),
+        "submit": _plain(f"Save {prompt.noun}"),
         "close": _plain("Cancel"),
         "private_metadata": json.dumps(metadata)[:PRIVATE_METADATA_LIMIT],
         "blocks": [
@@ -257,6 +257,6 @@ def comment_modal(prompt: Prompt, metadata: dict[str, str]) -> dict[str, Any]:
                          "multiline": True,
                          "max_length": max(1, min(prompt.max_length, INPUT_MAX_LENGTH))}},
             {"type": "context", "elements": [_mrkdwn(
-                "Other experts will see your comment without your name.")]},
+                f"Other experts will see your {prompt.noun} without your name.")]},
         ],
     }

@@ -95,6 +95,7 @@ async def test_reasons_groups_and_replies_in_slack(extras: SlackStudy) -> None:
     await extras.press(outside, "Write a reason")
     modal = outside.modal
     assert modal is not None and modal.title_text == "Reason for S01"
+    assert "Other experts will see your reason without your name." in modal.visible_text
     await extras.submit(outside, {"comment": "Trials in fair skin show a clear benefit."})
     seen = "\n".join(m.visible_text for m in outside.messages)
     assert "Reason saved on statement 1 (S01)" in seen
