@@ -181,10 +181,10 @@ async def test_two_additions_of_one_statement_add_it_once(
     await close_round_one(two)
     cora, cole = two.coordinators
     text = "Handover happens at the bedside."
-    await together(lambda: cora.command("add", f"Safety | {text}"),
-                   lambda: cole.command("add", f"Safety | {text}"))
+    await together(lambda: cora.command("add", f"Sun protection | {text}"),
+                   lambda: cole.command("add", f"Sun protection | {text}"))
     answers = sorted(chat.last.plain_text() for chat in (cora, cole))
-    assert answers[0] == f"Statement added for round 2: {text}", answers
+    assert answers[0].startswith(f"Added S06 (Sun protection) for round 2: {text}"), answers
     assert answers[1] == ("That statement is already on round 2's ballot as S06; nothing "
                           "was changed."), answers
     assert await two.count(Statement) == len(two.spec.statements) + 1
@@ -197,10 +197,10 @@ async def test_two_different_additions_both_land(
     await open_round_one(two)
     await close_round_one(two)
     cora, cole = two.coordinators
-    await together(lambda: cora.command("add", "Safety | Handover happens at the bedside."),
-                   lambda: cole.command("add", "Safety | Checklists are read aloud."))
+    await together(lambda: cora.command("add", "Sun protection | Handover is at the bedside."),
+                   lambda: cole.command("add", "Sun protection | Checklists are read aloud."))
     for chat in (cora, cole):
-        assert chat.last.plain_text().startswith("Statement added for round 2"), chat.last
+        assert chat.last.plain_text().startswith("Added S0"), chat.last.plain_text()
     async with two.stores[0].transaction() as session:
         codes = (await session.scalars(select(Statement.code).order_by(Statement.code))).all()
         items = await session.scalar(select(func.count()).select_from(RoundItem).join(Round)
