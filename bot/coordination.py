@@ -429,10 +429,10 @@ class Coordination:
         when asked for with a ``+`` (``/add +Cost | ...``), so a typo never makes one."""
         domain, bar, text = args.partition("|")
         domain = domain.strip()
-        if not bar or not domain.lstrip("+").strip() or not text.strip():
+        if not bar or not domain.removeprefix("+").strip() or not text.strip():
             raise InvalidValue("Use: /add <domain> | <statement text>")
         new_domain = domain.startswith("+")
-        domain = domain.lstrip("+").strip()
+        domain = domain[1:].strip() if new_domain else domain
         known = list(dict.fromkeys((await session.scalars(
             select(Statement.domain).where(Statement.study_id == self.study_id)
             .order_by(Statement.position))).all()))

@@ -87,10 +87,9 @@ def need_invite() -> Card:
 def consent(spec: StudyFile) -> Card:
     return card(
         spec.study.description,
-        Section("What is kept: your ratings and comments, under a code name (such as P07) "
-                "instead of your name. Your messenger account is kept apart from them, only "
-                "to send you messages, and never appears in feedback, exports or the "
-                "report.", "italic"),
+        Section("What is kept: your ratings and comments, under a code name instead of your "
+                "name. Your messenger account is kept apart from them, only to send you "
+                "messages, and never appears in feedback, exports or the report.", "italic"),
         Section("Feedback is anonymous: other experts see the group's distribution and "
                 "comments without names. You can withdraw at any time with /withdraw.",
                 "italic"),

@@ -173,7 +173,7 @@ def test_the_consent_is_plain_and_the_declarations_are_called_so(finished: Demo)
     consent = "\n".join(s.text for s in card.sections[1:])  # type: ignore[attr-defined]
     for jargon in ("table", "database", "pseudonym"):
         assert jargon not in consent.lower(), jargon
-    assert "code name (such as P07)" in consent
+    assert "under a code name instead of your name" in consent
     headings = [card.heading or "" for shown in chat.messages for card in versions(shown)]  # type: ignore[attr-defined]
     assert "Your declarations · 1 of 7" in headings
     assert not any(h.startswith("Eligibility") for h in headings)

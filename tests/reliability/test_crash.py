@@ -49,7 +49,7 @@ EXPERTS = 8
 SEED = 20240909
 ANSWER_WAIT = 3.0  # a human presses again when nothing happened for a few seconds
 LABELS = {1: "1 · Strongly disagree", 2: "2", 3: "3", 4: "4", 5: "5 · Strongly agree"}
-REVIEW_LINE = re.compile(r"^\d+\. (\S+) \([^)]*\): (.+)$", re.MULTILINE)
+REVIEW_LINE = re.compile(r"^\d+\. ([^\s:]+): (.+)$", re.MULTILINE)  # "3. S03: 4 · Agree"
 
 
 @dataclass
