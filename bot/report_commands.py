@@ -18,8 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import arguments, texts
 from bot.cards import Card, Document, Picture, Reply, Section, card
 from engine.models import Round
-from engine.report import render_report
-from engine.report.data import load_report_data
 from engine.report.feedback_chart import round_charts
 from engine.report.moderation import (
     list_comments,
@@ -38,6 +36,9 @@ CAPTIONS = {"report.html": "Study report (self-contained HTML)",
 
 async def report(coordination: Coordination, session: AsyncSession, args: str,
                  now: datetime) -> Reply:
+    from engine.report.build import render_report  # Jinja2, python-docx: on first use
+    from engine.report.data import load_report_data
+
     data = await load_report_data(session, coordination.study_id, now)
 
     async def render() -> list[Document]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from matplotlib import rc_context
 from matplotlib.axes import Axes
@@ -17,8 +18,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from engine.report.data import StatementData
-from engine.report.render import Figure as Rendered
+from engine.report.figure import Figure as Rendered
+
+if TYPE_CHECKING:
+    from engine.report.data import StatementData
 
 AGREE = "#2e7d32"
 DISAGREE = "#c62828"

@@ -35,6 +35,8 @@ from jinja2 import (
     select_autoescape,
 )
 
+from engine.report.figure import Figure
+
 BUILTIN = Path(__file__).resolve().parent / "templates"
 
 
@@ -98,15 +100,6 @@ class Table:
         if self.numeric_from is not None and index >= self.numeric_from:
             return "num"
         return "text" if index == self.text_column else ""
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One figure in the three formats journals ask for."""
-
-    png: bytes  # 300 dpi raster
-    svg: bytes  # vector, embedded in the HTML
-    pdf: bytes  # vector, for the manuscript system
 
 
 @dataclass(frozen=True)

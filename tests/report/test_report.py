@@ -256,8 +256,8 @@ async def test_report_renders_after_the_commit(finished: FinishedStudy,
     import asyncio
     import threading
 
-    from bot import report_commands
-    from engine.report import render_report
+    from engine.report import build
+    from engine.report.build import render_report
 
     started, release = threading.Event(), threading.Event()
 
@@ -266,7 +266,7 @@ async def test_report_renders_after_the_commit(finished: FinishedStudy,
         assert release.wait(30), "the test never released the renderer"
         return render_report(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(report_commands, "render_report", slow_render)
+    monkeypatch.setattr(build, "render_report", slow_render)
     pending = asyncio.create_task(finished.coordinator.command("report"))
     assert await asyncio.to_thread(started.wait, 30)
     # The renderer is busy: a coordinator command that writes (and is audited) goes through.
