@@ -34,8 +34,7 @@ class Button:
 @dataclass(frozen=True)
 class Picture:
     """A PNG sent as a photo (Telegram) or an uploaded file (Slack) with the card's text
-    as its caption. Stored base64 in the outbox payload, so the dispatcher sends exactly
-    what was rendered when the message was queued."""
+    as its caption."""
 
     filename: str
     content: bytes
@@ -44,12 +43,17 @@ class Picture:
 @dataclass(frozen=True)
 class Card:
     """One message: an optional heading, sections, and rows of buttons; or, with
-    ``image``, a picture captioned with that text (no buttons)."""
+    ``image``, a picture captioned with that text (no buttons).
+
+    ``chart_round`` asks for the recipient's own picture of that closed round, drawn by
+    the outbox dispatcher when the message is sent (it becomes ``image``): drawing takes
+    seconds, too long for the transaction that queues the message."""
 
     sections: tuple[Section, ...]
     buttons: tuple[tuple[Button, ...], ...] = ()
     heading: str | None = None
     image: Picture | None = None
+    chart_round: int | None = None
 
     def plain_text(self) -> str:
         """The card as a person would read it without formatting (for logs and tests)."""
@@ -66,6 +70,8 @@ class Card:
         if self.image is not None:
             data["image"] = [self.image.filename,
                              base64.b64encode(self.image.content).decode("ascii")]
+        if self.chart_round is not None:
+            data["chart_round"] = self.chart_round
         return data
 
     @classmethod
@@ -77,6 +83,7 @@ class Card:
             buttons=tuple(tuple(Button(label, d) for label, d in row)
                           for row in data["buttons"]),
             image=Picture(image[0], base64.b64decode(image[1])) if image else None,
+            chart_round=data.get("chart_round"),
         )
 
 

@@ -245,11 +245,10 @@ class Coordination:
         recipients = (await session.scalars(select(Participant.id).where(
             Participant.study_id == self.study_id,
             Participant.status == "active").order_by(Participant.id))).all()
-        charts = (await report_commands.summary_charts(session, self.study_id, outcome.round,
-                                                       recipients)
-                  if self.spec.feedback.chart else {})
+        # The picture is drawn by the dispatcher when it is sent, outside this transaction.
+        extra = ([Card(sections=(Section(texts.chart_caption(outcome.round)),),
+                       chart_round=outcome.round)] if self.spec.feedback.chart else [])
         for participant_id in recipients:
-            extra = [charts[participant_id]] if participant_id in charts else []
             await enqueue(session, self.study_id, "round_summary", [summary, *extra],
                           f"summary:{self.study_id}:{outcome.round}:{participant_id}", now,
                           participant_id=participant_id)

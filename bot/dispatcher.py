@@ -31,8 +31,8 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, or_, select, update
@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot import texts
+from bot.cards import Card, Picture
 from bot.liveness import WorkerLock, lock_key
 from bot.outbox import cards_of, enqueue
 from bot.pacing import POLICIES, Pacer, PacingPolicy, pacers
@@ -47,6 +48,7 @@ from bot.ports import DeliveryError, Messenger
 from engine.clock import Clock
 from engine.db import Store
 from engine.models import Identity, OutboxMessage, Participant
+from engine.report.feedback_chart import RoundCharts
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,11 @@ DEAD_GRACE_SECONDS = 10.0
 RECOVERY_SECONDS = 1.0
 
 
+# Draws a recipient's picture of a closed round: (study id, round, participant id) -> PNG,
+# or None when there is nothing to show.
+ChartDrawer = Callable[[str, int, int], Awaitable[bytes | None]]
+
+
 @dataclass
 class _Claimed:
     row: OutboxMessage
@@ -78,11 +85,13 @@ class Dispatcher:
                  coordinators: Iterable[tuple[str, str]] = (),
                  pacing: Mapping[str, PacingPolicy | None] | None = None,
                  batch: int = BATCH, dead_grace: float = DEAD_GRACE_SECONDS,
-                 keepalive: float = KEEPALIVE_SECONDS) -> None:
+                 keepalive: float = KEEPALIVE_SECONDS,
+                 charts: ChartDrawer | None = None) -> None:
         """``coordinators``: (platform, address) pairs told when an expert becomes
         unreachable. ``pacing``: per-platform policies (default ``bot.pacing.POLICIES``;
         None for a platform sends unpaced). ``dead_grace`` / ``keepalive``: see
-        ``DEAD_GRACE_SECONDS`` (PostgreSQL only)."""
+        ``DEAD_GRACE_SECONDS`` (PostgreSQL only). ``charts`` draws the round pictures
+        cards ask for with ``chart_round`` (default: engine.report.feedback_chart)."""
         self.store = store
         self.clock = clock
         self.messengers = dict(messengers)
@@ -96,6 +105,7 @@ class Dispatcher:
         self.lock = None if store.sqlite else WorkerLock(store.engine)
         self.dead_grace = dead_grace
         self.keepalive = keepalive
+        self.charts = charts or RoundCharts(store).for_expert
         self._locked = False  # started on PostgreSQL: claim and send only under the lock
         self._free_since: dict[str, float] = {}
         self._next_recovery = 0.0
@@ -320,13 +330,15 @@ class Dispatcher:
         cards = cards_of(message)
         try:
             for index in range(int(message.payload.get("sent", 0)), len(cards)):
-                if pacer is not None:
+                card = await self._drawn(message, cards[index])
+                if pacer is not None and card is not None:
                     await pacer.slot(address)
                 if not self._may_send(claimed.worker):
                     log.info("outbox %s left for another worker: %s lost its lock",
                              message.id, claimed.worker)
                     return 0
-                await messenger.deliver(address, [cards[index]])
+                if card is not None:
+                    await messenger.deliver(address, [card])
                 if index + 1 < len(cards):
                     await self._progress(message, index + 1)
         except DeliveryError as error:  # the row's not_before carries any retry_after
@@ -338,6 +350,19 @@ class Dispatcher:
             return 0
         await self._finish(message, "delivered", None)
         return 1
+
+    async def _drawn(self, message: OutboxMessage, card: Card) -> Card | None:
+        """The card as sent: a round picture it asks for is drawn now, after the commit
+        that queued it; None when there is no picture to show (the card is left out)."""
+        if card.chart_round is None:
+            return card
+        if message.participant_id is None:
+            return None
+        png = await self.charts(message.study_id, card.chart_round, message.participant_id)
+        if png is None:
+            return None
+        return replace(card, chart_round=None,
+                       image=Picture(f"round-{card.chart_round}.png", png))
 
     async def _progress(self, message: OutboxMessage, sent: int) -> None:
         """Record that the first ``sent`` cards are out, so a retry does not repeat them."""

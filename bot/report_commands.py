@@ -8,7 +8,6 @@ hidden comment's number is on the record).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -16,9 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import arguments, texts
-from bot.cards import Card, Document, Picture, Reply, Section, card
+from bot.cards import Document, Reply, Section, card
 from engine.models import Round
-from engine.report.feedback_chart import round_charts
 from engine.report.moderation import (
     list_comments,
     moderation_round,
@@ -101,13 +99,3 @@ async def unhide(coordination: Coordination, session: AsyncSession, args: str,
 
 COMMANDS: dict[str, Handler] = {"report": report, "comments": comments, "hide": hide,
                                 "unhide": unhide}
-
-
-async def summary_charts(session: AsyncSession, study_id: str, round_number: int,
-                         participant_ids: Sequence[int]) -> dict[int, Card]:
-    """The round's picture card for each expert (``[feedback] chart = true``): queued with
-    the text summary, the image bytes stored in the outbox row."""
-    images = await round_charts(session, study_id, round_number, participant_ids)
-    return {participant: Card(sections=(Section(texts.chart_caption(round_number)),),
-                              image=Picture(f"round-{round_number}.png", png))
-            for participant, png in images.items()}

@@ -1,14 +1,16 @@
 """The opt-in round image: `[feedback] chart = true` adds one picture per expert to the
-round summary, stored in the outbox row and sent as a photo (Telegram) or a file (Slack)."""
+round summary, drawn by the outbox dispatcher when it is sent (never inside the close's
+write transaction) and sent as a photo (Telegram) or a file (Slack)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from adapters.memory import MemoryMessenger
 from adapters.slack.adapter import SlackAdapter
@@ -18,7 +20,7 @@ from bot.conductor import Conductor, Coordinators
 from bot.dispatcher import Dispatcher
 from engine.clock import ManualClock
 from engine.db import Store
-from engine.models import OutboxMessage
+from engine.models import OutboxMessage, Participant, RoundResult
 from engine.studyfile import StudyFileError, parse_study
 from tests.engine.helpers import EXAMPLES, loaded
 from tests.report.conftest import FinishedStudy
@@ -80,9 +82,88 @@ async def test_each_expert_gets_their_own_round_picture(store: Store,
     async with store.transaction() as session:
         payloads = (await session.scalars(select(OutboxMessage.payload).where(
             OutboxMessage.kind == "round_summary"))).all()
-    assert all(p["cards"][1]["image"][0] == "round-1.png" for p in payloads)
+    # The close queued a request for the picture, not the picture: no image bytes.
+    assert all(p["cards"][1]["chart_round"] == 1 and "image" not in p["cards"][1]
+               for p in payloads)
     restored = Card.from_json(payloads[0]["cards"][1])
-    assert restored.image is not None and restored.image.content in pictures
+    assert restored.chart_round == 1 and restored.image is None
+
+
+async def _charted_round_closed(store: Store, clock: ManualClock
+                                ) -> tuple[Conductor, MemoryMessenger, list[Any], Any]:
+    spec = await loaded(store, clock.now(), parse_study(TINY + "\n[feedback]\nchart = true\n"))
+    conductor = Conductor(store, clock, spec, Coordinators(frozenset({("memory", "c-1")})),
+                          invite_forms=[lambda token: f"token:{token}"])
+    messenger = MemoryMessenger()
+    coordinator = messenger.chat(conductor, "c-1")
+    await coordinator.command("invite", "2")
+    experts = []
+    for index, token in enumerate(re.findall(r"token:(\S+)", coordinator.last.plain_text())):
+        chat = messenger.chat(conductor, f"e-{index}")
+        await chat.command("start", token)
+        await chat.press("I agree to take part")
+        experts.append(chat)
+    await coordinator.command("openround", "7d")
+    await Dispatcher(store, clock, {"memory": messenger}).run_once()  # the first cards
+    for value, chat in zip(("5", "2"), experts, strict=True):
+        for _ in range(5):
+            await chat.press(value)
+    await coordinator.command("closeround")
+    await coordinator.press("Close the round")
+    return conductor, messenger, experts, coordinator
+
+
+async def test_the_picture_is_drawn_outside_every_write_transaction(
+        store: Store, clock: ManualClock) -> None:
+    """While the pictures are being drawn (held here on an event), the close is already
+    committed and others write freely: a coordinator opens the next round, and the drawer
+    itself can take a write transaction (on SQLite there is one writer at a time, so this
+    would wait forever if the dispatcher drew inside one)."""
+    _, messenger, experts, coordinator = await _charted_round_closed(store, clock)
+    drawing, release = asyncio.Event(), asyncio.Event()
+    asked: list[tuple[str, int, int]] = []
+
+    async def slow_drawer(study_id: str, round_number: int, participant_id: int) -> bytes:
+        asked.append((study_id, round_number, participant_id))
+        async with asyncio.timeout(10), store.transaction() as session:
+            await session.execute(update(Participant).where(
+                Participant.id == participant_id).values(timezone="Europe/Paris"))
+        drawing.set()
+        await release.wait()
+        return PNG + bytes([participant_id])
+
+    dispatcher = Dispatcher(store, clock, {"memory": messenger}, charts=slow_drawer)
+    sending = asyncio.create_task(dispatcher.run_once())
+    async with asyncio.timeout(10):
+        await drawing.wait()
+    async with asyncio.timeout(10):
+        await coordinator.command("openround", "7d")
+    assert "Round 2 is open" in coordinator.last.plain_text()
+    async with store.transaction() as session:
+        stored = await session.scalar(select(func.count()).select_from(RoundResult))
+    assert stored == 5  # the close's results were committed before any drawing
+    release.set()
+    async with asyncio.timeout(10):
+        await sending
+    assert {number for _, number, _ in asked} == {1} and len(asked) == 2
+    for chat in experts:
+        pictures = [m.card for m in chat.messages if m.card.image is not None]
+        assert len(pictures) == 1 and pictures[0].image is not None
+        assert pictures[0].image.content.startswith(PNG)
+        assert "Your own rating is outlined" in pictures[0].plain_text()
+
+
+async def test_no_picture_to_draw_leaves_the_card_out(store: Store, clock: ManualClock) -> None:
+    """A drawer with nothing to show (None) sends the summary without the picture card."""
+    _, messenger, experts, _ = await _charted_round_closed(store, clock)
+
+    async def nothing(study_id: str, round_number: int, participant_id: int) -> None:
+        return None
+
+    await Dispatcher(store, clock, {"memory": messenger}, charts=nothing).run_once()
+    for chat in experts:
+        assert chat.messages[-1].card.heading == "Round 1 summary"
+        assert all(m.card.image is None for m in chat.messages)
 
 
 class _Recorder:
