@@ -12,7 +12,7 @@ from typing import Any
 
 # Add a module here (with a ``run() -> dict``) to include it in ``make bench``.
 MODULES = ["bench.stats_bench", "bench.telegram_bench", "bench.slack_bench", "bench.outbox_bench",
-           "bench.soak_bench"]
+           "bench.soak_bench", "bench.close_bench"]
 OUTPUT = Path("bench-results") / "bench.json"
 
 
