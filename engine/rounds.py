@@ -135,9 +135,11 @@ class RatingRow:
 
 @dataclass(frozen=True)
 class ClosedRound:
+    """The round just closed. Its ratings are not read here: the conclusion reads them
+    once, in the form the statistics take (``round_ratings`` gives them as rows)."""
+
     round: Round
     statements: list[str]
-    ratings: list[RatingRow]
     panel_size: int
 
 
@@ -189,7 +191,6 @@ async def close_round(session: AsyncSession, study_id: str, now: datetime) -> Cl
     return ClosedRound(
         round=current,
         statements=await round_statement_codes(session, current.id),
-        ratings=await round_ratings(session, current),
         panel_size=await panel_size(session, current),
     )
 

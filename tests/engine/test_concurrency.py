@@ -39,10 +39,11 @@ async def test_fifty_concurrent_experts_lose_no_rating(backend: Backend,
         async with first.transaction() as session:
             stored = await session.scalar(select(func.count()).select_from(Rating))
             closed = await rounds.close_round(session, spec.study.id, clock.now())
+            closed_ratings = await rounds.round_ratings(session, closed.round)
         assert stored == PANEL * len(codes)
         expected = {(f"P{i + 1:02d}", code): (i + p) % 5 + 1
                     for i in range(PANEL) for p, code in enumerate(codes)}
-        assert {(r.participant, r.statement): r.rating for r in closed.ratings} == expected
+        assert {(r.participant, r.statement): r.rating for r in closed_ratings} == expected
     finally:
         await first.dispose()
         await second.dispose()

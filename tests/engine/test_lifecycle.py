@@ -88,7 +88,8 @@ async def test_rating_after_close_is_refused_and_writes_nothing(
         await rounds.open_round(session, spec.study.id, clock.now())
         await ballots.record_rating(session, expert, 1, "S01", 5, clock.now())
         closed = await rounds.close_round(session, spec.study.id, clock.now())
-    assert [r.rating for r in closed.ratings] == [5]
+        closed_ratings = await rounds.round_ratings(session, closed.round)
+    assert [r.rating for r in closed_ratings] == [5]
     with pytest.raises(RoundClosed, match="Round 1 has closed"):
         async with store.transaction() as session:
             await ballots.record_rating(session, expert, 1, "S01", 1, clock.now())

@@ -52,10 +52,11 @@ async def test_both_drivers_run_a_round(scheme: str, tmp_path: Path) -> None:
         async with store.transaction() as session:
             stored = await session.scalar(select(func.count()).select_from(Rating))
             closed = await rounds.close_round(session, spec.study.id, clock.now())
+            closed_ratings = await rounds.round_ratings(session, closed.round)
     finally:
         await store.dispose()
     assert stored == len(experts) * len(spec.statements)
-    assert len(closed.ratings) == stored
+    assert len(closed_ratings) == stored
     if in_loop:
         assert threads == {threading.get_ident()}  # every statement ran on the loop's thread
 
