@@ -35,6 +35,7 @@ from engine.models import (
     Statement,
     StatementVersion,
 )
+from engine.numbers import fmt, iqr_range
 from engine.panel import enrolment_counts
 from engine.visible import is_blank
 
@@ -259,7 +260,7 @@ class Coordination:
         ended = final and next_round is None
         lines = [f"{o.code}: {o.verdict.label_while(ended)} · n={o.n} · "
                  + ("no one could rate this" if o.n == 0 else
-                    f"median {texts.fmt(o.median)} · {texts.iqr_range(o.q1, o.q3)} · "
+                    f"median {fmt(o.median)} · {iqr_range(o.q1, o.q3)} · "
                     f"{texts.share_line(o.n, o.consensus, o.pct_agree, o.pct_disagree)}")
                  for o in outcomes]
         reached = sum(1 for o in outcomes if o.verdict.reached)

@@ -17,6 +17,7 @@ from engine.ballots import BallotItem, Progress
 from engine.conclusion import Conclusion, StatementOutcome
 from engine.feedback import Feedback, GroupFigures, Outlying
 from engine.models import Round
+from engine.numbers import fmt, iqr_range
 from engine.panel import DEFAULT_SECONDS_PER_STATEMENT, EnrolmentCounts
 from engine.schedule import RoundCounts
 from engine.studyfile import ScreeningQuestion, StudyFile
@@ -38,23 +39,6 @@ def scale_label(spec: StudyFile, value: int | None) -> str:
     if value is None:
         return "Unable to rate"
     return f"{value} · {spec.scale.labels[value - 1]}"
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    """Numbers as people read them: 7, 7.5, 86.7; a dash when there is none."""
-    if value is None or value != value:
-        return "–"
-    return f"{round(value, digits):g}"
-
-
-QUARTILE_DIGITS = 2  # quartiles to the precision the report prints them
-
-
-def iqr_range(q1: float | None, q3: float | None) -> str:
-    """The interquartile range as the range it is, ``IQR 7-8.5``, the same everywhere."""
-    if q1 is None or q3 is None or q1 != q1 or q3 != q3:
-        return "IQR –"
-    return f"IQR {fmt(q1, QUARTILE_DIGITS)}-{fmt(q3, QUARTILE_DIGITS)}"
 
 
 def share_line(n: int, consensus: str, pct_agree: float | None,

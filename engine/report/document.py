@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from engine.numbers import fmt, iqr_range, quartile_range
 from engine.report import charts
 from engine.report.checklist import ANSWERED, CITATIONS, GUIDELINES, PARTLY
 from engine.report.checks import method_checks
@@ -24,7 +25,7 @@ from engine.report.render import (
     Quote,
     Table,
 )
-from engine.report.tables import fmt, plural, table_1, table_2
+from engine.report.tables import plural, table_1, table_2
 from engine.stats.rules import bands_for
 from engine.studyfile import RuleSpec, share_fraction
 from engine.verdict import UNCERTAIN
@@ -134,7 +135,7 @@ def _stats_line(result: Result, versions: int = 1) -> str:
     wording = f" (wording v{result.version})" if versions > 1 else ""
     return (f"Round {result.round}{wording}: n = {result.n} (unable to rate: "
             f"{result.n_unable}), "
-            f"median {fmt(result.median, 2)}, IQR {fmt(result.q1, 2)}–{fmt(result.q3, 2)}, "
+            f"median {fmt(result.median, 2)}, {iqr_range(result.q1, result.q3)}, "
             f"{fmt(result.pct_agree)} % agree, {fmt(result.pct_disagree)} % disagree; "
             f"{CLASS_WORDS.get(result.consensus, result.consensus)}; "
             f"stability: {stability_text(result)}.")
@@ -358,7 +359,7 @@ def _rounds(data: ReportData) -> list[Block]:
                 rows.append([statement.code + (f".v{r.version}" if r.version > 1 else ""),
                              str(r.n), str(r.n_unable),
                              *(str(r.counts.get(p, 0)) for p in range(1, points + 1)),
-                             fmt(r.median, 2), f"{fmt(r.q1, 2)}–{fmt(r.q3, 2)}",
+                             fmt(r.median, 2), quartile_range(r.q1, r.q3),
                              fmt(r.iqr, 2),
                              fmt(r.pct_agree), fmt(r.pct_disagree), r.consensus,
                              stability_text(r)])

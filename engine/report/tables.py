@@ -7,17 +7,12 @@ statement from :mod:`engine.verdict`, so Table 2 cannot disagree with the rest.
 from __future__ import annotations
 
 from engine.feedback import MIN_GROUP_SHOWN
+from engine.numbers import fmt, quartile_range
 from engine.report.data import ReportData, Result, StatementData
 from engine.report.panel import ALL, PanelData, share
 from engine.report.render import Block, Paragraph, Table
 from engine.stats.interval import wilson_interval
 from engine.verdict import verdict
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    if value is None or value != value:
-        return "–"
-    return f"{round(value, digits):g}"
 
 
 def plural(count: int, noun: str, many: str | None = None) -> str:
@@ -91,7 +86,7 @@ def agreement_cell(result: Result, unable_in_denominator: bool = False) -> str:
 def median_cell(result: Result) -> str:
     if result.median is None:
         return "–"
-    return f"{fmt(result.median, 2)} [{fmt(result.q1, 2)}–{fmt(result.q3, 2)}]"
+    return f"{fmt(result.median, 2)} [{quartile_range(result.q1, result.q3)}]"
 
 
 def reached_round(statement: StatementData) -> int | None:

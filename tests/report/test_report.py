@@ -63,10 +63,10 @@ async def test_protocol_flow_and_round_numbers(finished: FinishedStudy) -> None:
             for r in flow] == [("1", "5", "5", "5", "5", "5", "0", "0", "100"),
                                ("2", "5", "5", "4", "4", "4", "1", "0", "100")]
     # Per round, per statement: counts, median, IQR, % agree, class (markdown table rows).
-    assert "| S04 | 4 | 1 | 2 | 2 | 0 | 0 | 0 | 1.5 | 1–2 | 1 | 0 | 100 | out |" in markdown
-    assert "| S03.v2 | 4 | 0 | 0 | 0 | 0 | 3 | 1 | 4 | 4–4.25 | 0.25 | 100 | 0 | in |" \
+    assert "| S04 | 4 | 1 | 2 | 2 | 0 | 0 | 0 | 1.5 | 1-2 | 1 | 0 | 100 | out |" in markdown
+    assert "| S03.v2 | 4 | 0 | 0 | 0 | 0 | 3 | 1 | 4 | 4-4.25 | 0.25 | 100 | 0 | in |" \
         in markdown
-    assert "| S06 | 3 | 1 | 0 | 1 | 1 | 1 | 0 | 3 | 2.5–3.5 | 1 | 33.3 | 33.3 | none |" \
+    assert "| S06 | 3 | 1 | 0 | 1 | 1 | 1 | 0 | 3 | 2.5-3.5 | 1 | 33.3 | 33.3 | none |" \
         in markdown
     # Change log: revision with old and new text, addition, drop with its reason.
     assert ("| S03 | revised (v1 → v2) | round 2 | Protective clothing is more reliable "

@@ -79,7 +79,7 @@ async def test_docx_table_2_matches_results_csv(finished: FinishedStudy) -> None
                 or (0.0, 0.0)
             assert (float(agree.group(2)), float(agree.group(3))) == (
                 round(100 * low), round(100 * high))
-            median = re.fullmatch(NUMBER + r" \[" + NUMBER + "–" + NUMBER + r"\]",
+            median = re.fullmatch(NUMBER + r" \[" + NUMBER + "-" + NUMBER + r"\]",
                                   row[column + 2])
             assert median, row[column + 2]
             assert [float(v) for v in median.groups()] == [
