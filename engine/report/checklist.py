@@ -4,23 +4,40 @@ Guidelines (cite them with the checklist):
 
 - ACCORD: Gattrell WT, Logullo P, van Zuuren EJ, et al. ACCORD (ACcurate COnsensus
   Reporting Document): a reporting guideline for consensus methods in biomedicine
-  developed via a modified Delphi. PLoS Med 2024;21(1):e1004326. 35 items: T1, I1-I3,
-  M1-M21, R1-R5, D1-D2, O1-O3.
+  developed via a modified Delphi. PLoS Med 2024;21(1):e1004326,
+  doi:10.1371/journal.pmed.1004326. 35 items: T1, I1-I3, M1-M21, R1-R5, D1-D2, O1-O3.
 - CREDES: Jünger S, Payne SA, Brine J, Radbruch L, Brearley SG. Guidance on Conducting
-  and REporting DElphi Studies (CREDES) in palliative care. Palliat Med
-  2017;31(8):684-706. 16 items.
+  and REporting DElphi Studies (CREDES) in palliative care: recommendations based on a
+  methodological systematic review. Palliat Med 2017;31(8):684-706,
+  doi:10.1177/0269216317690685. 16 items.
 - DELPHISTAR: Niederberger M, Schifano J, Deckert S, et al. Delphi studies in social and
   health sciences: recommendations for an interdisciplinary standardized reporting
-  (DELPHISTAR). PLoS One 2024;19(8):e0304651. 38 items: title and abstract (1-3),
-  context (4-10), method (11-30), results (31-34), discussion (35-38).
+  (DELPHISTAR). Results of a Delphi study. PLoS One 2024;19(8):e0304651,
+  doi:10.1371/journal.pone.0304651. 38 items: title and abstract (1-3), context (4-10),
+  method (11-30), results (31-34), discussion (35-38).
 
-Item content is PARAPHRASED briefly, never quoted. The sections and item counts above are
-confirmed from the publications; the topic given for each id is a paraphrase that has not
-been checked line by line against the official checklist text, so the authors verify each
-id against the official checklist when they complete it (the report says so).
+Item content is PARAPHRASED briefly, never quoted. What each id's topic was checked against
+(``VERIFIED`` says the same in the report, under each guideline's table):
+
+- ACCORD, all 35 ids: checked against the official editable checklist (Word file from the
+  ACCORD site, ismpp.org/accord, linked from the EQUATOR record), read through its
+  item-by-item text as tabulated in the reportilo R package (choxos/reportilo,
+  inst/extdata/checklist_items.json: id, section and each item's guidance sentence).
+  Section names and counts agree with the PLoS Med abstract (1/3/21/5/2/3).
+- DELPHISTAR, all 38 ids: checked against the official English checklist (Word file
+  RG_DELPHISTAR_engl on equator-network.org, same source and package as above), whose
+  parsed column is the worked EXAMPLE for each item, not the item's own wording; each
+  topic below is what that example illustrates, and the German checklist gives the same
+  order. Where an example leaves the item's scope open (2, 12, 22, 30, 37) the topic is
+  the narrowest reading of the example.
+- CREDES: NOT verified. No copy of the CREDES table could be read here (Palliat Med full
+  text and the EQUATOR record carry no item list); the 16 topics are the previous
+  paraphrase (rationale; planning and design; study conduct; reporting) and the authors
+  must check them against the paper.
+
 ``status``: ``answered`` (the report answers it; ``where`` links the section),
 ``partly`` (the report gives part; ``note`` says what is missing) or ``authors`` (for the
-authors to complete).
+authors to complete; ``note`` may say what the report offers towards it).
 """
 
 from __future__ import annotations
@@ -30,11 +47,23 @@ from dataclasses import dataclass
 ANSWERED, PARTLY, AUTHORS = "answered", "partly", "authors"
 CITATIONS = {
     "ACCORD": "Gattrell WT et al. ACCORD (ACcurate COnsensus Reporting Document). "
-              "PLoS Med 2024;21(1):e1004326",
+              "PLoS Med 2024;21(1):e1004326. doi:10.1371/journal.pmed.1004326",
     "CREDES": "Jünger S et al. Guidance on Conducting and REporting DElphi Studies "
-              "(CREDES). Palliat Med 2017;31(8):684-706",
+              "(CREDES) in palliative care. Palliat Med 2017;31(8):684-706. "
+              "doi:10.1177/0269216317690685",
     "DELPHISTAR": "Niederberger M et al. Delphi studies in social and health sciences "
-                  "(DELPHISTAR). PLoS One 2024;19(8):e0304651",
+                  "(DELPHISTAR). PLoS One 2024;19(8):e0304651. "
+                  "doi:10.1371/journal.pone.0304651",
+}
+VERIFIED = {
+    "ACCORD": "Item ids and topics checked against the official ACCORD checklist (Word "
+              "file, ismpp.org/accord).",
+    "CREDES": "Not verified: the CREDES item table could not be consulted, so these 16 "
+              "topics are unchecked paraphrases; check each id against the paper before "
+              "you submit.",
+    "DELPHISTAR": "Item ids checked against the official DELPHISTAR checklist (Word file, "
+                  "equator-network.org); topics are paraphrased from its worked examples, "
+                  "so read the item wording in the checklist itself.",
 }
 
 
@@ -56,63 +85,87 @@ def _items(guideline: str, rows: list[Row]) -> list[Item]:
 
 
 ACCORD = _items("ACCORD", [
-    ("T1", "Title names the work as a consensus study and the method used", AUTHORS, None,
-     ""),
-    ("I1", "Why a consensus method rather than another approach", AUTHORS, None, ""),
-    ("I2", "Aim of the exercise, its audience and scope", PARTLY, "summary",
-     "the study description shown to experts is reproduced; state the aim"),
-    ("I3", "The questions or topics the exercise set out to settle", PARTLY, "table-2",
-     "every statement rated is listed; explain how the topics were framed"),
-    ("M1", "Registration of the exercise (registry, number)", AUTHORS, "protocol",
-     "the frozen protocol and its hash can be deposited; give the registry entry"),
-    ("M2", "Protocol: where it can be read and any deviation from it", ANSWERED, "protocol",
-     "frozen protocol with SHA-256 hash, time and every logged change"),
-    ("M3", "Steering committee: role in the process", PARTLY, "actions",
-     "every coordinator action is logged; describe the committee"),
-    ("M4", "Steering committee: who and how chosen", AUTHORS, None, ""),
-    ("M5", "Panel eligibility criteria", ANSWERED, "protocol",
-     "screening questions with the eligible answers"),
-    ("M6", "How panel members were identified and recruited", PARTLY, "table-1",
-     "invitations, joins and consents are counted; describe the sampling frame"),
-    ("M7", "Panel size and composition (stakeholder groups)", ANSWERED, "table-1", ""),
-    ("M8", "Preparatory work: evidence review, how the first statements were drafted",
-     PARTLY, "changes", "the initial statement list is in the change log; describe how "
-     "it was drafted"),
-    ("M9", "The consensus method and any modification", PARTLY, "methods",
-     "online, anonymous, chat-based rating rounds are described; name the variant"),
-    ("M10", "Number of rounds, their timing and format", ANSWERED, "flow",
-     "opening and closing dates of every round"),
-    ("M11", "Rating scale and response options", ANSWERED, "protocol", ""),
-    ("M12", "Definition of consensus, set in advance", ANSWERED, "protocol", ""),
-    ("M13", "Anonymity of panel members and answers", ANSWERED, "methods", ""),
-    ("M14", "Feedback given to the panel between rounds", ANSWERED, "conduct",
-     "an example card as sent is reproduced"),
-    ("M15", "How statements were added, revised or removed between rounds", ANSWERED,
-     "changes", ""),
-    ("M16", "When and why the process stopped", ANSWERED, "conduct", ""),
-    ("M17", "Reminders and other steps to limit non-response", ANSWERED, "conduct",
-     "reminders per round, their schedule and deadline extensions"),
-    ("M18", "Piloting of the questionnaire", AUTHORS, None, ""),
-    ("M19", "Analysis of ratings and of free-text comments", PARTLY, "methods",
-     "statistics are fully described; describe any qualitative analysis of comments"),
-    ("M20", "Software and tools used", ANSWERED, "conduct",
-     "software name, version and protocol hash"),
-    ("M21", "Ethics approval and informed consent", PARTLY, "table-1",
-     "consent is counted; name the approving body and reference"),
-    ("R1", "Participation and response in each round", ANSWERED, "flow", ""),
-    ("R2", "Characteristics of the panel", ANSWERED, "table-1", ""),
-    ("R3", "Results of each round", ANSWERED, "table-2", ""),
-    ("R4", "Final agreed output (statements or recommendations)", ANSWERED, "table-2", ""),
-    ("R5", "Changes to the plan while the study ran", ANSWERED, "protocol",
-     "logged protocol changes, revisions and drops"),
-    ("D1", "Interpretation of the findings in context", AUTHORS, None, ""),
-    ("D2", "Strengths and limitations", PARTLY, "sensitivity",
-     "the sensitivity table shows which results depend on the consensus definition"),
-    ("O1", "Funding and the funder's role", AUTHORS, None, ""),
-    ("O2", "Conflicts of interest of organisers and panel", PARTLY, "table-1",
-     "panel declarations from screening are counted; add the organisers'"),
-    ("O3", "Availability of data, protocol and materials", ANSWERED, "methods",
-     "pseudonymous exports and the frozen protocol"),
+    ("T1", "Title says it reports a consensus exercise and names the method (e.g. Delphi)",
+     AUTHORS, None, ""),
+    ("I1", "Why a consensus exercise rather than another approach", AUTHORS, None, ""),
+    ("I2", "Aim of the exercise, its intended audience and geographical scope", PARTLY,
+     "summary", "the study description shown to experts is reproduced; state the "
+     "audience and scope"),
+    ("I3", "If it updates an earlier document: why, with the citation of the original",
+     AUTHORS, None, ""),
+    ("M1", "Registration: registry, registration number (and date)", AUTHORS, None,
+     "the frozen protocol and its SHA-256 hash can be deposited with the registration"),
+    ("M2", "Who led the exercise (chair, co-chairs, steering committee), how they were "
+     "chosen, any subgroups", PARTLY, "actions",
+     "every coordinator action is logged; name who led the study and how they were chosen"),
+    ("M3", "Panellist eligibility criteria, rationale for the panel size, who selected the "
+     "panellists", PARTLY, "protocol",
+     "screening questions with the eligible answers; justify the size, say who selected"),
+    ("M4", "How panellists were recruited: channels, invitations sent, whether members "
+     "could suggest others", PARTLY, "table-1",
+     "invitations, joins and consents are counted; describe the channels"),
+    ("M5", "Role of members of the public, patients or carers in each step", AUTHORS, None,
+     "Table 1 counts the panel per stakeholder group"),
+    ("M6", "Preparatory research before the exercise (literature review, interviews, "
+     "surveys)", AUTHORS, None, ""),
+    ("M7", "Details of any systematic literature search (as PRISMA / PRISMA-S ask)",
+     AUTHORS, None, ""),
+    ("M8", "How existing evidence was summarised and whether panellists received it",
+     AUTHORS, None, ""),
+    ("M9", "The consensus method used and any modification of it, with reasons", PARTLY,
+     "methods", "online, anonymous, chat-based rating rounds are described; name the "
+     "variant and justify any modification"),
+    ("M10", "How the statements or questions were developed (questionnaire as a "
+     "supplement)", PARTLY, "appendix",
+     "every statement is listed in full; describe how they were drafted"),
+    ("M11", "Number and kind of consensus steps planned (rounds, meetings)", ANSWERED,
+     "protocol", "maximum number of rounds and the stopping rule; rounds held are in the "
+     "flow"),
+    ("M12", "Definition of consensus and the rationale for it", PARTLY, "protocol",
+     "the pre-registered rule is given; explain why it was chosen"),
+    ("M13", "Whether items that reached consensus were put to later rounds again",
+     ANSWERED, "protocol", "stopping rule"),
+    ("M14", "How responses were collected in each step, individually or in a group",
+     ANSWERED, "methods", ""),
+    ("M15", "Analysis: quantitative methods and any analysis of free-text answers",
+     PARTLY, "methods",
+     "the statistics are fully described; describe any analysis of the comments"),
+    ("M16", "Piloting of the study materials (who, what changed), or that there was none",
+     AUTHORS, None, ""),
+    ("M17", "Feedback between steps: quantitative and/or qualitative, anonymised or not",
+     ANSWERED, "methods", "an example card as sent is under 'How the study ran'"),
+    ("M18", "Anonymity: whether planned, for whom, and how it was ensured", ANSWERED,
+     "methods", ""),
+    ("M19", "Whether those running the exercise (e.g. steering committee) also voted",
+     AUTHORS, None, ""),
+    ("M20", "Steps to encourage participation (reminders, reimbursement)", PARTLY,
+     "conduct", "reminders per round, their schedule and deadline extensions; add any "
+     "reimbursement or incentive"),
+    ("M21", "Inclusivity: languages used, translations, plain-language summaries",
+     AUTHORS, None, ""),
+    ("R1", "When the exercise ran: start date, duration of each step, extensions or delays",
+     ANSWERED, "flow", "opening and closing of every round; extensions under 'How the "
+     "study ran'"),
+    ("R2", "Departures from the plan (panel members added, number of steps, stopping) and "
+     "in which step", ANSWERED, "protocol",
+     "logged protocol changes; experts who joined after round 1 under 'How the study ran'"),
+    ("R3", "Panellists in each step: numbers, response rate, characteristics", ANSWERED,
+     "flow", "characteristics in Table 1"),
+    ("R4", "Final outcome of the process, quantitative and/or qualitative", ANSWERED,
+     "table-2", ""),
+    ("R5", "Items modified or removed during the process, with why and when", ANSWERED,
+     "changes", "revisions and drops with their round and the reason given"),
+    ("D1", "Limitations: what may have influenced the decisions (response, panel "
+     "representativeness, feedback, non-anonymous contact)", PARTLY, "methods",
+     "response, attrition-bias and careless-responding checks are reported (and the "
+     "sensitivity analysis); discuss them"),
+    ("D2", "Whether the results agree with existing literature, and why not if not",
+     AUTHORS, None, ""),
+    ("O1", "Endorsing organisations and their role", AUTHORS, None, ""),
+    ("O2", "Conflicts of interest of organisers and panellists, and how they were managed",
+     PARTLY, "table-1", "panel declarations from screening are counted; add the "
+     "organisers' and how conflicts were handled"),
+    ("O3", "Funding and the funder's role in the study", AUTHORS, None, ""),
 ])
 
 CREDES = _items("CREDES", [
@@ -143,54 +196,70 @@ CREDES = _items("CREDES", [
 ])
 
 DELPHISTAR = _items("DELPHISTAR", [
-    ("1", "Title identifies a Delphi study", AUTHORS, None, ""),
-    ("2", "Abstract states the Delphi variant and the aim", AUTHORS, None, ""),
-    ("3", "Abstract reports panel size and main results", PARTLY, "summary",
-     "the counts are in the summary; write the abstract"),
-    ("4", "Research question and background", AUTHORS, None, ""),
-    ("5", "Why a Delphi design suits the question", AUTHORS, None, ""),
-    ("6", "Aim of the Delphi: consensus, judgement or forecast", PARTLY, "summary",
+    ("1", "Title identifies the work as a Delphi study", AUTHORS, None, ""),
+    ("2", "Abstract says a Delphi study was used to answer the research question",
+     AUTHORS, None, ""),
+    ("3", "Abstract structured (background, method, results, discussion)", AUTHORS, None,
+     "the summary gives the counts"),
+    ("4", "Funding of the study", AUTHORS, None, ""),
+    ("5", "Who conducted the study (team and disciplines)", AUTHORS, None, ""),
+    ("6", "Whether methodological advice was sought", AUTHORS, None, ""),
+    ("7", "Whether the Delphi was part of a larger (e.g. mixed-methods) study", AUTHORS,
+     None, ""),
+    ("8", "Where the study protocol can be read", PARTLY, "protocol",
+     "the frozen protocol and its hash are reproduced; say where it is deposited"),
+    ("9", "Why the Delphi technique suits the research question", AUTHORS, None, ""),
+    ("10", "Aim of the Delphi study", PARTLY, "summary",
      "the study description is reproduced; state the aim"),
-    ("7", "Existing evidence the study builds on", AUTHORS, None, ""),
-    ("8", "Role of the Delphi within a larger project", AUTHORS, None, ""),
-    ("9", "Who organised the study (steering group)", AUTHORS, None, ""),
-    ("10", "Funding and conflicts of interest of the organisers", AUTHORS, None, ""),
-    ("11", "Delphi variant and deviations from the classic design", PARTLY, "methods",
-     "name the variant (online, anonymous rating rounds)"),
-    ("12", "Definition of expertise and eligibility", ANSWERED, "protocol", ""),
-    ("13", "Recruitment of the experts", PARTLY, "table-1",
-     "invitations and joins are counted; describe the sampling"),
-    ("14", "Panel size and composition", ANSWERED, "table-1", ""),
-    ("15", "How the first questionnaire was developed", PARTLY, "changes",
-     "initial statements are listed; describe their origin"),
-    ("16", "Pre-test of the questionnaire", AUTHORS, None, ""),
-    ("17", "Content and format of the questions", ANSWERED, "table-2", ""),
-    ("18", "Rating scale and response options", ANSWERED, "protocol", ""),
-    ("19", "Survey mode and software", ANSWERED, "conduct", ""),
-    ("20", "Number of rounds and their dates", ANSWERED, "flow", ""),
-    ("21", "How each round was built from the previous one", ANSWERED, "changes", ""),
-    ("22", "Feedback given between rounds", ANSWERED, "conduct", ""),
-    ("23", "Anonymity", ANSWERED, "methods", ""),
-    ("24", "Reminders and handling of non-response", ANSWERED, "conduct", ""),
-    ("25", "Definition of consensus set in advance", ANSWERED, "protocol", ""),
-    ("26", "Stopping criteria", ANSWERED, "protocol", ""),
-    ("27", "Statistical analysis", ANSWERED, "methods", ""),
-    ("28", "Analysis of qualitative answers (comments)", PARTLY, "appendix",
-     "comments are shown verbatim per statement; any thematic analysis is the authors'"),
-    ("29", "Ethics approval and consent", PARTLY, "table-1",
-     "consent is counted; name the approval"),
-    ("30", "Data protection", PARTLY, "methods",
-     "pseudonymisation is described; add the legal basis"),
-    ("31", "Response and drop-out per round", ANSWERED, "flow", ""),
-    ("32", "Results of every round", ANSWERED, "table-2", ""),
-    ("33", "Final results, consensus and dissent", ANSWERED, "table-2", ""),
-    ("34", "Results of the qualitative answers", PARTLY, "appendix",
-     "comments verbatim with word counts; summarise their themes"),
-    ("35", "Interpretation of the results", AUTHORS, None, ""),
-    ("36", "Robustness of the results", PARTLY, "sensitivity",
-     "sensitivity to the consensus definition is shown"),
-    ("37", "Limitations of the study", AUTHORS, None, ""),
-    ("38", "Implications and next steps", AUTHORS, None, ""),
+    ("11", "Which expert groups took part, and why", PARTLY, "table-1",
+     "the panel is counted per stakeholder group; justify the choice"),
+    ("12", "How a lack of some intended expertise was handled and made known", AUTHORS,
+     None, ""),
+    ("13", "Who counted as an expert (definition of expertise)", PARTLY, "protocol",
+     "screening questions with the eligible answers; state the definition"),
+    ("14", "Delphi variant used, with a reference", PARTLY, "methods",
+     "online, anonymous rating rounds are described; name the variant"),
+    ("15", "Criteria set in advance for stopping or not holding further rounds", ANSWERED,
+     "protocol", "stopping rule and maximum number of rounds"),
+    ("16", "Who was invited to each round", ANSWERED, "flow",
+     "eligible experts per round and the rule"),
+    ("17", "How the experts were identified", AUTHORS, None, ""),
+    ("18", "How the experts were informed and invited", PARTLY, "table-1",
+     "invitations, joins and consents are counted; describe the invitation"),
+    ("19", "What the questionnaire was developed from", AUTHORS, None,
+     "the initial statements are in the change log"),
+    ("20", "Structure of the questionnaire: topics, item format, free-text option",
+     ANSWERED, "table-2", "statements by domain; the scale in the protocol; comments "
+     "allowed (methods)"),
+    ("21", "Number of rounds held", ANSWERED, "flow", ""),
+    ("22", "What each round was for (e.g. exploring, then rating)", PARTLY, "changes",
+     "statements added, revised or dropped per round are logged; describe each round's "
+     "purpose"),
+    ("23", "Whether the number of rounds was fixed in advance", ANSWERED, "protocol",
+     "maximum number of rounds"),
+    ("24", "What feedback the experts received between rounds", ANSWERED, "methods", ""),
+    ("25", "Which statistics the feedback reported", ANSWERED, "methods", ""),
+    ("26", "Whether feedback was pooled or shown per expert group", ANSWERED, "protocol",
+     "'Feedback by stakeholder group'"),
+    ("27", "How items without (or with) consensus were handled in the next round",
+     ANSWERED, "protocol", "stopping rule"),
+    ("28", "How quantitative and open answers were analysed", PARTLY, "methods",
+     "the statistics are fully described; describe any analysis of the comments"),
+    ("29", "Definition of consensus", ANSWERED, "protocol", ""),
+    ("30", "Whether and how expert groups were weighted in the analysis", AUTHORS, None,
+     "response per group is in the flow"),
+    ("31", "Flow chart of the study", ANSWERED, "flow", "Figure 1"),
+    ("32", "Events during the study that may have influenced the answers", AUTHORS, None,
+     ""),
+    ("33", "Participants and response rate in each round", ANSWERED, "flow", ""),
+    ("34", "Results of each round (e.g. agreement per round)", ANSWERED, "table-2", ""),
+    ("35", "Summary of the central findings", AUTHORS, None, ""),
+    ("36", "Transferability of the results to other settings", AUTHORS, None, ""),
+    ("37", "Rigour of the analysis (e.g. independent review of free-text answers)",
+     AUTHORS, None, "comments are reproduced verbatim per statement (appendix)"),
+    ("38", "Critical reflection on limitations (e.g. panel composition)", PARTLY,
+     "methods", "attrition-bias and careless-responding checks are reported; discuss the "
+     "panel and other limitations"),
 ])
 
 GUIDELINES = {"ACCORD": ACCORD, "CREDES": CREDES, "DELPHISTAR": DELPHISTAR}

@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.numbers import fmt, iqr_range, quartile_range
 from engine.report import charts
-from engine.report.checklist import ANSWERED, CITATIONS, GUIDELINES, PARTLY
+from engine.report.checklist import ANSWERED, CITATIONS, GUIDELINES, PARTLY, VERIFIED
 from engine.report.checks import method_checks
 from engine.report.data import SECTIONS, ReportData, Result, StatementData
 from engine.report.render import (
@@ -682,8 +682,9 @@ def _checklist() -> list[Block]:
         Heading(2, "Reporting checklists", "checklist"),
         Paragraph("Each item of the three Delphi reporting guidelines by its official id, "
                   "with its content paraphrased: answered (see the linked section), partly "
-                  "answered (what is missing), or for the authors to complete. Check the "
-                  "wording against the official checklists when you complete them.",
+                  "answered (what is missing), or for the authors to complete. Under each "
+                  "table: what its ids were checked against. Journals want the official "
+                  "checklist filled in; use these tables to fill it.",
                   note=True)]
     for name, items in GUIDELINES.items():
         rows: list[list[str | Link]] = []
@@ -694,6 +695,7 @@ def _checklist() -> list[Block]:
         blocks.append(Table(["Item", "Content (paraphrased)", "Status", "See", "Note"], rows,
                             caption=f"{name} ({len(items)} items): {CITATIONS[name]}",
                             anchor=f"checklist-{name.lower()}"))
+        blocks.append(Paragraph(VERIFIED[name], note=True))
     return blocks
 
 

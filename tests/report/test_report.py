@@ -17,8 +17,9 @@ from bot.analyze_cli import main as analyze_main
 from engine.exports import export_files
 from engine.models import AuditEntry
 from engine.report import build_report
-from engine.report.checklist import checklist
+from engine.report.checklist import VERIFIED, checklist
 from engine.report.data import SECTIONS
+from engine.report.document import ANCHOR_TITLES
 from tests.engine.helpers import EXAMPLES
 from tests.report.conftest import FINAL, FinishedStudy
 from tests.report.helpers import identity_strings, parse, xlsx_text
@@ -211,6 +212,39 @@ def test_checklists_carry_the_official_item_ids() -> None:
     assert all(i.where is not None for i in items if i.status != "authors")
     assert all(i.note for i in items if i.status == "partly")  # says what is missing
     assert any(i.status == "authors" for i in items)
+    anchors = set(ANCHOR_TITLES)
+    assert all(i.where in anchors for i in items if i.status != "authors")
+
+
+def test_checklist_topics_sit_on_their_official_ids() -> None:
+    """Verified id -> topic pairs: ACCORD and DELPHISTAR against their official checklists
+    (see engine.report.checklist); CREDES is reported as unverified, never as checked."""
+    topic = {(i.guideline, i.id): i.topic.lower() for i in checklist()}
+    for guideline, number, words in [
+            ("ACCORD", "I3", "update"), ("ACCORD", "M1", "registration"),
+            ("ACCORD", "M12", "definition of consensus"), ("ACCORD", "M16", "piloting"),
+            ("ACCORD", "M17", "feedback"), ("ACCORD", "M18", "anonymity"),
+            ("ACCORD", "M20", "reminders"), ("ACCORD", "R5", "modified or removed"),
+            ("ACCORD", "O1", "endorsing"), ("ACCORD", "O2", "conflicts of interest"),
+            ("ACCORD", "O3", "funding"),
+            ("DELPHISTAR", "1", "title"), ("DELPHISTAR", "4", "funding"),
+            ("DELPHISTAR", "8", "protocol"), ("DELPHISTAR", "13", "expert"),
+            ("DELPHISTAR", "21", "number of rounds"), ("DELPHISTAR", "29", "consensus"),
+            ("DELPHISTAR", "31", "flow chart"), ("DELPHISTAR", "33", "response rate")]:
+        assert words in topic[guideline, number], (guideline, number)
+    assert VERIFIED["CREDES"].startswith("Not verified")
+    assert "official" in VERIFIED["ACCORD"] and "official" in VERIFIED["DELPHISTAR"]
+
+
+async def test_each_checklist_says_what_it_was_checked_against(
+        finished: FinishedStudy) -> None:
+    async with finished.store.transaction() as session:
+        report = await build_report(session, finished.study_id, finished.clock.now())
+    part = report.markdown[report.markdown.index("{#checklist}"):]
+    for name in ("ACCORD", "CREDES", "DELPHISTAR"):
+        table = part.index(f"{name} (")
+        assert part.index(VERIFIED[name], table) > table, name
+    assert "| O3 | Funding and the funder's role in the study |" in part
 
 
 async def test_how_the_study_ran(finished: FinishedStudy) -> None:
