@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from adapters.memory import MemoryChat
 from bot.conductor import Conductor, Coordinators
 from bot.demo import example_study
-from bot.logs import quiet_libraries
+from bot.logs import guard_logging
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Round, Statement
@@ -256,7 +256,7 @@ async def test_report_logs_no_chart_library_chatter(tiny: Study,
         await chat.press("Submit my ballot")
     await tiny.coordinator.command("closeround")
     await tiny.coordinator.press("Close the round")
-    quiet_libraries()
+    guard_logging()  # what every delphi command starts with
     with caplog.at_level(logging.DEBUG):
         reply = await tiny.coordinator.command("report")
     assert "report.html" in [d.filename for d in reply.documents]
