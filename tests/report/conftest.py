@@ -12,10 +12,12 @@ the base64 of an embedded image when the tests scan the outputs for them.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,11 +25,12 @@ from pathlib import Path
 import pytest
 
 from adapters.memory import MemoryChat, MemoryMessenger
+from bot.cli import main as cli_main
 from bot.conductor import Conductor, Coordinators
 from bot.dispatcher import Dispatcher
 from engine.clock import ManualClock
-from engine.db import Store
-from tests.engine.helpers import loaded
+from engine.db import Store, make_engine
+from tests.engine.helpers import EXAMPLES, loaded
 
 PLATFORM = "memory"
 COORDINATOR = "coord-id-4711"
@@ -132,6 +135,30 @@ async def run_study(store: Store, clock: ManualClock) -> FinishedStudy:
     return FinishedStudy(store, clock, conductor, messenger, dispatcher, coordinator,
                          experts, hidden, first_cards)
 
+
+
+def study_in_sqlite_file(tmp_path: Path,
+                         run: Callable[[Store, ManualClock], Awaitable[object]]) -> Path:
+    """A migrated SQLite file in ``tmp_path`` holding the study ``run`` drives, and the
+    config naming it: what `delphi report` and `delphi export` read, the way a researcher
+    sets them up (the tiny study file beside the config, `delphi db upgrade` first)."""
+    shutil.copy(EXAMPLES / "tiny.toml", tmp_path / "study.toml")
+    database = tmp_path / "delphi.db"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{database}"\n'
+                      '[study]\nfile = "study.toml"\n[telegram]\ntoken = "123:abc"\n'
+                      '[coordinators]\ntelegram = [42]\n')
+    assert cli_main(["db", "upgrade", "--config", str(config)]) == 0
+
+    async def drive() -> None:
+        store = Store(make_engine(f"sqlite:///{database}"))
+        try:
+            await run(store, ManualClock())
+        finally:
+            await store.dispose()
+
+    asyncio.run(drive())
+    return config
 
 @pytest.fixture(scope="session")
 def chromium() -> str:

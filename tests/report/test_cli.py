@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
-from engine.clock import ManualClock
-from engine.db import Store, make_engine
-from tests.engine.helpers import EXAMPLES
-from tests.report.conftest import run_study
+from tests.report.conftest import run_study, study_in_sqlite_file
 
 
 def test_report_and_export_write_every_file(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    shutil.copy(EXAMPLES / "tiny.toml", tmp_path / "study.toml")
-    database = tmp_path / "delphi.db"
-    config = tmp_path / "config.toml"
-    config.write_text(f'[database]\nurl = "sqlite:///{database}"\n'
-                      '[study]\nfile = "study.toml"\n[telegram]\ntoken = "123:abc"\n'
-                      '[coordinators]\ntelegram = [42]\n')
-    assert main(["db", "upgrade", "--config", str(config)]) == 0
-
-    async def finish() -> None:
-        store = Store(make_engine(f"sqlite:///{database}"))
-        try:
-            await run_study(store, ManualClock())
-        finally:
-            await store.dispose()
-
-    asyncio.run(finish())
+    config = study_in_sqlite_file(tmp_path, run_study)
     capsys.readouterr()
     assert main(["report", "--config", str(config), "--out", str(tmp_path / "report")]) == 0
     assert "report.html" in capsys.readouterr().out

@@ -9,11 +9,9 @@ reproduce ``results.csv`` from ``ratings.csv`` byte for byte.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import re
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,9 +28,10 @@ from bot.conductor import Conductor, Coordinators
 from bot.dispatcher import Dispatcher
 from engine.clock import ManualClock
 from engine.csvsafe import csv_text, guard, unguard
-from engine.db import Store, make_engine
+from engine.db import Store
 from engine.stats import read_ratings_csv, write_results_csv
 from tests.engine.helpers import EXAMPLES, loaded
+from tests.report.conftest import study_in_sqlite_file
 
 COORDINATOR = "coord-1"
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -195,22 +194,7 @@ async def test_export_command_neutralises_every_formula_cell(
 
 def test_delphi_export_neutralises_every_formula_cell(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    shutil.copy(EXAMPLES / "tiny.toml", tmp_path / "study.toml")
-    database = tmp_path / "delphi.db"
-    config = tmp_path / "config.toml"
-    config.write_text(f'[database]\nurl = "sqlite:///{database}"\n'
-                      '[study]\nfile = "study.toml"\n[telegram]\ntoken = "123:abc"\n'
-                      '[coordinators]\ntelegram = [42]\n')
-    assert cli_main(["db", "upgrade", "--config", str(config)]) == 0
-
-    async def run() -> None:
-        store = Store(make_engine(f"sqlite:///{database}"))
-        try:
-            await _hostile_study(store, ManualClock())
-        finally:
-            await store.dispose()
-
-    asyncio.run(run())
+    config = study_in_sqlite_file(tmp_path, _hostile_study)
     assert cli_main(["export", "--config", str(config), "--out", str(tmp_path / "out")]) == 0
     files = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
     _check_exports(files, tmp_path)

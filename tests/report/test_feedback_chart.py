@@ -48,19 +48,8 @@ async def test_text_only_by_default(finished: FinishedStudy) -> None:
 
 async def test_each_expert_gets_their_own_round_picture(store: Store,
                                                         clock: ManualClock) -> None:
-    spec = await loaded(store, clock.now(), parse_study(TINY + "\n[feedback]\nchart = true\n"))
-    conductor = Conductor(store, clock, spec, Coordinators(frozenset({("memory", "c-1")})),
-                          invite_forms=[lambda token: f"token:{token}"])
-    messenger = MemoryMessenger()
+    _, messenger, experts, coordinator = await _charted_study_joined(store, clock)
     dispatcher = Dispatcher(store, clock, {"memory": messenger})
-    coordinator = messenger.chat(conductor, "c-1")
-    await coordinator.command("invite", "2")
-    experts = []
-    for index, token in enumerate(re.findall(r"token:(\S+)", coordinator.last.plain_text())):
-        chat = messenger.chat(conductor, f"e-{index}")
-        await chat.command("start", token)
-        await chat.press("I agree to take part")
-        experts.append(chat)
     await coordinator.command("openround", "7d")
     await dispatcher.run_once()
     for value, chat in zip(("5", "2"), experts, strict=True):
@@ -89,8 +78,10 @@ async def test_each_expert_gets_their_own_round_picture(store: Store,
     assert restored.chart_round == 1 and restored.image is None
 
 
-async def _charted_round_closed(store: Store, clock: ManualClock
+async def _charted_study_joined(store: Store, clock: ManualClock
                                 ) -> tuple[Conductor, MemoryMessenger, list[Any], Any]:
+    """A charted tiny study whose two invited experts have consented, no round open yet:
+    the start every picture test shares."""
     spec = await loaded(store, clock.now(), parse_study(TINY + "\n[feedback]\nchart = true\n"))
     conductor = Conductor(store, clock, spec, Coordinators(frozenset({("memory", "c-1")})),
                           invite_forms=[lambda token: f"token:{token}"])
@@ -103,6 +94,12 @@ async def _charted_round_closed(store: Store, clock: ManualClock
         await chat.command("start", token)
         await chat.press("I agree to take part")
         experts.append(chat)
+    return conductor, messenger, experts, coordinator
+
+
+async def _charted_round_closed(store: Store, clock: ManualClock
+                                ) -> tuple[Conductor, MemoryMessenger, list[Any], Any]:
+    conductor, messenger, experts, coordinator = await _charted_study_joined(store, clock)
     await coordinator.command("openround", "7d")
     await Dispatcher(store, clock, {"memory": messenger}).run_once()  # the first cards
     for value, chat in zip(("5", "2"), experts, strict=True):
