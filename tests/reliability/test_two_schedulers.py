@@ -41,8 +41,10 @@ from tests.fakes.telegram_api import FakeTelegram, running_telegram_fake
 from tests.fakes.telegram_model import ChatMessage, SimulatedUser
 from tests.reliability.workers import (
     fresh_database,
+    round_one_summaries,
     round_robin,
     start_worker,
+    stop_workers,
     until,
     worker_config,
 )
@@ -206,19 +208,12 @@ async def test_two_schedulers_nudge_once_and_close_the_round_once(tmp_path: Path
                     deadline = next_minute(datetime.now(UTC))
                     await extend_twice(coordinator, served, deadline)
                     await race_at(deadline, engine, watch, "deadline")
-                    for user in experts:
-                        await user.wait_for_message(
-                            lambda m: m.visible_text.startswith("Round 1 summary"), timeout=30)
+                    await round_one_summaries(experts)
                     await coordinator.wait_for_message(
                         lambda m: "closed automatically" in m.visible_text, timeout=30)
                     await asyncio.sleep(1.5)
                 finally:
-                    for worker in workers:
-                        worker.terminate()
-                    for worker in workers:
-                        assert await asyncio.wait_for(worker.wait(), 30) == 0
-                    for file in files:
-                        file.close()
+                    await stop_workers(workers, files)
 
             async with engine.connect() as connection:
                 closes = (await connection.execute(select(AuditEntry.actor).where(

@@ -32,8 +32,10 @@ from tests.fakes.telegram_api import running_telegram_fake
 from tests.fakes.telegram_model import ChatMessage, SimulatedUser
 from tests.reliability.workers import (
     fresh_database,
+    round_one_summaries,
     round_robin,
     start_worker,
+    stop_workers,
     until,
     worker_config,
 )
@@ -138,17 +140,10 @@ async def test_two_workers_enrol_one_account_per_invite_open_one_round_close_it_
                            for user, card in zip((cora, cole), confirms, strict=True)]
                 closed = sorted([str((await q.wait_answered(timeout=30)).answer_text)
                                  for q in presses])
-                for user in winners:
-                    await user.wait_for_message(
-                        lambda m: m.visible_text.startswith("Round 1 summary"), timeout=30)
+                await round_one_summaries(winners)
                 await asyncio.sleep(1.5)  # let a duplicate, if any, arrive before counting
             finally:
-                for worker in workers:
-                    worker.terminate()
-                for worker in workers:
-                    assert await asyncio.wait_for(worker.wait(), 30) == 0
-                for file in files:
-                    file.close()
+                await stop_workers(workers, files)
     assert all(count > 0 for count in served), served
     assert counts == [PAIRS, PAIRS] and claimed == PAIRS
     # The winner's deadline is stored, told to every expert, and followed by the scheduler.

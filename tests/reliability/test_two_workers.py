@@ -21,8 +21,10 @@ from tests.fakes.telegram_api import running_telegram_fake
 from tests.fakes.telegram_model import SimulatedUser
 from tests.reliability.workers import (
     fresh_database,
+    round_one_summaries,
     round_robin,
     start_worker,
+    stop_workers,
     worker_config,
 )
 from tests.telegram.harness import card_of, command, free_port, press
@@ -81,15 +83,10 @@ async def test_two_webhook_workers_share_one_database(tmp_path: Path) -> None:
                                        for i, u in enumerate(experts)))
                 confirm = await command(coordinator, "closeround", expect="Close round 1")
                 await press(coordinator, confirm, "Close the round")
-                for user in experts:
-                    await user.wait_for_message(
-                        lambda m: m.visible_text.startswith("Round 1 summary"), timeout=30)
+                await round_one_summaries(experts)
                 await asyncio.sleep(1.5)  # let a duplicate, if any, arrive before counting
             finally:
-                for worker in workers:
-                    worker.terminate()
-                for worker in workers:
-                    assert await asyncio.wait_for(worker.wait(), 30) == 0
+                await stop_workers(workers)
         engine = make_engine(url)
         async with engine.connect() as connection:
             stored = (await connection.execute(

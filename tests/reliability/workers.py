@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO
@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from engine.db import make_engine
 from tests.conftest import PG_URL
+from tests.fakes.telegram_model import SimulatedUser
 from tests.telegram.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +100,25 @@ async def start_worker(config: Path, env: dict[str, str],
     assert b"running study" in line, line
     return process
 
+
+
+async def stop_workers(workers: Sequence[asyncio.subprocess.Process],
+                       logs: Sequence[IO[bytes]] = ()) -> None:
+    """Terminate every worker, then require each to exit with status 0 (a clean shutdown
+    is part of what the two-worker tests check), then close their log files."""
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        assert await asyncio.wait_for(worker.wait(), 30) == 0
+    for log in logs:
+        log.close()
+
+
+async def round_one_summaries(users: Iterable[SimulatedUser]) -> None:
+    """Wait until every user has been sent the round 1 summary (the close reached them)."""
+    for user in users:
+        await user.wait_for_message(
+            lambda m: m.visible_text.startswith("Round 1 summary"), timeout=30)
 
 async def until(condition: Callable[[], bool | Awaitable[bool]], what: str,
                 limit: float = 60.0, every: float = 0.1) -> None:
