@@ -101,6 +101,17 @@ async def close_round_one(two: TwoWorkers) -> None:
     await two.deliver()
 
 
+async def both_after_round_one(two: TwoWorkers, cora_says: tuple[str, ...],
+                               cole_says: tuple[str, ...]) -> list[MemoryChat]:
+    """Round 1 opened and closed, then the two coordinators each send one command at once:
+    the race every round-2 draft test starts from. Returns the experts."""
+    experts = await open_round_one(two)
+    await close_round_one(two)
+    cora, cole = two.coordinators
+    await together(lambda: cora.command(*cora_says), lambda: cole.command(*cole_says))
+    return experts
+
+
 async def test_two_openrounds_open_one_round_and_experts_get_its_deadline(
         two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
     experts = await two.enrol(2)
@@ -151,12 +162,10 @@ async def test_two_close_confirmations_close_once(two: TwoWorkers,
 
 async def test_two_revisions_of_one_statement_leave_one(
         two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
-    await open_round_one(two)
-    await close_round_one(two)
-    cora, cole = two.coordinators
     wordings = ("Nurses lead the ward round.", "Nurses co-lead the ward round.")
-    await together(lambda: cora.command("revise", f"S01 {wordings[0]}"),
-                   lambda: cole.command("revise", f"S01 {wordings[1]}"))
+    await both_after_round_one(two, ("revise", f"S01 {wordings[0]}"),
+                               ("revise", f"S01 {wordings[1]}"))
+    cora, cole = two.coordinators
     answers = [chat.last.plain_text() for chat in (cora, cole)]
     won = [i for i, a in enumerate(answers) if a.startswith("S01 revised (version 2)")]
     lost = [i for i, a in enumerate(answers)
@@ -177,12 +186,10 @@ async def test_two_revisions_of_one_statement_leave_one(
 
 async def test_two_additions_of_one_statement_add_it_once(
         two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
-    await open_round_one(two)
-    await close_round_one(two)
-    cora, cole = two.coordinators
     text = "Handover happens at the bedside."
-    await together(lambda: cora.command("add", f"Sun protection | {text}"),
-                   lambda: cole.command("add", f"Sun protection | {text}"))
+    await both_after_round_one(two, ("add", f"Sun protection | {text}"),
+                               ("add", f"Sun protection | {text}"))
+    cora, cole = two.coordinators
     answers = sorted(chat.last.plain_text() for chat in (cora, cole))
     assert answers[0].startswith(f"Added S06 (Sun protection) for round 2: {text}"), answers
     assert answers[1] == ("That statement is already on round 2's ballot as S06; nothing "
@@ -194,11 +201,9 @@ async def test_two_additions_of_one_statement_add_it_once(
 async def test_two_different_additions_both_land(
         two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
     """Not a conflict: two statements, two distinct ids, nothing lost."""
-    await open_round_one(two)
-    await close_round_one(two)
+    await both_after_round_one(two, ("add", "Sun protection | Handover is at the bedside."),
+                               ("add", "Sun protection | Checklists are read aloud."))
     cora, cole = two.coordinators
-    await together(lambda: cora.command("add", "Sun protection | Handover is at the bedside."),
-                   lambda: cole.command("add", "Sun protection | Checklists are read aloud."))
     for chat in (cora, cole):
         assert chat.last.plain_text().startswith("Added S0"), chat.last.plain_text()
     async with two.stores[0].transaction() as session:
@@ -213,11 +218,9 @@ async def test_two_different_additions_both_land(
 async def test_revising_two_statements_at_once_keeps_both(
         two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
     """Different statements of one draft: both revisions land, the ballot holds both."""
-    await open_round_one(two)
-    await close_round_one(two)
+    await both_after_round_one(two, ("revise", "S01 First, revised."),
+                               ("revise", "S02 Second, revised."))
     cora, cole = two.coordinators
-    await together(lambda: cora.command("revise", "S01 First, revised."),
-                   lambda: cole.command("revise", "S02 Second, revised."))
     for chat in (cora, cole):
         assert "revised (version 2)" in chat.last.plain_text(), chat.last.plain_text()
     async with two.stores[0].transaction() as session:
@@ -230,11 +233,9 @@ async def test_revising_two_statements_at_once_keeps_both(
 
 async def test_two_drops_of_one_statement(two: TwoWorkers,
                                           caplog: pytest.LogCaptureFixture) -> None:
-    await open_round_one(two)
-    await close_round_one(two)
+    await both_after_round_one(two, ("drop", "S03 duplicate"),
+                               ("drop", "S03 unclear"))
     cora, cole = two.coordinators
-    await together(lambda: cora.command("drop", "S03 duplicate"),
-                   lambda: cole.command("drop", "S03 unclear"))
     answers = sorted(chat.last.plain_text() for chat in (cora, cole))
     assert answers == ["S03 dropped from round 2 on.", "Statement S03 was dropped in round 2."]
     assert not tracebacks(caplog.records)
@@ -383,11 +384,9 @@ async def test_two_extensions_leave_the_last_told_deadline_stored(
 
 async def test_ending_the_study_and_opening_round_two_at_once(
         two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
-    experts = await open_round_one(two)
-    await close_round_one(two)
+    experts = await both_after_round_one(two, ("endstudy", "confirm"),
+                                         ("openround", "7d"))
     cora, cole = two.coordinators
-    await together(lambda: cora.command("endstudy", "confirm"),
-                   lambda: cole.command("openround", "7d"))
     ended, opened = cora.last.plain_text(), cole.last.plain_text()
     rounds = await two.count(Round, Round.number == 2)
     if opened.startswith("Round 2 is open"):
@@ -406,11 +405,9 @@ async def test_ending_the_study_and_opening_round_two_at_once(
 
 async def test_ending_the_study_twice(two: TwoWorkers,
                                       caplog: pytest.LogCaptureFixture) -> None:
-    experts = await open_round_one(two)
-    await close_round_one(two)
+    experts = await both_after_round_one(two, ("endstudy", "confirm"),
+                                         ("endstudy", "confirm"))
     cora, cole = two.coordinators
-    await together(lambda: cora.command("endstudy", "confirm"),
-                   lambda: cole.command("endstudy", "confirm"))
     answers = sorted(chat.last.plain_text() for chat in (cora, cole))
     assert sum(a == "The study has already ended." for a in answers) == 1, answers
     assert await two.count(OutboxMessage, OutboxMessage.kind == "study_ended") == len(experts)
