@@ -8,6 +8,7 @@ from statistics import median
 
 import pandas as pd
 
+from engine.numbers import fmt
 from engine.report.data import ReportData
 from engine.report.render import Block, Bullets, Heading, Paragraph, Table
 from engine.stats.attrition import CAVEAT, attrition_table, retention
@@ -16,12 +17,6 @@ from engine.stats.individual import expert_stability, statement_stability
 from engine.stats.rules import bands_for
 
 LOW_KAPPA = 0.4  # below: "fair" or worse agreement with oneself (Landis & Koch 1977)
-
-
-def _fmt(value: float | None, digits: int = 1) -> str:
-    if value is None or value != value:
-        return "–"
-    return f"{round(value, digits):g}"
 
 
 def _individual(data: ReportData) -> list[Block]:
@@ -38,10 +33,10 @@ def _individual(data: ReportData) -> list[Block]:
         kappas = ones["kappa_quadratic"].dropna()
         low = ones[ones["kappa_quadratic"] < LOW_KAPPA]
         rows.append([str(number), str(len(cells)),
-                     f"{_fmt(median(cells['kept_exact']))} %",
-                     f"{_fmt(median(cells['kept_within_1']))} %",
-                     str(len(kappas)), _fmt(median(kappas), 2) if len(kappas) else "–",
-                     ", ".join(f"{p} ({_fmt(k, 2)})" for p, k in
+                     f"{fmt(median(cells['kept_exact']))} %",
+                     f"{fmt(median(cells['kept_within_1']))} %",
+                     str(len(kappas)), fmt(median(kappas), 2) if len(kappas) else "–",
+                     ", ".join(f"{p} ({fmt(k, 2)})" for p, k in
                                zip(low["participant"], low["kappa_quadratic"], strict=True))
                      or "none"])
     if not rows:
@@ -70,8 +65,8 @@ def _attrition(data: ReportData) -> list[Block]:
     blocks.append(Table(
         ["Round", "Experts answering", "Retention against round 1",
          "Participation against invited"],
-        [[str(r.round), str(r.participants), f"{_fmt(r.retention)} %",
-          f"{_fmt(100 * r.participants / invited[r.round])} %"
+        [[str(r.round), str(r.participants), f"{fmt(r.retention)} %",
+          f"{fmt(100 * r.participants / invited[r.round])} %"
           if invited.get(r.round) else "–"] for r in kept.itertuples()],
         caption="Retention and participation per round"))
     table = attrition_table(ratings, bands_for(data.spec.consensus,
@@ -86,8 +81,8 @@ def _attrition(data: ReportData) -> list[Block]:
             lines.append(f"Round {number}: nobody from round 1 dropped out.")
             continue
         named = "; ".join(
-            f"{r.statement} (agree {_fmt(r.pct_agree_dropped)} % of dropouts vs "
-            f"{_fmt(r.pct_agree_stayed)} % of stayers, p = {_fmt(r.mannwhitney_p, 3)})"
+            f"{r.statement} (agree {fmt(r.pct_agree_dropped)} % of dropouts vs "
+            f"{fmt(r.pct_agree_stayed)} % of stayers, p = {fmt(r.mannwhitney_p, 3)})"
             for r in flagged.itertuples())
         lines.append(f"Round {number}: {dropped} of the round-1 raters did not answer; "
                      f"{len(flagged)} of {len(rows)} statements differ at p < 0.05"
