@@ -33,9 +33,9 @@ from sqlalchemy import insert, select
 
 from bench.soak_bench import pressed_value, write_study
 from bench.study_setup import prepare_study
-from bot import actions
-from bot.conductor import Conductor, Coordinators
-from bot.events import Pressed
+from bot.chat import actions
+from bot.chat.events import Pressed
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import SystemClock
 from engine.db import Store
 from engine.enrolment import PlatformUser

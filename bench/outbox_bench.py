@@ -2,7 +2,7 @@
 
 The real TelegramAdapter (PTB, its own rate limiter off) talks to the Bot API fake with
 Telegram's limits enforced by the fake (30 messages/s overall, 1/s per chat, 429 beyond).
-The physical bound is 1,000 / 30 s = 33.3 s; the dispatcher's own pacing (bot.pacing)
+The physical bound is 1,000 / 30 s = 33.3 s; the dispatcher's own pacing (bot.delivery.pacing)
 must come within 10 % of it with zero 429 answers.
 """
 
@@ -18,11 +18,11 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from adapters.telegram.adapter import TelegramAdapter
-from bot import texts
-from bot.conductor import Conductor, Coordinators
-from bot.config import TelegramSection
-from bot.dispatcher import Dispatcher
-from bot.outbox import enqueue
+from bot.app.config import TelegramSection
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.outbox import enqueue
+from bot.dialogue import texts
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import SystemClock
 from engine.conclusion import Conclusion, StatementOutcome
 from engine.db import Store

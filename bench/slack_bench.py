@@ -59,8 +59,8 @@ def _percentile(values: list[float], q: float) -> float:
 def _floor_cards() -> tuple[Any, Any]:
     """delphi's own Block Kit for a statement card and a rated card, rendered once."""
     from adapters.slack.render import render
-    from bot import actions
-    from bot.cards import Button, Card, Section
+    from bot.chat import actions
+    from bot.chat.cards import Button, Card, Section
 
     rate = [Button(label, actions.encode(actions.Rate(1, "S01", v))) for v, label in
             enumerate(["1 · Strongly disagree", "2", "3", "4", "5 · Strongly agree"], 1)]
@@ -130,7 +130,7 @@ class _StubConductor:
     database work, to show what the adapter itself costs."""
 
     def __init__(self) -> None:
-        from bot.cards import Button, Card, Section
+        from bot.chat.cards import Button, Card, Section
 
         self.card = Card(heading=f"{CARD} 1 of 5 · Sun protection",
                          sections=(Section("Adults should apply a broad-spectrum sunscreen."),),
@@ -141,8 +141,8 @@ class _StubConductor:
         self.on_outbox = lambda: None
 
     async def handle(self, event: Any) -> Any:
-        from bot.cards import Reply
-        from bot.events import Pressed
+        from bot.chat.cards import Reply
+        from bot.chat.events import Pressed
 
         if isinstance(event, Pressed):
             return Reply(toast="Recorded", edit=self.rated, send=[self.card])
@@ -153,7 +153,7 @@ async def _adapter_only(api_url: str, port: int) -> None:
     from pydantic import SecretStr
 
     from adapters.slack.adapter import SlackAdapter
-    from bot.config import SlackSection
+    from bot.app.config import SlackSection
 
     settings = SlackSection(bot_token=SecretStr(os.environ["BENCH_SLACK_TOKEN"]),
                             signing_secret=SecretStr(SECRET), api_url=api_url, port=port)
@@ -250,7 +250,7 @@ async def _start_bot(kind: str, fake: Any, users: list[Any], folder: Path
            "BENCH_SLACK_SECRET": SECRET}
     if kind == "delphi":
         config = await _prepare_delphi(fake, users, folder, port)
-        argv = ["-m", "bot.cli", "run", "--config", str(config)]
+        argv = ["-m", "bot.app.cli", "run", "--config", str(config)]
     else:
         argv = ["-m", "bench.slack_bench", f"--{kind}", fake.api_url, str(port)]
     process = await asyncio.create_subprocess_exec(

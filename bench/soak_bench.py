@@ -47,7 +47,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from bench.study_setup import STUDY, prepare_study
-from bot import actions
+from bot.chat import actions
 from engine.db import Store, make_engine
 from engine.enrolment import PlatformUser
 from engine.models import Ballot, Identity, Rating, Statement, StatementVersion
@@ -411,7 +411,7 @@ async def _drive(fake: FakeTelegram, users: list[SimulatedUser], codes: list[str
     stderr_path = folder / f"bot-{database}.stderr"
     with stderr_path.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", "--config", str(config), cwd=folder,
+            sys.executable, "-m", "bot.app.cli", "run", "--config", str(config), cwd=folder,
             env=env, stdout=asyncio.subprocess.DEVNULL, stderr=stderr)
     tally, samples, pauses = Tally(), [], GcPauses()
     exit_code: int | None = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.cli import main as delphi
+from bot.app.cli import main as delphi
 from engine import rounds
 from engine.clock import SystemClock
 from engine.db import Store

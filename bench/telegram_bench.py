@@ -121,7 +121,7 @@ async def _run_bot(fake: FakeTelegram, kind: str, folder: Path) -> dict[str, Any
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_TG_TOKEN": fake.token}
     if kind == "delphi":
         config = await _prepare_delphi(fake, fast + paced, folder)
-        argv = ["-m", "bot.cli", "run", "--config", str(config)]
+        argv = ["-m", "bot.app.cli", "run", "--config", str(config)]
 
         def is_next(m: ChatMessage) -> bool:
             return m.visible_text.startswith(CARD) or "Review" in m.visible_text

@@ -4,7 +4,7 @@ The database is the source of truth for time-driven work. This module plans the 
 for an open round (idempotently: every row has a stable key, inserts ignore conflicts),
 answers "what is due now", and claims a row (``UPDATE .. WHERE done_at IS NULL``) so
 that the caller can act on it exactly once, in the same transaction. It knows nothing
-about messengers or APScheduler; ``bot.scheduler`` does the talking.
+about messengers or APScheduler; ``bot.dialogue.scheduler`` does the talking.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import textwrap
 
-from bot.cards import Button, Card
+from bot.chat.cards import Button, Card
 
 WIDTH = 78
 

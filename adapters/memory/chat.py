@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from bot.cards import Button, Card, Document, Reply
-from bot.conductor import Conductor
-from bot.events import Command, Event, Joined, Pressed, Texted
+from bot.chat.cards import Button, Card, Document, Reply
+from bot.chat.events import Command, Event, Joined, Pressed, Texted
+from bot.dialogue.conductor import Conductor
 from engine.enrolment import PlatformUser
 
 PLATFORM = "memory"

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from adapters.slack.adapter import SlackAdapter
-    from bot.conductor import Conductor
-    from bot.config import SlackSection
+    from bot.app.config import SlackSection
+    from bot.dialogue.conductor import Conductor
 
 
 def build_slack_adapter(conductor: Conductor, settings: SlackSection) -> SlackAdapter:

@@ -59,11 +59,11 @@ from adapters.slack.render import (
     unescape,
 )
 from adapters.slack.workspace import Installation, Malformed, check, foreign
-from bot.cards import Card, Document, Prompt, Reply
-from bot.conductor import Conductor
-from bot.config import SlackSection
-from bot.events import Attached, Command, Event, Joined, Pressed, Texted
-from bot.ports import DeliveryError
+from bot.app.config import SlackSection
+from bot.chat.cards import Card, Document, Prompt, Reply
+from bot.chat.events import Attached, Command, Event, Joined, Pressed, Texted
+from bot.chat.ports import DeliveryError
+from bot.dialogue.conductor import Conductor
 from engine.enrolment import PlatformUser
 from engine.visible import is_blank
 

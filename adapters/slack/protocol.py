@@ -17,7 +17,7 @@ from typing import Any
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 
-from bot.ports import DeliveryError
+from bot.chat.ports import DeliveryError
 
 # The recipient is gone for good: the outbox marks them unreachable instead of retrying.
 PERMANENT_ERRORS = frozenset({

@@ -6,7 +6,7 @@ mention, a channel ping or a disguised link into another expert's chat. Slack's 
 enforced here too, because Slack rejects a whole message over one oversized block: 50
 blocks per message (100 on a Home tab), 3,000 characters of section text, 150 of a header,
 75 of button text and 25 buttons per actions block. Long text is split at paragraph, line
-or word boundaries (:func:`bot.splitting.split_text`), never mid-word.
+or word boundaries (:func:`bot.chat.splitting.split_text`), never mid-word.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.cards import PHONE_LIMIT, Button, Card, Prompt, Section
-from bot.conductor import COORDINATOR_COMMANDS, EXPERT_COMMANDS
-from bot.splitting import split_text
+from bot.chat.cards import PHONE_LIMIT, Button, Card, Prompt, Section
+from bot.chat.splitting import split_text
+from bot.dialogue.conductor import COORDINATOR_COMMANDS, EXPERT_COMMANDS
 
 Block = dict[str, Any]
 

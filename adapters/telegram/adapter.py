@@ -27,11 +27,11 @@ from telegram.ext import (
 )
 
 from adapters.telegram.render import render
-from bot.cards import Card, Document, Reply
-from bot.conductor import Conductor
-from bot.config import TelegramSection
-from bot.events import Attached, Command, Event, Joined, Pressed, Texted
-from bot.ports import DeliveryError
+from bot.app.config import TelegramSection
+from bot.chat.cards import Card, Document, Reply
+from bot.chat.events import Attached, Command, Event, Joined, Pressed, Texted
+from bot.chat.ports import DeliveryError
+from bot.dialogue.conductor import Conductor
 from engine.enrolment import PlatformUser
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.cards import PHONE_LIMIT, Card, Section
-from bot.splitting import split_text
+from bot.chat.cards import PHONE_LIMIT, Card, Section
+from bot.chat.splitting import split_text
 
 MESSAGE_LIMIT = 4096
 # Room for the tags around one section's text (<blockquote>...</blockquote> etc.).

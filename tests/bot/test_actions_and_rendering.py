@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.telegram.render import MESSAGE_LIMIT, render
-from bot import actions
-from bot.cards import Button, Card, Section
-from bot.splitting import split_text
+from bot.chat import actions
+from bot.chat.cards import Button, Card, Section
+from bot.chat.splitting import split_text
 
 ACTIONS = st.one_of(
     st.builds(actions.Consent, st.booleans()),

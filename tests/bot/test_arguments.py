@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import arguments
+from bot.dialogue import arguments
 from engine.errors import InvalidValue
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ import io
 import pytest
 from sqlalchemy import select
 
-from bot.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.exports import export_tables

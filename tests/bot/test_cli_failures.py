@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.logs import RedactSecrets
+from bot.app.cli import main
+from bot.app.logs import RedactSecrets
 from tests.engine.helpers import EXAMPLES
 from tests.fakes.slack_api import running_slack_fake
 from tests.fakes.telegram_api import running_telegram_fake
@@ -51,7 +51,7 @@ async def adelphi(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, 
 async def delphi_process(*argv: str) -> tuple[int, str, str]:
     """`delphi` as its own process (`run` installs signal handlers: main thread only)."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *argv, stdout=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "bot.app.cli", *argv, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
@@ -230,7 +230,7 @@ async def test_run_warns_when_a_served_platform_has_no_coordinator(tmp_path: Pat
         for argv in (["db", "upgrade"], ["study", "load"]):
             assert await asyncio.to_thread(main, [*argv, "--config", str(config)]) == 0
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", "--config", str(config),
+            sys.executable, "-m", "bot.app.cli", "run", "--config", str(config),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
         try:

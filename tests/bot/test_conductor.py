@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import event, func, select
 
 from adapters.memory import MemoryChat, MemoryMessenger
-from bot.conductor import Conductor, Coordinators
-from bot.dispatcher import Dispatcher
-from bot.events import Pressed
+from bot.chat.events import Pressed
+from bot.delivery.dispatcher import Dispatcher
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import AuditEntry, Comment, Rating, RoundResult

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_config, parse_config
+from bot.app.config import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,7 @@ def test_bad_config_names_the_field(text: str, field: str, message: str) -> None
 def test_secrets_are_redacted_from_every_log_line(capsys: pytest.CaptureFixture[str]) -> None:
     import logging
 
-    from bot.logs import configure_logging
+    from bot.app.logs import configure_logging
 
     config = parse_config('[database]\nurl = "postgresql+asyncpg://u:pg-pass-123@h/db"\n'
                           '[telegram]\ntoken = "123456:ABC-secret"\n', "config.toml", env={})

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.demo import TABLE_HEADER
+from bot.app.cli import main
+from bot.tools.demo import TABLE_HEADER
 
 
 def run(out: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
@@ -57,7 +57,7 @@ SECTION_OF = {"endorsed": "recommendations", "rejected": "rejected", "dropped": 
 def _demo_in_subprocess(out: Path, hash_seed: str) -> str:
     """The demo as a user runs it, in a fresh interpreter with its own string hashing."""
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--out", str(out),
+    done = subprocess.run([sys.executable, "-m", "bot.app.cli", "demo", "--out", str(out),
                            "--seed", "7"], cwd=ROOT, env=env, capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0, done.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = ROOT / "engine" / "examples" / "isotretinoin-rejuvenation.toml"

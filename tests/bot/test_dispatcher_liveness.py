@@ -1,5 +1,5 @@
 """Outbox leases on PostgreSQL: a live worker's are never taken, a dead worker's are taken
-within seconds (bot.liveness: each started dispatcher holds an advisory lock). Two
+within seconds (bot.delivery.liveness: each started dispatcher holds an advisory lock). Two
 dispatchers with engines of their own stand for two processes; the one whose database
 session is cut stops sending under that id, and a live one delivers the rest, once."""
 
@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select, text
 
 from adapters.memory import MemoryMessenger
-from bot.cards import Card, Document, card
-from bot.dispatcher import Dispatcher
-from bot.liveness import NAMESPACE, PREFIX, WorkerLock, lock_key, worker_id
-from bot.outbox import enqueue
-from bot.pacing import PacingPolicy
+from bot.chat.cards import Card, Document, card
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.liveness import NAMESPACE, PREFIX, WorkerLock, lock_key, worker_id
+from bot.delivery.outbox import enqueue
+from bot.delivery.pacing import PacingPolicy
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.enrolment import PlatformUser, create_invites, redeem_invite

@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from adapters.memory import MemoryMessenger
-from bot.cards import card
-from bot.dispatcher import Dispatcher
-from bot.outbox import enqueue
+from bot.chat.cards import card
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.outbox import enqueue
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.enrolment import PlatformUser, create_invites, redeem_invite

@@ -13,9 +13,9 @@ import pytest
 
 from adapters.slack.render import render as slack_render
 from adapters.telegram.render import render as telegram_render
-from bot.cards import PHONE_LIMIT
-from bot.demo import Demo, example_panel, example_study
-from bot.texts import statement_card
+from bot.chat.cards import PHONE_LIMIT
+from bot.dialogue.texts import statement_card
+from bot.tools.demo import Demo, example_panel, example_study
 from engine.ballots import BallotItem
 from engine.db import Store
 from engine.exports import export_files
@@ -105,7 +105,7 @@ def test_numbers_are_shown_one_way(finished: Demo) -> None:
 
 
 def test_nobody_could_rate_it_is_said_in_words() -> None:
-    from bot.texts import feedback_sections
+    from bot.dialogue.texts import feedback_sections
     from engine.feedback import Feedback
 
     spec = example_study()

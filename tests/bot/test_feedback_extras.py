@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select, update
 
 from adapters.memory import MemoryChat, MemoryMessenger
-from bot.conductor import Conductor, Coordinators
-from bot.dispatcher import Dispatcher
+from bot.delivery.dispatcher import Dispatcher
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Comment, Participant, Rating

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.memory import MemoryChat
-from bot.conductor import Conductor, Coordinators
-from bot.demo import example_study
-from bot.logs import guard_logging
+from bot.app.logs import guard_logging
+from bot.dialogue.conductor import Conductor, Coordinators
+from bot.tools.demo import example_study
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Round, Statement

@@ -41,7 +41,7 @@ def _read_until(fd: int, marker: bytes, seen: bytearray, limit: float = 60.0) ->
 def test_pilot_in_a_pseudo_terminal() -> None:
     main, terminal = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "pilot", "--study", str(TINY)], cwd=ROOT,
+        [sys.executable, "-m", "bot.app.cli", "pilot", "--study", str(TINY)], cwd=ROOT,
         stdin=terminal, stdout=terminal, stderr=terminal, close_fds=True)
     os.close(terminal)
     seen = bytearray()
@@ -84,7 +84,7 @@ def _read_until_count(fd: int, marker: bytes, count: int, seen: bytearray) -> No
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_pilot_under_tmux(tmp_path: Path) -> None:
     session = f"pilot-{uuid.uuid4().hex[:8]}"
-    command = f"cd {ROOT} && {sys.executable} -m bot.cli pilot --study {TINY}; sleep 30"
+    command = f"cd {ROOT} && {sys.executable} -m bot.app.cli pilot --study {TINY}; sleep 30"
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "50",
                     command], check=True)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from bot.pilot import run_pilot
+from bot.tools.pilot import run_pilot
 from tests.bot.test_feedback_extras import study_text
 
 SCREENING = '''

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -21,7 +21,7 @@ def test_the_delphi_command_is_where_the_readme_says(capsys: pytest.CaptureFixtu
     assert ".venv/bin/delphi" in README and ". .venv/bin/activate" in README
     assert "delphi --version" in README
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
-    assert scripts.get("delphi") == "bot.cli:main"
+    assert scripts.get("delphi") == "bot.app.cli:main"
     with pytest.raises(SystemExit):
         main(["--version"])
     assert re.match(r"delphi \d", capsys.readouterr().out)

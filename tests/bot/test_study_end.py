@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.memory import MemoryChat, MemoryMessenger
-from bot.conductor import Conductor, Coordinators
-from bot.dispatcher import Dispatcher
+from bot.delivery.dispatcher import Dispatcher
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Round, StatementVersion, Study

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select, text
 
 from adapters.memory import MemoryChat, MemoryMessenger
-from bot.conductor import Conductor, Coordinators
-from bot.dispatcher import Dispatcher
-from bot.scheduler import Scheduler
+from bot.delivery.dispatcher import Dispatcher
+from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.scheduler import Scheduler
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.studyfile import StudyFile

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.cli import main
+from bot.app.cli import main
 from engine.clock import SystemClock
 from engine.db import Store
 from engine.enrolment import PlatformUser, create_invites, record_consent, redeem_invite
@@ -73,7 +73,7 @@ class Bot:
         stderr = (self.workdir / "bot.log").open("ab")
         try:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "run", "--config", str(self.config),
+                sys.executable, "-m", "bot.app.cli", "run", "--config", str(self.config),
                 stdout=asyncio.subprocess.PIPE, stderr=stderr, env=self.env, cwd=self.workdir)
         finally:
             stderr.close()
@@ -103,7 +103,7 @@ class Bot:
                 rnd = int(row.dedupe_key.split(":")[2])
                 if row.participant_id is not None and self.copies(row.participant_id, rnd):
                     self.excused[(row.participant_id, rnd)] += 1
-            # The dead worker's leases would expire after bot.dispatcher.LEASE (2 minutes);
+            # The dead worker's leases would expire after bot.delivery.dispatcher.LEASE (2 minutes);
             # stand in for that wait so the restarted bot resumes the sending at once.
             await session.execute(update(OutboxMessage).where(
                 OutboxMessage.status == "pending").values(claimed_until=None))

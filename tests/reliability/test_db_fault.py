@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from adapters.telegram.adapter import SORRY, SORRY_PRESS
-from bot.conductor import COULD_NOT_SAVE, COULD_NOT_SAVE_MESSAGE
+from bot.dialogue.conductor import COULD_NOT_SAVE, COULD_NOT_SAVE_MESSAGE
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Comment, Rating
@@ -86,7 +86,7 @@ async def test_a_press_the_database_cannot_store_asks_to_tap_again(
     assert len(faults) == 2 and not any(r.exc_info for r in faults)
     # The press path answered; no error escaped to PTB's handler (the outbox dispatcher,
     # failing its cycles meanwhile, reports the fault in its own log line).
-    assert not tracebacks([r for r in caplog.records if r.name != "bot.dispatcher"])
+    assert not tracebacks([r for r in caplog.records if r.name != "bot.delivery.dispatcher"])
 
 
 async def test_an_unforeseen_error_still_answers_the_press_and_the_message(

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.cli import main
-from bot.dispatcher import LEASE
-from bot.liveness import lock_key
+from bot.app.cli import main
+from bot.delivery.dispatcher import LEASE
+from bot.delivery.liveness import lock_key
 from engine.db import make_engine
 from engine.models import OutboxMessage
 from tests.conftest import PG_URL

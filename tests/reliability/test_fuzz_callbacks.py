@@ -37,11 +37,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adapters.memory import MemoryChat, MemoryMessenger
-from bot import actions
-from bot.cards import Reply
-from bot.conductor import Conductor, Coordinators
-from bot.dispatcher import Dispatcher
-from bot.events import Pressed
+from bot.chat import actions
+from bot.chat.cards import Reply
+from bot.chat.events import Pressed
+from bot.delivery.dispatcher import Dispatcher
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.enrolment import PlatformUser

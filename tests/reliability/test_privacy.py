@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.memory import MemoryMessenger
-from bot.cards import card
-from bot.cli import main
-from bot.conductor import Conductor, Coordinators
-from bot.dispatcher import Dispatcher
-from bot.outbox import enqueue
+from bot.app.cli import main
+from bot.chat.cards import card
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.outbox import enqueue
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.ballots import record_rating
 from engine.clock import ManualClock, SystemClock
 from engine.conversation import expect_comment

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from adapters.memory import MemoryChat
-from bot.conductor import SAME_MOMENT
-from bot.texts import format_time
+from bot.dialogue.conductor import SAME_MOMENT
+from bot.dialogue.texts import format_time
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.locks import hold_study

@@ -32,7 +32,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.cli import main
+from bot.app.cli import main
 from engine.db import make_engine
 from engine.models import AuditEntry, OutboxMessage, Round, RoundResult, ScheduledTask
 from tests.conftest import PG_URL

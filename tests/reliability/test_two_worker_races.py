@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import main
-from bot.texts import format_time
+from bot.app.cli import main
+from bot.dialogue.texts import format_time
 from engine.db import make_engine
 from engine.models import Identity, Invite, Participant, Round, ScheduledTask
 from tests.conftest import PG_URL

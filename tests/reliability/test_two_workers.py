@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import main
+from bot.app.cli import main
 from engine.db import make_engine
 from engine.models import Rating
 from tests.conftest import PG_URL

@@ -92,7 +92,7 @@ async def start_worker(config: Path, env: dict[str, str],
     """`delphi run` as a process; returns once it says it is running. ``log`` receives its
     log lines (stderr); without it they are discarded."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", "--config", str(config), cwd=config.parent,
+        sys.executable, "-m", "bot.app.cli", "run", "--config", str(config), cwd=config.parent,
         env={**env, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.PIPE,
         stderr=log if log is not None else asyncio.subprocess.DEVNULL)
     assert process.stdout is not None

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 from adapters.memory import MemoryChat, MemoryMessenger
-from bot.cli import main as cli_main
-from bot.conductor import Conductor, Coordinators
-from bot.dispatcher import Dispatcher
+from bot.app.cli import main as cli_main
+from bot.delivery.dispatcher import Dispatcher
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.db import Store, make_engine
 from tests.engine.helpers import EXAMPLES, loaded
@@ -184,7 +184,7 @@ def chromium() -> str:
 @pytest.fixture(scope="session")
 def demo_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`delphi demo`'s output folder (a smaller panel, run once for the session)."""
-    from bot.cli import main
+    from bot.app.cli import main
 
     out = tmp_path_factory.mktemp("demo") / "out"
     assert main(["demo", "--out", str(out), "--seed", "3", "--experts", "8"]) == 0

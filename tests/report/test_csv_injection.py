@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from adapters.memory import MemoryChat, MemoryMessenger
-from bot.analyze_cli import main as analyze_main
-from bot.cli import main as cli_main
-from bot.conductor import Conductor, Coordinators
-from bot.dispatcher import Dispatcher
+from bot.app.analyze_cli import main as analyze_main
+from bot.app.cli import main as cli_main
+from bot.delivery.dispatcher import Dispatcher
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.csvsafe import csv_text, guard, unguard
 from engine.db import Store

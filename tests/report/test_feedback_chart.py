@@ -15,9 +15,9 @@ from sqlalchemy import func, select, update
 from adapters.memory import MemoryMessenger
 from adapters.slack.adapter import SlackAdapter
 from adapters.telegram.adapter import TelegramAdapter
-from bot.cards import Card, Picture, Section
-from bot.conductor import Conductor, Coordinators
-from bot.dispatcher import Dispatcher
+from bot.chat.cards import Card, Picture, Section
+from bot.delivery.dispatcher import Dispatcher
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import OutboxMessage, Participant, RoundResult

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from bot.demo import example_study
-from bot.texts import feedback_sections
+from bot.dialogue.texts import feedback_sections
+from bot.tools.demo import example_study
 from engine.feedback import Feedback
 from engine.numbers import iqr_range, quartile_range
 from engine.report.data import Result

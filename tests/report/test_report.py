@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot.analyze_cli import main as analyze_main
+from bot.app.analyze_cli import main as analyze_main
 from engine.exports import export_files
 from engine.models import AuditEntry
 from engine.report import build_report

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.config import load_config
+from bot.app.config import load_config
 from engine.report import build_report
 from tests.report.conftest import FinishedStudy
 from tests.report.helpers import parse

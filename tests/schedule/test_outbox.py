@@ -10,9 +10,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from adapters.memory import MemoryMessenger
-from bot.cards import Card, Document
-from bot.dispatcher import LEASE
-from bot.ports import DeliveryError
+from bot.chat.cards import Card, Document
+from bot.chat.ports import DeliveryError
+from bot.delivery.dispatcher import LEASE
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import OutboxMessage, Participant

@@ -15,11 +15,11 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from adapters.telegram.adapter import TelegramAdapter
-from bot.cards import card
-from bot.conductor import Conductor, Coordinators
-from bot.config import TelegramSection
-from bot.dispatcher import Dispatcher
-from bot.outbox import enqueue
+from bot.app.config import TelegramSection
+from bot.chat.cards import card
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.outbox import enqueue
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.enrolment import PlatformUser, create_invites, record_consent, redeem_invite

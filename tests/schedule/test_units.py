@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from itertools import pairwise
 
-from bot.pacing import Pacer, PacingPolicy
+from bot.delivery.pacing import Pacer, PacingPolicy
 from engine.schedule import QuietHours, digest_time, nudge_time
 
 QUIET = QuietHours.parse("21:00-08:00")

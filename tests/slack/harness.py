@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from adapters.slack.adapter import SlackAdapter
-from bot.conductor import Conductor, Coordinators
-from bot.config import SlackSection
-from bot.dispatcher import Dispatcher
+from bot.app.config import SlackSection
+from bot.delivery.dispatcher import Dispatcher
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Base

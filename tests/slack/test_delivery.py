@@ -10,8 +10,8 @@ import pytest
 from slack_sdk.http_retry import builtin_async_handlers
 from sqlalchemy import select
 
-from bot.cards import Button, Card, Document, Section, card
-from bot.ports import DeliveryError
+from bot.chat.cards import Button, Card, Document, Section, card
+from bot.chat.ports import DeliveryError
 from engine.models import OutboxMessage, Participant
 from tests.slack.harness import SlackStudy, last_text
 

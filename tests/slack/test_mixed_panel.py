@@ -21,10 +21,10 @@ from pydantic import SecretStr
 from adapters.memory import MemoryMessenger
 from adapters.slack.adapter import SlackAdapter
 from adapters.telegram.adapter import TelegramAdapter
-from bot.conductor import Conductor, Coordinators
-from bot.config import TelegramSection
-from bot.dispatcher import Dispatcher
-from bot.runtime import Service
+from bot.app.config import TelegramSection
+from bot.app.runtime import Service
+from bot.delivery.dispatcher import Dispatcher
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.exports import export_tables

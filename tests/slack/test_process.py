@@ -21,7 +21,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.cli import main
+from bot.app.cli import main
 from tests.engine.helpers import EXAMPLES
 from tests.fakes.slack_api import FakeMessage, FakeSlackApi, SimulatedUser, running_slack_fake
 from tests.fakes.slack_client import BoltReply, Signing, SlackPlatformClient
@@ -52,7 +52,7 @@ async def delphi_run(folder: Path, fake: FakeSlackApi, coordinator: SimulatedUse
         assert await asyncio.to_thread(main, [*argv, "--config", str(config)]) == 0
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", "--config", str(config),
+        sys.executable, "-m", "bot.app.cli", "run", "--config", str(config),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=folder)
     try:
         async with SlackPlatformClient(fake, bolt_url=f"http://127.0.0.1:{port}/slack/events",

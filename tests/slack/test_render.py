@@ -18,7 +18,7 @@ from adapters.slack.render import (
     slack_commands,
     unescape,
 )
-from bot.cards import Button, Card, Prompt, Section, card
+from bot.chat.cards import Button, Card, Prompt, Section, card
 from tests.fakes.slack_blockkit import validate_blocks, validate_view
 
 WORDS = st.lists(st.text(alphabet="ab<>&*_`~ü\n", min_size=1, max_size=12)

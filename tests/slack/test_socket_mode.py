@@ -25,9 +25,9 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 
 from adapters.slack import build_slack_adapter
 from adapters.slack.adapter import SlackAdapter
-from bot.conductor import Conductor, Coordinators
-from bot.config import parse_config
-from bot.runtime import build_adapters
+from bot.app.config import parse_config
+from bot.app.runtime import build_adapters
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Participant

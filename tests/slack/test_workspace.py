@@ -20,7 +20,7 @@ import pytest
 
 from adapters.slack.adapter import ELSEWHERE, FOREIGN, SlackAdapter
 from adapters.slack.workspace import Installation
-from bot.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Rating

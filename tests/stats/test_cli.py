@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bot.analyze_cli import main, register
+from bot.app.analyze_cli import main, register
 from engine.stats import analyze, read_ratings_csv
 from engine.studyfile import ConsensusSection
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.analyze_cli import main
+from bot.app.analyze_cli import main
 from engine.stats import RatingsFileError, read_ratings_csv
 
 # S1: three agree, two disagree; the two disagreeing ratings are the only low-confidence

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from bot.analyze_cli import main
+from bot.app.analyze_cli import main
 from engine.stats.attrition import attrition_table, retention
 from engine.stats.careless import seconds_per_statement, speed, straight_lining
 from engine.stats.individual import expert_stability, quadratic_kappa, statement_stability

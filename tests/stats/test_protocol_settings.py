@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.analyze_cli import main
+from bot.app.analyze_cli import main
 from engine.stats import analyze
 from engine.stats.descriptive import share_at_least
 from engine.studyfile import ConsensusSection, StudyFileError, parse_study, share_fraction

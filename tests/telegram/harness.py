@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from adapters.telegram.adapter import TelegramAdapter
-from bot.conductor import Conductor, Coordinators
-from bot.config import TelegramSection
-from bot.runtime import Service
+from bot.app.config import TelegramSection
+from bot.app.runtime import Service
+from bot.dialogue.conductor import Conductor, Coordinators
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.studyfile import StudyFile

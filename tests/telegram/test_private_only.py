@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.telegram.adapter import PRIVATE_ONLY
-from bot.cards import card as make_card
-from bot.ports import DeliveryError
+from bot.chat.cards import card as make_card
+from bot.chat.ports import DeliveryError
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Base

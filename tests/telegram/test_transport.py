@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.cli import main
+from bot.app.cli import main
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Rating
@@ -105,7 +105,7 @@ async def test_delphi_run_as_a_process(tmp_path: Path) -> None:
             for argv in (["db", "upgrade"], ["study", "load"]):
                 assert await asyncio.to_thread(main, [*argv, "--config", str(config)]) == 0
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "run", "--config", str(config),
+                sys.executable, "-m", "bot.app.cli", "run", "--config", str(config),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
                 cwd=tmp_path)
             try:

@@ -3,7 +3,7 @@
 Each expected failure (a token the messenger rejects, a messenger or database that cannot
 be reached, an unknown schema revision, a missing file) becomes one or two sentences that
 say what to do; anything else becomes one sentence that names the error and points at
-``--debug``. Every sentence passes through :func:`bot.logs.scrub`, because the libraries
+``--debug``. Every sentence passes through :func:`bot.app.logs.scrub`, because the libraries
 quote tokens and URLs (which carry the Telegram token) in their exception texts.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.logs import scrub
+from bot.app.logs import scrub
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

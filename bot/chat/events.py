@@ -27,7 +27,7 @@ class Joined(Event):
 
 @dataclass(frozen=True)
 class Pressed(Event):
-    """A button was pressed; ``data`` is the button's encoded action (see bot.actions)."""
+    """A button was pressed; ``data`` is the button's encoded action (see bot.chat.actions)."""
 
     data: str
 

@@ -15,11 +15,11 @@ import signal
 import sys
 from contextlib import suppress
 
-from bot.conductor import Conductor, Coordinators
-from bot.config import Config
-from bot.dispatcher import Dispatcher
-from bot.ports import Adapter
-from bot.scheduler import Scheduler
+from bot.app.config import Config
+from bot.chat.ports import Adapter
+from bot.delivery.dispatcher import Dispatcher
+from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.scheduler import Scheduler
 from engine.clock import Clock, SystemClock
 from engine.db import Store
 from engine.errors import StudyMismatch
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 async def check_ready(store: Store, config: Config, config_path: str) -> StudyFile:
     """Refuse to start on an outdated schema or a study file that differs from the loaded one."""
-    from bot.cli import require_current_schema
+    from bot.app.cli import require_current_schema
 
     await require_current_schema(store, config_path)
     spec = load_study_file(config.study_path)
@@ -149,7 +149,7 @@ def freeze_startup_heap() -> None:
 
 
 async def run_bot(config: Config, config_path: str) -> int:
-    from bot.failures import CommandError
+    from bot.app.failures import CommandError
 
     if config.telegram is None and config.slack is None:
         raise CommandError(f"{config_path}: no messenger configured; add a [telegram] or "

@@ -1,6 +1,6 @@
 """Coordinator commands about time: ``/extend <when>`` and ``/nudge``.
 
-Registered into ``bot.coordination.EXTENSIONS``. Both write in the coordinator's
+Registered into ``bot.dialogue.coordination.EXTENSIONS``. Both write in the coordinator's
 transaction and queue their messages in the outbox, like every other command.
 
 - ``/extend 3d`` gives three more days counted from the current deadline (from now if it
@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import texts
-from bot.cards import Reply, card
-from bot.outbox import enqueue
+from bot.chat.cards import Reply, card
+from bot.delivery.outbox import enqueue
+from bot.dialogue import texts
 from engine import ballots, rounds, schedule
 from engine.errors import ConcurrentChange, InvalidValue, RoundNotOpen
 from engine.locks import hold_study
@@ -29,7 +29,7 @@ from engine.models import OutboxMessage, Participant, Round
 from engine.panel import seconds_per_statement
 
 if TYPE_CHECKING:
-    from bot.coordination import Coordination, Handler
+    from bot.dialogue.coordination import Coordination, Handler
 
 
 async def _open_round(coordination: Coordination, session: AsyncSession) -> Round:

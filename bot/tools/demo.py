@@ -20,13 +20,14 @@ from sqlalchemy import func, select
 
 from adapters.memory import MemoryChat, MemoryMessenger
 from adapters.memory.chat import PLATFORM, ShownMessage
-from bot import actions, texts
-from bot.conductor import Conductor, Coordinators
-from bot.dispatcher import Dispatcher
-from bot.failures import CommandError
-from bot.outputs import write_files
-from bot.scheduler import Scheduler
-from bot.simulation import Expert, Panel, PanelFile, load_panel_file
+from bot.app.failures import CommandError
+from bot.app.outputs import write_files
+from bot.chat import actions
+from bot.delivery.dispatcher import Dispatcher
+from bot.dialogue import texts
+from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.scheduler import Scheduler
+from bot.tools.simulation import Expert, Panel, PanelFile, load_panel_file
 from engine.ballots import ballot_items
 from engine.clock import ManualClock
 from engine.db import Store

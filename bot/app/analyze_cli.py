@@ -15,7 +15,7 @@ Exit status: 0 on success; 2 on bad input (unreadable or malformed ratings file,
 study file, bad flags), with one ``FILE:line: problem`` line per problem on stderr and
 no output file written; 1 when the output cannot be written.
 
-The main CLI (bot/cli.py) calls :func:`register` on its sub-parsers and dispatches to
+The main CLI (bot/app/cli.py) calls :func:`register` on its sub-parsers and dispatches to
 ``args.func(args)``; :func:`main` runs the sub-command on its own.
 """
 

@@ -1,6 +1,6 @@
 """The wording of every card, in one place, platform-neutral.
 
-Each function turns engine data into a :class:`bot.cards.Card`. Nothing here touches
+Each function turns engine data into a :class:`bot.chat.cards.Card`. Nothing here touches
 the database, so the texts can be read, tested and revised on their own.
 """
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot import actions
-from bot.cards import PHONE_LIMIT, Button, Card, Section, card
+from bot.chat import actions
+from bot.chat.cards import PHONE_LIMIT, Button, Card, Section, card
 from engine.ballots import BallotItem, Progress
 from engine.conclusion import Conclusion, StatementOutcome
 from engine.feedback import Feedback, GroupFigures, Outlying
@@ -511,7 +511,7 @@ def study_ended_by_coordinator(last_round: int) -> Card:
                 "committee will share the results.")
 
 
-# --- report and comment moderation (bot/report_commands.py) --------------------------
+# --- report and comment moderation (bot/dialogue/report_commands.py) --------------------------
 
 COMMENTS_HINT = ("Hidden comments are not shown to experts in the feedback; they stay in "
                  "the export, marked. /hide <number> hides one, /unhide <number> shows it "
@@ -539,7 +539,7 @@ def report_sent(study_id: str) -> str:
             "every figure as PNG (300 dpi), SVG and PDF.")
 
 
-# --- deadlines, nudges, digests, unreachable experts (bot/scheduler.py, bot/dispatcher.py) --
+# --- deadlines, nudges, digests, unreachable experts (dialogue/scheduler, delivery/dispatcher)
 
 def time_left(left: int, pace: float | None) -> str:
     """How long ``left`` statements take: at the expert's own pace when known, else at

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.cards import Card, Document
+from bot.chat.cards import Card, Document
 
 
 class DeliveryError(Exception):

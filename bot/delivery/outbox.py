@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cards import Card
+from bot.chat.cards import Card
 from engine.db import upsert
 from engine.models import OutboxMessage
 

@@ -1,6 +1,6 @@
 """Coordinator commands for the study's output: /report, /comments, /hide, /unhide.
 
-Registered in :data:`bot.coordination.EXTENSIONS`; the generic command path checks that
+Registered in :data:`bot.dialogue.coordination.EXTENSIONS`; the generic command path checks that
 the sender is a coordinator and audits every accepted call (with its arguments, so a
 hidden comment's number is on the record).
 """
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import arguments, texts
-from bot.cards import Document, Reply, Section, card
+from bot.chat.cards import Document, Reply, Section, card
+from bot.dialogue import arguments, texts
 from engine.models import Round
 from engine.report.moderation import (
     list_comments,
@@ -24,7 +24,7 @@ from engine.report.moderation import (
 )
 
 if TYPE_CHECKING:
-    from bot.coordination import Coordination, Handler
+    from bot.dialogue.coordination import Coordination, Handler
 
 
 CAPTIONS = {"report.html": "Study report (self-contained HTML)",

@@ -6,7 +6,7 @@ the work) and marked ``delivered`` after it went out. A crash between the two le
 lease, so the row is sent again rather than lost; a clean stop gives its leases back at
 once. Who takes a dead worker's leases, and when: on SQLite (one worker) the restarted
 process at start-up; on PostgreSQL any live dispatcher, a few seconds after the dead
-one's advisory lock fell free (``bot.liveness``), instead of waiting out the lease. A
+one's advisory lock fell free (``bot.delivery.liveness``), instead of waiting out the lease. A
 live worker's leases are never taken while it holds its lock, and a worker that loses
 its database session stops sending under that id before the others' grace period ends.
 
@@ -16,7 +16,7 @@ retries and across processes. A row holding several cards records how many went 
 (``payload["sent"]``), so a retry resumes at the first card not yet delivered.
 
 Pacing. Each claimed batch holds at most one row per recipient; rows go out
-concurrently, each waiting for its platform's pacer (``bot.pacing``: overall and
+concurrently, each waiting for its platform's pacer (``bot.delivery.pacing``: overall and
 per-chat token buckets), so a broadcast runs at the platform's limit without 429s.
 
 Failures. 429 / 5xx / timeouts are retried with backoff honouring ``retry_after``. A
@@ -39,12 +39,12 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot import texts
-from bot.cards import Card, Picture
-from bot.liveness import WorkerLock, lock_key
-from bot.outbox import cards_of, enqueue
-from bot.pacing import POLICIES, Pacer, PacingPolicy, pacers
-from bot.ports import DeliveryError, Messenger
+from bot.chat.cards import Card, Picture
+from bot.chat.ports import DeliveryError, Messenger
+from bot.delivery.liveness import WorkerLock, lock_key
+from bot.delivery.outbox import cards_of, enqueue
+from bot.delivery.pacing import POLICIES, Pacer, PacingPolicy, pacers
+from bot.dialogue import texts
 from engine.clock import Clock
 from engine.db import Store
 from engine.models import Identity, OutboxMessage, Participant
@@ -57,7 +57,7 @@ MAX_ATTEMPTS = 12
 BATCH = 100
 MIN_RETRY_SECONDS = 1.0
 STOP_GRACE_SECONDS = 5.0
-# PostgreSQL liveness (bot.liveness). A worker pings its own lock's session every
+# PostgreSQL liveness (bot.delivery.liveness). A worker pings its own lock's session every
 # KEEPALIVE_SECONDS (giving up after PING_TIMEOUT_SECONDS) and stops sending under an id it
 # cannot vouch for; the others wait DEAD_GRACE_SECONDS after a lock fell free before they
 # take that worker's rows: longer than that self-check plus one send in flight.
@@ -88,7 +88,7 @@ class Dispatcher:
                  keepalive: float = KEEPALIVE_SECONDS,
                  charts: ChartDrawer | None = None) -> None:
         """``coordinators``: (platform, address) pairs told when an expert becomes
-        unreachable. ``pacing``: per-platform policies (default ``bot.pacing.POLICIES``;
+        unreachable. ``pacing``: per-platform policies (default ``bot.delivery.pacing.POLICIES``;
         None for a platform sends unpaced). ``dead_grace`` / ``keepalive``: see
         ``DEAD_GRACE_SECONDS`` (PostgreSQL only). ``charts`` draws the round pictures
         cards ask for with ``chart_round`` (default: engine.report.feedback_chart)."""

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import actions, arguments, texts
-from bot.cards import Button, Card, Document, Reply, Section, card
-from bot.events import Command, Event, Pressed
-from bot.outbox import enqueue
+from bot.chat import actions
+from bot.chat.cards import Button, Card, Document, Reply, Section, card
+from bot.chat.events import Command, Event, Pressed
+from bot.delivery.outbox import enqueue
+from bot.dialogue import arguments, texts
 from engine import conclusion, enrolment, revisions, rounds
 from engine.audit import record_audit
 from engine.ballots import BallotItem, ballot_items
@@ -40,7 +41,7 @@ from engine.panel import enrolment_counts
 from engine.visible import is_blank
 
 if TYPE_CHECKING:
-    from bot.conductor import Conductor
+    from bot.dialogue.conductor import Conductor
 
 # Commands built into Coordination (methods named ``_<command>``).
 BUILT_IN = ("status", "openround", "closeround", "results", "revise", "drop", "add", "invite",
@@ -106,7 +107,8 @@ class Coordination:
     def parse_deadline(self, text: str, now: datetime,
                        base: datetime | None = None) -> datetime | None:
         """``14d``, ``+36h`` (from ``base``, default now), ``2026-12-01`` (end of that day)
-        or ``2026-12-01 18:00``, in the study's time zone; bounded (:mod:`bot.arguments`)."""
+        or ``2026-12-01 18:00``, in the study's time zone; bounded
+        (:mod:`bot.dialogue.arguments`)."""
         return arguments.deadline(text, now, self.spec.study.timezone, base)
 
     async def _openround(self, session: AsyncSession, args: str, now: datetime) -> Reply:
@@ -472,16 +474,16 @@ class Coordination:
 
 
 # /report, /comments, /hide, /unhide (issue 7)
-from bot import report_commands  # noqa: E402 - registers after Coordination is defined
+from bot.dialogue import report_commands  # noqa: E402 - registers after Coordination is defined
 
 EXTENSIONS.update(report_commands.COMMANDS)
 
 # /extend, /nudge (issue 6)
-from bot import schedule_commands  # noqa: E402 - registers after Coordination is defined
+from bot.dialogue import schedule_commands  # noqa: E402 - registers after Coordination is defined
 
 EXTENSIONS.update(schedule_commands.COMMANDS)
 
 # /reply (an expert's question answered under their pseudonym)
-from bot import relay  # noqa: E402 - registers after Coordination is defined
+from bot.dialogue import relay  # noqa: E402 - registers after Coordination is defined
 
 EXTENSIONS.update(relay.COMMANDS)

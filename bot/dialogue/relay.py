@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cards import Card, Reply, Section, card
-from bot.outbox import enqueue
+from bot.chat.cards import Card, Reply, Section, card
+from bot.delivery.outbox import enqueue
 from engine.errors import InvalidValue, NotEnrolled
 from engine.privacy import participant_by_pseudonym
 
 if TYPE_CHECKING:
-    from bot.conductor import Conductor
-    from bot.coordination import Coordination, Handler
+    from bot.dialogue.conductor import Conductor
+    from bot.dialogue.coordination import Coordination, Handler
     from engine.models import Participant
 
 MAX_MESSAGE = 1200  # a relayed message stays phone-sized with its heading and hint

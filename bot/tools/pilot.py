@@ -19,7 +19,7 @@ from typing import TextIO
 
 from adapters.console.render import choices, render
 from adapters.memory import MemoryChat
-from bot.demo import Demo, example_study
+from bot.tools.demo import Demo, example_study
 from engine.db import Store
 from engine.loading import load_study
 from engine.schema import upgrade

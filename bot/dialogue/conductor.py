@@ -18,10 +18,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import actions, outbox, relay, texts
-from bot.cards import Card, Prompt, Reply, card
-from bot.coordination import Coordination, NotCoordinator, command_names
-from bot.events import Attached, Command, Event, Joined, Pressed, Texted
+from bot.chat import actions
+from bot.chat.cards import Card, Prompt, Reply, card
+from bot.chat.events import Attached, Command, Event, Joined, Pressed, Texted
+from bot.delivery import outbox
+from bot.dialogue import relay, texts
+from bot.dialogue.coordination import Coordination, NotCoordinator, command_names
 from engine import ballots, conversation, enrolment, replies
 from engine.clock import Clock, known_time_zone
 from engine.db import Store, upsert

@@ -28,7 +28,7 @@ class Section:
 @dataclass(frozen=True)
 class Button:
     label: str
-    data: str  # an encoded action, see bot.actions
+    data: str  # an encoded action, see bot.chat.actions
 
 
 @dataclass(frozen=True)

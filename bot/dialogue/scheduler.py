@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import outbox, texts
-from bot.cards import Card
+from bot.chat.cards import Card
+from bot.delivery import outbox
+from bot.dialogue import texts
 from engine import ballots, rounds, schedule
 from engine.clock import Clock
 from engine.errors import DelphiError
@@ -34,7 +35,7 @@ from engine.models import Participant, ScheduledTask
 from engine.panel import seconds_per_statement
 
 if TYPE_CHECKING:
-    from bot.conductor import Conductor
+    from bot.dialogue.conductor import Conductor
 
 log = logging.getLogger(__name__)
 

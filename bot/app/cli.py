@@ -3,7 +3,7 @@
 Every command that fails because of the user's input prints one line per problem and
 exits 2; exit 1 is kept for failures outside the user's input (a messenger or database
 that cannot be reached, a token the messenger rejects). Either way one or two sentences
-and never a traceback (unless ``--debug``) or a secret (:mod:`bot.failures`).
+and never a traceback (unless ``--debug``) or a secret (:mod:`bot.app.failures`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.analyze_cli import register as register_analyze
-from bot.config import Config, load_config
-from bot.failures import CommandError, explain
-from bot.logs import configure_logging, guard_logging, remember_secrets, scrub
-from bot.outputs import write_files
+from bot.app.analyze_cli import register as register_analyze
+from bot.app.config import Config, load_config
+from bot.app.failures import CommandError, explain
+from bot.app.logs import configure_logging, guard_logging, remember_secrets, scrub
+from bot.app.outputs import write_files
 from engine.clock import SystemClock
 from engine.db import Store
 from engine.errors import DelphiError
@@ -155,7 +155,7 @@ async def invite_forms(config: Config) -> list[Callable[[str], str]]:
 
 def invite_count(text: str) -> int:
     """``--count``: checked before anything (database, Telegram) is contacted."""
-    from bot.arguments import number
+    from bot.dialogue.arguments import number
     from engine.errors import InvalidValue
 
     try:
@@ -279,7 +279,7 @@ def cmd_participant_erase(args: argparse.Namespace) -> int:
 # --- run / demo --------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.runtime import run_bot
+    from bot.app.runtime import run_bot
 
     config = _config(args, messengers=True)
     configure_logging(config.secrets())
@@ -287,13 +287,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bot.demo import run_demo
+    from bot.tools.demo import run_demo
 
     return _run(run_demo(Path(args.out), args.seed, args.experts))
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
-    from bot.pilot import run_pilot
+    from bot.tools.pilot import run_pilot
 
     study = Path(args.study) if args.study else None
     if study is not None:
