@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.chat.cards import PHONE_LIMIT, Button, Card, Prompt, Section
+from bot.chat.commands import NAMES
 from bot.chat.splitting import split_text
-from bot.dialogue.conductor import COORDINATOR_COMMANDS, EXPERT_COMMANDS
 
 Block = dict[str, Any]
 
@@ -42,8 +42,7 @@ COMMENT_BLOCK = "comment"
 COMMENT_INPUT = "text"
 
 # The conductor names commands the Telegram way (/ballot); in Slack they are /delphi ballot.
-_COMMAND_NAMES = "|".join(sorted({*EXPERT_COMMANDS, *COORDINATOR_COMMANDS}, key=len,
-                                 reverse=True))
+_COMMAND_NAMES = "|".join(sorted(NAMES, key=len, reverse=True))
 _COMMAND = re.compile(rf"(?<![\w/])/({_COMMAND_NAMES})\b")
 
 

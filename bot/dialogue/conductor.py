@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import actions
 from bot.chat.cards import Card, Prompt, Reply, card
+from bot.chat.commands import COORDINATOR_COMMANDS, EXPERT_COMMANDS
 from bot.chat.events import Attached, Command, Event, Joined, Pressed, Texted
 from bot.delivery import outbox
-from bot.dialogue import relay, texts
-from bot.dialogue.coordination import Coordination, NotCoordinator, command_names
+from bot.dialogue import commands, relay, texts
+from bot.dialogue.coordination import Coordination, NotCoordinator
 from engine import ballots, conversation, enrolment, replies
 from engine.clock import Clock, known_time_zone
 from engine.db import Store, upsert
@@ -53,9 +54,6 @@ COULD_NOT_SAVE_MESSAGE = ("Could not save that just now (a problem on our side);
                           "it again.")
 SAME_MOMENT = ("Another change arrived at the same moment, so this one was not saved; please "
                "check and try again.")
-EXPERT_COMMANDS = ("start", "ballot", "progress", "help", "withdraw", "timezone", "ask",
-                   "whoami")
-COORDINATOR_COMMANDS = command_names()
 
 
 @dataclass(frozen=True)
@@ -299,7 +297,7 @@ class Conductor:
     async def _command(self, session: AsyncSession, event: Command, now: datetime) -> Reply:
         name = event.name.lower()
         if name in COORDINATOR_COMMANDS:
-            return await self.coordination.command(session, event, now)
+            return await commands.run(self.coordination, session, event, now)
         if name == "help":
             return Reply(send=[texts.expert_help(event.who in self.coordinators)])
         if name == "whoami":

@@ -2,11 +2,12 @@
 
 Only the user ids in the config's ``[coordinators]`` may use them; anyone else is told
 so, nothing changes, and the attempt is audited. Every accepted action is audited too.
+:mod:`bot.dialogue.commands` says which method answers which command.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -43,32 +44,13 @@ from engine.visible import is_blank
 if TYPE_CHECKING:
     from bot.dialogue.conductor import Conductor
 
-# Commands built into Coordination (methods named ``_<command>``).
-BUILT_IN = ("status", "openround", "closeround", "results", "revise", "drop", "add", "invite",
-            "export", "endstudy", "preview")
-# Commands that change nothing, so need not queue behind other coordinators' changes;
-# every other command (a new one too) first takes the study's lock (engine.locks), so
-# each change has one winner and the loser is refused by the winner's committed state.
-READS_ONLY = frozenset({"status", "results", "closeround", "export", "report", "comments",
-                        "preview"})
-# Commands that read what they are based on first, then lock, and refuse when another
-# coordinator changed it in between (see _revise, schedule_commands.extend and .nudge).
-LOCKS_ITSELF = frozenset({"revise", "extend", "nudge"})
-# Commands contributed by other modules: name -> handler(coordination, session, args, now).
-# A module adds its own dict here, e.g. ``**schedule_commands.COMMANDS``.
-Handler = Callable[["Coordination", AsyncSession, str, datetime], Awaitable[Reply]]
-EXTENSIONS: dict[str, Handler] = {}
-
-
-def command_names() -> tuple[str, ...]:
-    return (*BUILT_IN, *EXTENSIONS)
-
 
 class NotCoordinator(DelphiError):
     code = "not_coordinator"
 
 
-def _actor(event: Event) -> str:
+def actor(event: Event) -> str:
+    """Who did it, as the audit log records it."""
     return f"{event.who.platform}:{event.who.user_id}"
 
 
@@ -78,7 +60,7 @@ class Coordination:
         self.spec = conductor.spec
         self.study_id = conductor.study_id
 
-    def _require(self, event: Event, what: str) -> None:
+    def require(self, event: Event, what: str) -> None:
         if event.who not in self.conductor.coordinators:
             raise NotCoordinator(f"{what} is only for the study coordinators; nothing was "
                                  "changed. To become one, send /whoami and ask whoever runs "
@@ -86,21 +68,7 @@ class Coordination:
 
     async def audit_refusal(self, session: AsyncSession, event: Event, now: datetime) -> None:
         what = event.name if isinstance(event, Command) else "round control (button)"
-        await record_audit(session, self.study_id, _actor(event), what, False, now)
-
-    async def command(self, session: AsyncSession, event: Command, now: datetime) -> Reply:
-        name = event.name.lower()
-        self._require(event, f"/{name}")
-        args = event.args.strip()
-        if name not in READS_ONLY and name not in LOCKS_ITSELF:
-            await hold_study(session, self.study_id)
-        if name in EXTENSIONS:
-            reply = await EXTENSIONS[name](self, session, args, now)
-        else:
-            reply = await getattr(self, f"_{name}")(session, args, now)
-        await record_audit(session, self.study_id, _actor(event), name, True, now,
-                           args=event.args.strip()[:500])
-        return reply
+        await record_audit(session, self.study_id, actor(event), what, False, now)
 
     # --- round control ----------------------------------------------------------------
 
@@ -136,12 +104,12 @@ class Coordination:
     async def confirm_open(self, session: AsyncSession, event: Pressed,
                            action: actions.OpenRound, now: datetime) -> Reply:
         """The "open anyway" button: opens exactly the round and deadline it was made for."""
-        self._require(event, "Opening a round")
+        self.require(event, "Opening a round")
         await hold_study(session, self.study_id)
         deadline = (datetime.fromtimestamp(action.deadline_minutes * 60, UTC)
                     if action.deadline_minutes else None)
         reply = await self.open_now(session, now, deadline, number=action.round)
-        await record_audit(session, self.study_id, _actor(event), "openround", True, now,
+        await record_audit(session, self.study_id, actor(event), "openround", True, now,
                            round=action.round)
         return Reply(toast=f"Round {action.round} is open.", edit=reply.send[0])
 
@@ -210,7 +178,7 @@ class Coordination:
 
     async def confirm_close(self, session: AsyncSession, event: Pressed,
                             action: actions.CloseRound, now: datetime) -> Reply:
-        self._require(event, "Closing a round")
+        self.require(event, "Closing a round")
         if not action.confirmed:
             return Reply(toast="Not closed.", edit=card("Round closing cancelled."))
         await hold_study(session, self.study_id)
@@ -222,7 +190,7 @@ class Coordination:
             raise RoundNotOpen(f"Round {action.round} was already closed; nothing was changed."
                                if closed is not None else f"Round {action.round} is not open; "
                                "nothing was changed.")
-        outcome = await self.close_now(session, now, _actor(event))
+        outcome = await self.close_now(session, now, actor(event))
         return Reply(toast=f"Round {outcome.round} closed.",
                      edit=card(f"Round {outcome.round} closed."),
                      send=[self.results_card(outcome.round, outcome.outcomes, final=True,
@@ -472,18 +440,3 @@ class Coordination:
                                       f"{', '.join(tables)} (pseudonyms only).")],
                      documents=documents)
 
-
-# /report, /comments, /hide, /unhide (issue 7)
-from bot.dialogue import report_commands  # noqa: E402 - registers after Coordination is defined
-
-EXTENSIONS.update(report_commands.COMMANDS)
-
-# /extend, /nudge (issue 6)
-from bot.dialogue import schedule_commands  # noqa: E402 - registers after Coordination is defined
-
-EXTENSIONS.update(schedule_commands.COMMANDS)
-
-# /reply (an expert's question answered under their pseudonym)
-from bot.dialogue import relay  # noqa: E402 - registers after Coordination is defined
-
-EXTENSIONS.update(relay.COMMANDS)

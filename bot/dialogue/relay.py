@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Card, Reply, Section, card
 from bot.delivery.outbox import enqueue
+from bot.dialogue.coordination import Coordination
 from engine.errors import InvalidValue, NotEnrolled
 from engine.privacy import participant_by_pseudonym
 
 if TYPE_CHECKING:
     from bot.dialogue.conductor import Conductor
-    from bot.dialogue.coordination import Coordination, Handler
     from engine.models import Participant
 
 MAX_MESSAGE = 1200  # a relayed message stays phone-sized with its heading and hint
@@ -97,6 +97,3 @@ async def reply(coordination: Coordination, session: AsyncSession, args: str,
                   _key("reply", coordination.study_id, expert.id, text, None, now), now,
                   participant_id=expert.id)
     return Reply(send=[card(f"Sent to {expert.pseudonym}.")])
-
-
-COMMANDS: dict[str, Handler] = {"reply": reply}

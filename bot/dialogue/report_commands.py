@@ -1,6 +1,6 @@
 """Coordinator commands for the study's output: /report, /comments, /hide, /unhide.
 
-Registered in :data:`bot.dialogue.coordination.EXTENSIONS`; the generic command path checks that
+Listed in :data:`bot.dialogue.commands.TABLE`; the generic command path checks that
 the sender is a coordinator and audits every accepted call (with its arguments, so a
 hidden comment's number is on the record).
 """
@@ -9,23 +9,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Document, Reply, Section, card
 from bot.dialogue import arguments, texts
+from bot.dialogue.coordination import Coordination
 from engine.models import Round
 from engine.report.moderation import (
     list_comments,
     moderation_round,
     set_hidden,
 )
-
-if TYPE_CHECKING:
-    from bot.dialogue.coordination import Coordination, Handler
-
 
 CAPTIONS = {"report.html": "Study report (self-contained HTML)",
             "report.md": "Markdown twin (figures: delphi report)",
@@ -95,7 +91,3 @@ async def hide(coordination: Coordination, session: AsyncSession, args: str,
 async def unhide(coordination: Coordination, session: AsyncSession, args: str,
                  now: datetime) -> Reply:
     return await _set(coordination, session, args, False)
-
-
-COMMANDS: dict[str, Handler] = {"report": report, "comments": comments, "hide": hide,
-                                "unhide": unhide}

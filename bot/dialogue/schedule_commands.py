@@ -1,6 +1,6 @@
 """Coordinator commands about time: ``/extend <when>`` and ``/nudge``.
 
-Registered into ``bot.dialogue.coordination.EXTENSIONS``. Both write in the coordinator's
+Listed in :data:`bot.dialogue.commands.TABLE`. Both write in the coordinator's
 transaction and queue their messages in the outbox, like every other command.
 
 - ``/extend 3d`` gives three more days counted from the current deadline (from now if it
@@ -14,7 +14,6 @@ transaction and queue their messages in the outbox, like every other command.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,14 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.chat.cards import Reply, card
 from bot.delivery.outbox import enqueue
 from bot.dialogue import texts
+from bot.dialogue.coordination import Coordination
 from engine import ballots, rounds, schedule
 from engine.errors import ConcurrentChange, InvalidValue, RoundNotOpen
 from engine.locks import hold_study
 from engine.models import OutboxMessage, Participant, Round
 from engine.panel import seconds_per_statement
-
-if TYPE_CHECKING:
-    from bot.dialogue.coordination import Coordination, Handler
 
 
 async def _open_round(coordination: Coordination, session: AsyncSession) -> Round:
@@ -115,6 +112,3 @@ async def nudge(coordination: Coordination, session: AsyncSession, args: str,
                       f"{int(now.timestamp())}", now, participant_id=expert.id)
         sent += 1
     return Reply(send=[texts.nudged(sent, resting, current.number)])
-
-
-COMMANDS: dict[str, Handler] = {"extend": extend, "nudge": nudge}

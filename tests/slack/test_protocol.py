@@ -95,7 +95,7 @@ def test_the_manifest_comments_say_what_the_code_does() -> None:
     command's usage hint offers only subcommands the conductor knows."""
     import re
 
-    from bot.dialogue.conductor import EXPERT_COMMANDS
+    from bot.chat.commands import EXPERT_COMMANDS
 
     text = MANIFEST.read_text(encoding="utf-8")
     adapter = (Path(__file__).resolve().parents[2] / "adapters" / "slack" / "adapter.py"
