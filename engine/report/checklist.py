@@ -30,10 +30,15 @@ Item content is PARAPHRASED briefly, never quoted. What each id's topic was chec
   topic below is what that example illustrates, and the German checklist gives the same
   order. Where an example leaves the item's scope open (2, 12, 22, 30, 37) the topic is
   the narrowest reading of the example.
-- CREDES: NOT verified. No copy of the CREDES table could be read here (Palliat Med full
-  text and the EQUATOR record carry no item list); the 16 topics are the previous
-  paraphrase (rationale; planning and design; study conduct; reporting) and the authors
-  must check them against the paper.
+- CREDES: NOT verified. No copy of the CREDES recommendations table could be read here.
+  Searched without finding the item wording: the Palliat Med full text and the EQUATOR
+  record (no item list), reportilo's checklist_items.json (has ACCORD and DELPHISTAR, not
+  CREDES; CREDES only in its EQUATOR index), the peer-review manuscript PMJ-16-0191.R1 on
+  dokumen.tips and Jünger's EAPC blog post (only their opening pages are stored), the
+  Spranger 2022 review of Delphi reporting guidelines (ZEFQ, abstract only), and public
+  code that names CREDES (no item table). The 16 topics are the previous paraphrase
+  (rationale; planning and design; study conduct; reporting) and the authors must check
+  them against the paper.
 
 ``status``: ``answered`` (the report answers it; ``where`` links the section),
 ``partly`` (the report gives part; ``note`` says what is missing) or ``authors`` (for the
