@@ -31,6 +31,7 @@ from engine.errors import (
     ParticipantInactive,
     RoundClosed,
     RoundNotOpen,
+    Step,
 )
 from engine.loading import study_spec
 from engine.models import (
@@ -53,12 +54,13 @@ NOT_ENROLLED = "You are not enrolled in this study; you need an invite link."
 NO_OPEN_ROUND = ("No round is open at the moment; you will get a message when the next one "
                  "opens.")
 
-_INACTIVE = {
-    "enrolled": "Please answer the consent question first (send /start again to see it).",
-    "screening": "Please finish the screening questions first.",
-    "declined": "You declined to take part, so nothing was recorded.",
-    "ineligible": "You are not eligible for this study, so nothing was recorded.",
-    "withdrawn": "You have withdrawn from this study, so nothing was recorded.",
+_INACTIVE: dict[str, tuple[str | Step, ...]] = {
+    "enrolled": ("Please answer the consent question first (send ", Step("start"),
+                 " again to see it)."),
+    "screening": ("Please finish the screening questions first.",),
+    "declined": ("You declined to take part, so nothing was recorded.",),
+    "ineligible": ("You are not eligible for this study, so nothing was recorded.",),
+    "withdrawn": ("You have withdrawn from this study, so nothing was recorded.",),
 }
 
 
@@ -152,8 +154,8 @@ Expert = int | Standing  # a participant id, or that participant's standing alre
 
 def ensure_active(participant: Participant | Standing) -> None:
     if participant.status != "active":
-        raise ParticipantInactive(_INACTIVE.get(
-            participant.status, "You are not taking part in this study."))
+        raise ParticipantInactive(*_INACTIVE.get(
+            participant.status, ("You are not taking part in this study.",)))
 
 
 # Core tables, not ORM entities: these statements run on every press (see the docstring).
@@ -260,7 +262,7 @@ async def _rateable_round(session: AsyncSession, expert: Standing, round_number:
             Round.study_id == expert.study_id, Round.number == round_number))
         if closed is not None and closed.status == "closed":
             raise RoundClosed(f"Round {round_number} has closed; this button no longer works. "
-                              "Send /ballot for the current round.")
+                              "Send ", Step("ballot"), " for the current round.")
         raise RoundNotOpen(f"Round {round_number} is not open.")
     if current is None:
         raise RoundNotOpen(NO_OPEN_ROUND)
@@ -305,7 +307,8 @@ def _item(items: list[BallotItem], code: str, round_number: int) -> BallotItem:
     item = next((i for i in items if i.code == code), None)
     if item is None:
         raise NotOnBallot(f"Statement {code} is not on the ballot of round {round_number} "
-                          "(it may have been dropped or revised). Send /ballot to continue.")
+                          "(it may have been dropped or revised). Send ", Step("ballot"),
+                          " to continue.")
     return item
 
 

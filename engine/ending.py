@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.errors import NoMoreRounds, RoundAlreadyOpen
+from engine.errors import NoMoreRounds, RoundAlreadyOpen, Step
 from engine.models import Round, RoundItem, Study
 
 
@@ -65,8 +65,8 @@ async def end_by_coordinator(session: AsyncSession, study_id: str, now: datetime
                                     .order_by(Round.number))).all()
     open_ = [r for r in rounds if r.status == "open"]
     if open_:
-        raise RoundAlreadyOpen(f"Round {open_[0].number} is open: close it first "
-                               "(/closeround), then end the study.")
+        raise RoundAlreadyOpen(f"Round {open_[0].number} is open: close it first (",
+                               Step("closeround"), "), then end the study.")
     closed = [r.number for r in rounds if r.status == "closed"]
     if not closed:
         raise NoMoreRounds("No round has closed yet, so there is no result to end with.")

@@ -1,17 +1,39 @@
 """Typed refusals from the engine.
 
-Each error carries a one-line, user-facing sentence (``str(error)``) so that the conductor
-can answer an expert or a coordinator without knowing the details; ``code`` is a stable
-machine name for tests, logs and adapters.
+Each error carries a one-line, user-facing sentence so that the conductor can answer an
+expert or a coordinator without knowing the details; ``code`` is a stable machine name
+for tests, logs and adapters. A sentence that tells the person what to send next names
+that command as a :class:`Step` among its ``parts`` instead of spelling it: the engine
+knows no messenger, and each one spells a command its own way.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Step:
+    """The command a person should send next, by name ("ballot"), not by spelling."""
+
+    command: str
+
+    def __str__(self) -> str:
+        return f"/{self.command}"
+
 
 class DelphiError(Exception):
-    """Base class: a refusal that writes nothing and deserves a clear sentence."""
+    """Base class: a refusal that writes nothing and deserves a clear sentence.
+
+    ``str(error)`` is the sentence with each Step written as ``/name`` (for logs and the
+    command line); ``parts`` keeps the Steps for whoever answers in a chat.
+    """
 
     code = "refused"
+
+    def __init__(self, *parts: str | Step) -> None:
+        super().__init__("".join(map(str, parts)))
+        self.parts: tuple[str | Step, ...] = parts
 
 
 class NotFound(DelphiError):

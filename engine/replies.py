@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.ballots import Standing
-from engine.errors import InvalidValue
+from engine.errors import InvalidValue, Step
 from engine.models import Ballot, Comment, Round, Statement, StatementVersion
 
 CANNOT_REPLY = ("You cannot reply to that comment (it may have been hidden, or you have "
-                "answered it already). Send /ballot to continue.")
+                "answered it already). Send ", Step("ballot"), " to continue.")
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,9 @@ async def answerable(session: AsyncSession, expert: Standing, study_id: str,
         .where(Comment.id == comment_id, Round.study_id == study_id))).first()
     if (row is None or row.kind == "reply" or row.hidden or row.participant_id == expert.id
             or row.number != round_number - 1):
-        raise InvalidValue(CANNOT_REPLY)
+        raise InvalidValue(*CANNOT_REPLY)
     if expert.ballot_id is not None and await session.scalar(
             select(Comment.id).where(Comment.ballot_id == expert.ballot_id,
                                      Comment.reply_to == comment_id)) is not None:
-        raise InvalidValue(CANNOT_REPLY)
+        raise InvalidValue(*CANNOT_REPLY)
     return Answerable(str(row.code), str(row.text))

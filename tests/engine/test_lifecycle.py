@@ -22,6 +22,7 @@ from engine.errors import (
     RoundAlreadyOpen,
     RoundClosed,
     RoundNotOpen,
+    Step,
 )
 from engine.models import Rating, Round, Study, round_status_is
 from tests.engine.helpers import enrol_panel, loaded
@@ -90,9 +91,11 @@ async def test_rating_after_close_is_refused_and_writes_nothing(
         closed = await rounds.close_round(session, spec.study.id, clock.now())
         closed_ratings = await rounds.round_ratings(session, closed.round)
     assert [r.rating for r in closed_ratings] == [5]
-    with pytest.raises(RoundClosed, match="Round 1 has closed"):
+    with pytest.raises(RoundClosed, match="Round 1 has closed") as refused:
         async with store.transaction() as session:
             await ballots.record_rating(session, expert, 1, "S01", 1, clock.now())
+    assert Step("ballot") in refused.value.parts  # the next step, named for any messenger
+    assert str(refused.value).endswith("Send /ballot for the current round.")
     assert await count_ratings(store) == 1
     async with store.transaction() as session:
         assert await session.scalar(select(Rating.value)) == 5
