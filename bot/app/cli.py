@@ -22,6 +22,7 @@ from bot.app.config import Config, load_config
 from bot.app.failures import CommandError, explain
 from bot.app.logs import configure_logging, guard_logging, remember_secrets, scrub
 from bot.app.outputs import write_files
+from bot.app.readiness import require_current_schema
 from engine.clock import SystemClock
 from engine.db import Store
 from engine.errors import DelphiError
@@ -53,16 +54,6 @@ async def _with_store(config: Config, body: Callable[[Store], Coroutine[Any, Any
         return await body(store)
     finally:
         await store.dispose()
-
-
-async def require_current_schema(store: Store, config_path: str) -> None:
-    """Refuse to work on a database whose schema is behind the code (or ahead of it)."""
-    state = await schema_state(store.engine)
-    if not state.up_to_date:
-        found = state.current or "empty"
-        raise CommandError(
-            f"the database schema is out of date ({found}, this version needs {state.head}); "
-            f"run `delphi db upgrade --config {config_path}` first")
 
 
 # --- study -------------------------------------------------------------------------------

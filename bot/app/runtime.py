@@ -16,6 +16,8 @@ import sys
 from contextlib import suppress
 
 from bot.app.config import Config
+from bot.app.failures import CommandError
+from bot.app.readiness import require_current_schema
 from bot.chat.ports import Adapter
 from bot.delivery.dispatcher import Dispatcher
 from bot.dialogue.conductor import Conductor, Coordinators
@@ -31,8 +33,6 @@ log = logging.getLogger(__name__)
 
 async def check_ready(store: Store, config: Config, config_path: str) -> StudyFile:
     """Refuse to start on an outdated schema or a study file that differs from the loaded one."""
-    from bot.app.cli import require_current_schema
-
     await require_current_schema(store, config_path)
     spec = load_study_file(config.study_path)
     async with store.transaction() as session:
@@ -149,8 +149,6 @@ def freeze_startup_heap() -> None:
 
 
 async def run_bot(config: Config, config_path: str) -> int:
-    from bot.app.failures import CommandError
-
     if config.telegram is None and config.slack is None:
         raise CommandError(f"{config_path}: no messenger configured; add a [telegram] or "
                            "[slack] section (see config.example.toml)")
