@@ -11,6 +11,7 @@ so ``delphi analyze`` on the export reproduces the stored results.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.ballots import ballot_items
+from engine.db import Store
 from engine.ending import StopReason, record_end
 from engine.loading import get_study, study_file_of
 from engine.models import (
@@ -32,7 +34,8 @@ from engine.models import (
     Statement,
     StatementVersion,
 )
-from engine.rounds import close_round, panel_size, prepare_next_round
+from engine.round_reading import RoundReading, ballot_marks
+from engine.rounds import close_round, open_round_or_none, panel_size, prepare_next_round
 from engine.stats.api import analyze, decide_after_round
 from engine.studyfile import StudyFile
 from engine.verdict import Verdict, VerdictRules, verdict
@@ -79,11 +82,13 @@ class Conclusion:
 
 async def ratings_frame(session: AsyncSession, study_id: str,
                         up_to_round: int | None = None,
-                        confidence: bool = False) -> pd.DataFrame:
+                        confidence: bool = False,
+                        ballots: Collection[int] | None = None) -> pd.DataFrame:
     """Every rating the statistics use, in ``delphi analyze``'s long format (pseudonyms
     only); with ``confidence``, a ``confidence`` column too (low / medium / high, or
-    empty). Under ``[consensus] ballots = "submitted"`` only ratings on submitted ballots
-    count, otherwise every answered statement."""
+    empty); with ``ballots``, only the ratings on those ballots. Under ``[consensus]
+    ballots = "submitted"`` only ratings on submitted ballots count, otherwise every
+    answered statement."""
     query = (select(Round.number, Statement.code, StatementVersion.version,
                     Participant.pseudonym, Rating.value, Participant.stakeholder_group,
                     Rating.confidence)
@@ -96,6 +101,8 @@ async def ratings_frame(session: AsyncSession, study_id: str,
              .order_by(Round.number, Statement.position, Participant.pseudonym))
     if up_to_round is not None:
         query = query.where(Round.number <= up_to_round)
+    if ballots is not None:
+        query = query.where(Ballot.id.in_(ballots))
     if study_file_of(await get_study(session, study_id)).consensus.ballots == "submitted":
         query = query.where(Ballot.submitted_at.is_not(None))
     rows = (await session.execute(query)).all()
@@ -165,13 +172,45 @@ def _details(row: dict[str, Any], points: int) -> dict[str, Any]:
     return details
 
 
-async def conclude_round(session: AsyncSession, study_id: str, now: datetime) -> Conclusion:
-    """Close the open round, store every statement's result, prepare the next round."""
+async def read_round(store: Store, study_id: str) -> RoundReading | None:
+    """The open round's ratings, read apart from any transaction before its close takes
+    the write lock (engine.round_reading); None when no round is open or the store
+    cannot read apart."""
+    async def read(session: AsyncSession) -> RoundReading | None:
+        round_ = await open_round_or_none(session, study_id)
+        if round_ is None:
+            return None
+        spec = study_file_of(await get_study(session, study_id))
+        return RoundReading(round_.id, round_.number, spec.consensus.ballots == "submitted",
+                            await ratings_frame(session, study_id, round_.number),
+                            await ballot_marks(session, round_.id))
+    return await store.read_apart(read)
+
+
+async def _round_frame(session: AsyncSession, spec: StudyFile, round_: Round,
+                       reading: RoundReading | None) -> pd.DataFrame:
+    """The ratings up to ``round_`` as they are now: the reading brought up to date when
+    it is of this round, else read here."""
+    if (reading is None or reading.round_id != round_.id
+            or reading.submitted_only != (spec.consensus.ballots == "submitted")):
+        return await ratings_frame(session, spec.study.id, round_.number)
+    changed = reading.changed(await ballot_marks(session, round_.id))
+    if not changed:
+        return reading.frame
+    return reading.updated(changed, await ratings_frame(session, spec.study.id,
+                                                        round_.number, ballots=changed))
+
+
+async def conclude_round(session: AsyncSession, study_id: str, now: datetime,
+                         reading: RoundReading | None = None) -> Conclusion:
+    """Close the open round, store every statement's result, prepare the next round.
+    With ``reading`` (read_round, made before this transaction), only the ballots that
+    changed since are read here."""
     spec = study_file_of(await get_study(session, study_id))
     closed = await close_round(session, study_id, now)
     round_ = closed.round
     items = await ballot_items(session, round_)
-    frame = await ratings_frame(session, study_id, round_.number)
+    frame = await _round_frame(session, spec, round_, reading)
     results, by_key = _results(spec, round_, frame, closed.panel_size)
     if results.empty:
         finished = round_.number >= spec.study.max_rounds

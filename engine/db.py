@@ -16,10 +16,10 @@ import asyncio
 import functools
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import FromClause, Insert, Result, bindparam, event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from engine import sqlite_driver
 from engine.models import Base
@@ -58,7 +59,7 @@ def _prepare_sqlite_file(url: str) -> None:
         os.close(fd)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, begin: str = "BEGIN IMMEDIATE") -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred).
@@ -72,34 +73,52 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(begin)
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, snapshot: bool = False, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url`` with the backend's safety settings applied.
 
     A plain ``sqlite://`` URL runs SQLite on the event loop's thread (see
     engine.sqlite_driver); ``sqlite+aiosqlite://`` keeps aiosqlite's helper threads.
+    With ``snapshot``, an engine for reading only: each transaction sees one snapshot of
+    the database (a deferred BEGIN on SQLite, repeatable read on PostgreSQL) and takes no
+    write lock, so writers go on meanwhile.
     """
     url = sqlite_driver.resolve(url)
     if is_sqlite(url):
         _prepare_sqlite_file(url)
         engine = create_async_engine(url, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, "BEGIN" if snapshot else "BEGIN IMMEDIATE")
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     # The one-winner rule (engine.locks) relies on each statement after a lock wait seeing
     # what the lock's previous holder committed: read committed, whatever the server's
     # default.
-    kwargs.setdefault("isolation_level", "READ COMMITTED")
+    kwargs.setdefault("isolation_level", "REPEATABLE READ" if snapshot else "READ COMMITTED")
     return create_async_engine(url, **kwargs)
 
 
-class Store:
-    """Owns the engine; hands out short transactions (the unit of work)."""
+def _opens_twice(url: str) -> bool:
+    """Whether a second connection to ``url`` sees the same database (not so for an
+    in-memory SQLite database)."""
+    if not is_sqlite(url):
+        return True
+    database = make_url(url).database
+    return bool(database) and database != ":memory:" and "mode=memory" not in url
 
-    def __init__(self, engine: AsyncEngine) -> None:
+
+T = TypeVar("T")
+
+
+class Store:
+    """Owns the engine; hands out short transactions (the unit of work), and reads
+    apart from them (:meth:`read_apart`)."""
+
+    def __init__(self, engine: AsyncEngine,
+                 snapshots: Callable[[], AsyncEngine] | None = None) -> None:
         self.engine = engine
+        self._snapshots = snapshots
         self.sqlite = engine.dialect.name == "sqlite"
         # Per-database memo for data that cannot change once written (an open round's
         # ballot); sessions reach it through ``session.info["memo"]``.
@@ -110,7 +129,28 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Store:
-        return cls(make_engine(url, **kwargs))
+        snapshots = (functools.partial(make_engine, url, snapshot=True, poolclass=NullPool,
+                                       **kwargs) if _opens_twice(url) else None)
+        return cls(make_engine(url, **kwargs), snapshots)
+
+    async def read_apart(self, read: Callable[[AsyncSession], Awaitable[T]]) -> T | None:
+        """Run ``read`` in one snapshot of the database, on a connection of its own, in a
+        thread with its own event loop: for a slow read (a whole round's ratings) that
+        must hold neither the write lock nor this event loop while it runs. None when
+        the database cannot be opened a second time (SQLite in memory, or a store made
+        from a bare engine): the caller then reads in its own transaction."""
+        if self._snapshots is None:
+            return None
+        return await asyncio.to_thread(asyncio.run, self._read_snapshot(read))
+
+    async def _read_snapshot(self, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        assert self._snapshots is not None
+        engine = self._snapshots()
+        try:
+            async with AsyncSession(engine, info={"memo": {}}) as session, session.begin():
+                return await read(session)
+        finally:
+            await engine.dispose()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

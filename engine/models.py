@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     literal_column,
     text,
 )
@@ -264,7 +265,13 @@ class ScreeningAnswer(Base):
 
 
 class Ballot(Base):
-    """One participant's ballot in one round."""
+    """One participant's ballot in one round.
+
+    ``revision`` goes up with every rating written to the ballot, kept so by the database
+    itself (RATING_TRIGGERS below), whoever writes: the round close reads the ratings
+    before it takes the write lock and compares revisions inside it, to re-read only the
+    ballots that changed in between (engine.round_reading).
+    """
 
     __tablename__ = "ballots"
     __table_args__ = (UniqueConstraint("round_id", "participant_id"),)
@@ -274,6 +281,7 @@ class Ballot(Base):
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
     started_at: Mapped[datetime]
     submitted_at: Mapped[datetime | None]
+    revision: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
 
 class Rating(Base):
@@ -292,6 +300,35 @@ class Rating(Base):
     confidence: Mapped[int | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# A rating written, changed or removed counts as a new revision of its ballot. The
+# migration that added ``ballots.revision`` (0006) creates the same triggers.
+RATING_TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER ratings_revise_ballot_on_insert AFTER INSERT ON ratings BEGIN "
+        "UPDATE ballots SET revision = revision + 1 WHERE id = NEW.ballot_id; END",
+        "CREATE TRIGGER ratings_revise_ballot_on_update AFTER UPDATE OF value, ballot_id "
+        "ON ratings BEGIN "
+        "UPDATE ballots SET revision = revision + 1 WHERE id IN (OLD.ballot_id, "
+        "NEW.ballot_id); END",
+        "CREATE TRIGGER ratings_revise_ballot_on_delete AFTER DELETE ON ratings BEGIN "
+        "UPDATE ballots SET revision = revision + 1 WHERE id = OLD.ballot_id; END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION ratings_revise_ballot() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN UPDATE ballots SET revision = revision + 1 "
+        "WHERE id IN (OLD.ballot_id, NEW.ballot_id); RETURN NULL; END $$",
+        "CREATE TRIGGER ratings_revise_ballot AFTER INSERT OR UPDATE OF value, ballot_id "
+        "OR DELETE ON ratings FOR EACH ROW EXECUTE FUNCTION ratings_revise_ballot()",
+    ],
+}
+
+
+@event.listens_for(Rating.__table__, "after_create")
+def _create_rating_triggers(_table: Any, connection: Any, **_: Any) -> None:
+    for statement in RATING_TRIGGERS.get(connection.dialect.name, []):
+        connection.exec_driver_sql(statement)
 
 
 class Comment(Base):

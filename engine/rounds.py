@@ -139,7 +139,6 @@ class ClosedRound:
     once, in the form the statistics take (``round_ratings`` gives them as rows)."""
 
     round: Round
-    statements: list[str]
     panel_size: int
 
 
@@ -188,11 +187,7 @@ async def close_round(session: AsyncSession, study_id: str, now: datetime) -> Cl
     if not getattr(closed, "rowcount", 0):  # closed by someone else meanwhile
         raise RoundNotOpen(f"Round {current.number} was already closed; nothing was changed.")
     _stored(current, status="closed", closed_at=now)
-    return ClosedRound(
-        round=current,
-        statements=await round_statement_codes(session, current.id),
-        panel_size=await panel_size(session, current),
-    )
+    return ClosedRound(round=current, panel_size=await panel_size(session, current))
 
 
 async def latest_versions(session: AsyncSession, study_id: str) -> dict[str, StatementVersion]:

@@ -31,7 +31,7 @@ class Backend:
     engine_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def store(self) -> Store:
-        return Store(make_engine(self.url, **self.engine_kwargs))
+        return Store.from_url(self.url, **self.engine_kwargs)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -1,0 +1,92 @@
+"""A round's close reads the ratings before its write transaction and brings them up to
+date inside it: what experts pressed in between is counted, what they press after the
+close is refused, and the results are those of a close that read everything inside."""
+
+from __future__ import annotations
+
+from statistics import median
+
+import pytest
+from sqlalchemy import select
+
+from engine import ballots, conclusion, rounds
+from engine.clock import ManualClock
+from engine.db import Store
+from engine.errors import RoundClosed
+from engine.models import Ballot, RoundResult, Statement, StatementVersion
+from tests.engine.helpers import enrol_panel, loaded
+
+
+async def _results(store: Store) -> dict[int, tuple[int, float | None]]:
+    async with store.transaction() as session:
+        rows = await session.execute(select(StatementVersion.id, RoundResult.n,
+                                            RoundResult.median)
+                                     .join(RoundResult, RoundResult.statement_version_id
+                                           == StatementVersion.id))
+        return {version: (n, median) for version, n, median in rows}
+
+
+async def _rate(store: Store, expert: int, code: str, value: int | None,
+                clock: ManualClock) -> None:
+    async with store.transaction() as session:
+        await ballots.record_rating(session, expert, 1, code, value, clock.now())
+
+
+async def test_every_rating_written_moves_its_ballots_revision(
+        store: Store, clock: ManualClock) -> None:
+    spec = await loaded(store, clock.now())
+    [expert] = await enrol_panel(store, spec.study.id, 1, clock.now())
+    async with store.transaction() as session:
+        await rounds.open_round(session, spec.study.id, clock.now())
+    revisions = []
+    for code, value in (("S01", 4), ("S01", 4), ("S01", 2), ("S02", None)):
+        await _rate(store, expert, code, value, clock)
+        async with store.transaction() as session:
+            revisions.append(await session.scalar(select(Ballot.revision)))
+    assert revisions == [1, 2, 3, 4]
+
+
+async def test_ratings_pressed_between_the_reading_and_the_close_are_counted(
+        store: Store, clock: ManualClock) -> None:
+    spec = await loaded(store, clock.now())
+    first, second, third = await enrol_panel(store, spec.study.id, 3, clock.now())
+    async with store.transaction() as session:
+        await rounds.open_round(session, spec.study.id, clock.now())
+    await _rate(store, first, "S01", 5, clock)
+    await _rate(store, second, "S01", 5, clock)
+    reading = await conclusion.read_round(store, spec.study.id)
+    assert reading is not None and len(reading.frame) == 2
+    await _rate(store, second, "S01", 1, clock)  # changed after the reading
+    await _rate(store, third, "S01", 3, clock)  # a new ballot after the reading
+    async with store.transaction() as session:
+        outcome = await conclusion.conclude_round(session, spec.study.id, clock.now(),
+                                                  reading)
+    s01 = next(o for o in outcome.outcomes if o.code == "S01")
+    assert (s01.n, s01.median) == (3, 3.0)
+    with pytest.raises(RoundClosed, match="Round 1 has closed"):
+        await _rate(store, first, "S01", 1, clock)
+
+
+async def test_the_stored_results_count_every_rating_as_it_was_at_the_close(
+        store: Store, clock: ManualClock) -> None:
+    spec = await loaded(store, clock.now())
+    experts = await enrol_panel(store, spec.study.id, 4, clock.now())
+    async with store.transaction() as session:
+        await rounds.open_round(session, spec.study.id, clock.now())
+    given: dict[str, list[int]] = {s.id: [] for s in spec.statements}
+    for index, expert in enumerate(experts):
+        for position, statement in enumerate(spec.statements):
+            value = (index * 3 + position) % spec.scale.points + 1
+            await _rate(store, expert, statement.id, value, clock)
+            given[statement.id].append(value)
+    reading = await conclusion.read_round(store, spec.study.id)
+    first = spec.statements[0].id
+    await _rate(store, experts[0], first, spec.scale.points, clock)
+    given[first][0] = spec.scale.points
+    async with store.transaction() as session:
+        await conclusion.conclude_round(session, spec.study.id, clock.now(), reading)
+        versions = dict((await session.execute(
+            select(StatementVersion.id, Statement.code)
+            .join(Statement, Statement.id == StatementVersion.statement_id))).all())
+    stored = {versions[v]: result for v, result in (await _results(store)).items()}
+    assert stored == {code: (4, median(values)) for code, values in given.items()}
