@@ -3,10 +3,9 @@
 One call, inside the coordinator's transaction, so a round is never half closed: either
 the round is closed *and* its results stored *and* the next round prepared, or nothing.
 
-Statements are analysed under an *analysis key*: the statement id for its first wording
-and ``S05.v2`` for a revised wording, because a revised statement is a new question and
-must not be tested for stability against the old one. ``ratings.csv`` uses the same keys,
-so ``delphi analyze`` on the export reproduces the stored results.
+Statements are analysed under their wording's key (:func:`engine.codec.version_key`:
+``S05`` for a first wording, ``S05.v2`` for a revised one). ``ratings.csv`` uses the same
+keys, so ``delphi analyze`` on the export reproduces the stored results.
 """
 
 from __future__ import annotations
@@ -17,10 +16,11 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.ballots import ballot_items
+from engine.ballots import BallotItem, ballot_items
+from engine.codec import version_key
 from engine.db import Store
 from engine.ending import StopReason, record_end
 from engine.loading import get_study, study_file_of
@@ -30,21 +30,23 @@ from engine.models import (
     Participant,
     Rating,
     Round,
-    RoundResult,
     Statement,
     StatementVersion,
 )
 from engine.round_reading import RoundReading, ballot_marks
-from engine.rounds import close_round, open_round_or_none, panel_size, prepare_next_round
+from engine.rounds import (
+    ballot_counts,
+    close_round,
+    open_round_or_none,
+    panel_size,
+    prepare_next_round,
+)
+from engine.statement_statistics import StatementStatistics
 from engine.stats.api import analyze, decide_after_round
 from engine.studyfile import StudyFile
-from engine.verdict import Verdict, VerdictRules, verdict
+from engine.verdict import Verdict, VerdictRules
 
 RATING_COLUMNS = ["round", "statement", "participant", "rating", "group"]
-
-
-def analysis_key(code: str, version: int) -> str:
-    return code if version == 1 else f"{code}.v{version}"
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ async def ratings_frame(session: AsyncSession, study_id: str,
         query = query.where(Ballot.submitted_at.is_not(None))
     rows = (await session.execute(query)).all()
     frame = pd.DataFrame(
-        [(r, analysis_key(code, version), who, value, group)
+        [(r, version_key(code, version), who, value, group)
          for r, code, version, who, value, group, _ in rows], columns=RATING_COLUMNS)
     frame["rating"] = frame["rating"].astype("Int64")
     if confidence:
@@ -117,22 +119,9 @@ async def ratings_frame(session: AsyncSession, study_id: str,
     return frame
 
 
-def _value(row: dict[str, Any], name: str) -> Any:
-    value = row.get(name)
-    if value is None or pd.isna(value):
-        return None
-    if hasattr(value, "item"):
-        return value.item()
-    return value
-
-
-def _empty_row() -> dict[str, Any]:
-    return {"n": 0, "n_unable": 0, "consensus": "none", "reason": "no ratings",
-            "status": "open"}
-
-
-def _results(spec: StudyFile, round_: Round, frame: pd.DataFrame, eligible: int
-             ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+def _analysed(spec: StudyFile, round_: Round, frame: pd.DataFrame, eligible: int
+              ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """The analysis of every round up to ``round_`` and this round's rows by wording key."""
     if frame.empty:
         return pd.DataFrame(), {}
     results = analyze(frame, spec.consensus, spec.scale.points, spec.stopping,
@@ -141,35 +130,24 @@ def _results(spec: StudyFile, round_: Round, frame: pd.DataFrame, eligible: int
     return results, {str(r["statement"]): r for r in rows.to_dict("records")}
 
 
-def _stable(row: dict[str, Any]) -> bool | None:
-    stable = _value(row, "stable")
-    return None if stable is None else bool(stable)
+def _statistics(spec: StudyFile, round_: Round, item: BallotItem,
+                by_key: dict[str, dict[str, Any]]) -> StatementStatistics:
+    row = by_key.get(version_key(item.code, item.version))
+    if row is None:
+        return StatementStatistics.unrated(round_.number, item.code, item.version,
+                                           spec.scale.points)
+    return StatementStatistics.from_analysis(row, item.code, item.version)
 
 
-def _outcome(item: Any, row: dict[str, Any], carried: bool,
+def _outcome(item: BallotItem, statistics: StatementStatistics, carried: bool,
              rules: VerdictRules) -> StatementOutcome:
-    consensus = str(_value(row, "consensus") or "none")
-    n, n_unable = int(_value(row, "n") or 0), int(_value(row, "n_unable") or 0)
-    stable = _stable(row)
+    s = statistics
     return StatementOutcome(
-        code=item.code, domain=item.domain, version_id=item.version_id,
-        n=n, n_unable=n_unable,
-        median=_value(row, "median"), q1=_value(row, "q1"), q3=_value(row, "q3"),
-        iqr=_value(row, "iqr"), pct_agree=_value(row, "pct_agree"),
-        pct_disagree=_value(row, "pct_disagree"), consensus=consensus,
-        reason=str(_value(row, "reason") or ""), status=str(_value(row, "status") or "open"),
-        carried=carried, stable=stable,
-        verdict=verdict(consensus, stable, n, rules, n_unable=n_unable))
-
-
-def _details(row: dict[str, Any], points: int) -> dict[str, Any]:
-    skip = {"round", "statement", "n", "n_unable", "median", "q1", "q3", "iqr", "pct_agree",
-            "pct_disagree", "consensus", "reason"}
-    details = {k: _value(row, k) for k in row if k not in skip and not k.startswith("count_")}
-    details["counts"] = {str(p): int(_value(row, f"count_{p}") or 0)
-                         for p in range(1, points + 1)}
-    details["reason"] = _value(row, "reason")
-    return details
+        code=item.code, domain=item.domain, version_id=item.version_id, n=s.n,
+        n_unable=s.n_unable, median=s.median, q1=s.q1, q3=s.q3, iqr=s.iqr,
+        pct_agree=s.pct_agree, pct_disagree=s.pct_disagree, consensus=s.consensus,
+        reason=s.reason, status=s.status, carried=carried, stable=s.stable,
+        verdict=s.verdict(rules))
 
 
 async def read_round(store: Store, study_id: str) -> RoundReading | None:
@@ -211,7 +189,7 @@ async def conclude_round(session: AsyncSession, study_id: str, now: datetime,
     round_ = closed.round
     items = await ballot_items(session, round_)
     frame = await _round_frame(session, spec, round_, reading)
-    results, by_key = _results(spec, round_, frame, closed.panel_size)
+    results, by_key = _analysed(spec, round_, frame, closed.panel_size)
     if results.empty:
         finished = round_.number >= spec.study.max_rounds
         carry = [] if finished else [i.code for i in items]
@@ -220,34 +198,26 @@ async def conclude_round(session: AsyncSession, study_id: str, now: datetime,
     else:
         decision = decide_after_round(results, spec.stopping, spec.study.max_rounds,
                                       round_.number)
-        keys = {analysis_key(i.code, i.version): i.code for i in items}
+        keys = {version_key(i.code, i.version): i.code for i in items}
         carry_keys = set(map(str, decision.carry))
-        missing = [i.code for i in items if analysis_key(i.code, i.version) not in by_key]
+        missing = [i.code for i in items if version_key(i.code, i.version) not in by_key]
         finished = decision.finished and not (missing and round_.number
                                               < spec.study.max_rounds)
         carry = [] if finished else [keys[k] for k in keys if k in carry_keys] + missing
         reason = decision.reason
         stop = (StopReason(decision.stopped_because) if decision.stopped_because
                 else StopReason.MAX_ROUNDS) if finished else None
+    rules = VerdictRules.of(spec)
     outcomes = []
     for item in items:
-        row = by_key.get(analysis_key(item.code, item.version), _empty_row())
-        outcomes.append(_outcome(item, row, item.code in carry, VerdictRules.of(spec)))
-        session.add(RoundResult(
-            round_id=round_.id, statement_version_id=item.version_id,
-            n=int(_value(row, "n") or 0), n_unable=int(_value(row, "n_unable") or 0),
-            median=_value(row, "median"), q1=_value(row, "q1"), q3=_value(row, "q3"),
-            iqr=_value(row, "iqr"), pct_agree=_value(row, "pct_agree"),
-            pct_disagree=_value(row, "pct_disagree"),
-            consensus=str(_value(row, "consensus") or "none"),
-            reason=str(_value(row, "reason") or ""),
-            details=_details(row, spec.scale.points), computed_at=now))
+        statistics = _statistics(spec, round_, item, by_key)
+        outcomes.append(_outcome(item, statistics, item.code in carry, rules))
+        session.add(statistics.to_row(round_.id, item.version_id, now))
     draft = await prepare_next_round(session, study_id, carry) if carry else None
     if draft is None:
         stop = stop or StopReason.RESOLVED
         await record_end(session, study_id, now, stop)
-    submitted = await session.scalar(select(func.count()).select_from(Ballot).where(
-        Ballot.round_id == round_.id, Ballot.submitted_at.is_not(None))) or 0
+    submitted, _ = await ballot_counts(session, round_.id)
     return Conclusion(round=round_.number, outcomes=outcomes,
                       next_round=draft.number if draft else None,
                       finished=draft is None, reason=reason,
@@ -262,7 +232,7 @@ async def live_results(session: AsyncSession, study_id: str,
     items = await ballot_items(session, round_)
     frame = await ratings_frame(session, study_id, round_.number)
     frame = frame[frame["round"] == round_.number]
-    _, by_key = _results(spec, round_, frame, await panel_size(session, round_))
+    _, by_key = _analysed(spec, round_, frame, await panel_size(session, round_))
     rules = VerdictRules.of(spec)
-    return [_outcome(item, by_key.get(analysis_key(item.code, item.version), _empty_row()),
-                     False, rules) for item in items]
+    return [_outcome(item, _statistics(spec, round_, item, by_key), False, rules)
+            for item in items]

@@ -167,6 +167,14 @@ async def panel_size(session: AsyncSession, round_: Round) -> int:
     return count or 0
 
 
+async def ballot_counts(session: AsyncSession, round_id: int) -> tuple[int, int]:
+    """Ballots submitted and ballots started in a round, counted in one query."""
+    submitted, started = (await session.execute(
+        select(func.count(Ballot.submitted_at), func.count()).where(
+            Ballot.round_id == round_id))).one()
+    return int(submitted), int(started)
+
+
 async def round_statement_codes(session: AsyncSession, round_id: int) -> list[str]:
     rows = await session.scalars(
         select(Statement.code)

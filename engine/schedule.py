@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.db import upsert
-from engine.models import Ballot, Participant, Round, ScheduledTask
-from engine.rounds import panel_size
+from engine.models import Participant, Round, ScheduledTask
+from engine.rounds import ballot_counts, panel_size
 from engine.studyfile import StudyFile
 
 DEADLINE_KEY = "deadline"
@@ -222,12 +222,11 @@ async def response_counts(session: AsyncSession, study_id: str) -> list[RoundCou
     """Submitted / started / panel per round that has been opened (for the digest)."""
     rounds: Sequence[Round] = (await session.scalars(select(Round).where(
         Round.study_id == study_id, Round.status != "draft").order_by(Round.number))).all()
-    counts = []
-    for round_ in rounds:
-        submitted = await session.scalar(select(func.count()).select_from(Ballot).where(
-            Ballot.round_id == round_.id, Ballot.submitted_at.is_not(None))) or 0
-        started = await session.scalar(select(func.count()).select_from(Ballot).where(
-            Ballot.round_id == round_.id)) or 0
-        counts.append(RoundCounts(round_.number, round_.status, submitted, started,
-                                  await panel_size(session, round_), round_.deadline))
-    return counts
+    return [await round_counts(session, round_) for round_ in rounds]
+
+
+async def round_counts(session: AsyncSession, round_: Round) -> RoundCounts:
+    """Submitted / started ballots and the panel expected to rate one round."""
+    submitted, started = await ballot_counts(session, round_.id)
+    return RoundCounts(round_.number, round_.status, submitted, started,
+                       await panel_size(session, round_), round_.deadline)

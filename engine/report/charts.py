@@ -8,7 +8,7 @@ version in the metadata, so the same data gives the same files.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,7 +42,7 @@ class Bands:
         return DISAGREE if point in self.disagree else NEUTRAL
 
 
-def _distribution(axes: Axes, bands: Bands, counts: dict[int, int], title: str,
+def _distribution(axes: Axes, bands: Bands, counts: Mapping[int, int], title: str,
                   mark: int | None = None, median: float | None = None) -> None:
     points = list(range(1, bands.points + 1))
     heights = [counts.get(p, 0) for p in points]
@@ -214,7 +214,7 @@ class Panel:
     """One small multiple: a plain-language title and the final round's counts."""
 
     title: str
-    counts: dict[int, int]
+    counts: Mapping[int, int]
     median: float | None
 
 
@@ -249,7 +249,7 @@ class MarkableChart:
     boxes: list[dict[int, tuple[int, int, int, int]]]  # per panel: point -> (x0, y0, x1, y1)
 
 
-def round_overview(title: str, panels: Sequence[tuple[str, dict[int, int], float | None]],
+def round_overview(title: str, panels: Sequence[tuple[str, Mapping[int, int], float | None]],
                    bands: Bands, dpi: int = 96) -> MarkableChart:
     """Small multiples for the chat: one panel per statement (label, counts, median)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -8,7 +8,6 @@ ratings with :mod:`engine.stats`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +35,7 @@ from engine.models import (
 )
 from engine.report.outliers import Outlying, outlying_counts
 from engine.report.panel import NO_GROUP, PanelData, load_panel
+from engine.statement_statistics import StatementStatistics
 from engine.stats.careless import CarelessFlag
 from engine.studyfile import StudyFile
 from engine.verdict import Verdict, VerdictRules, verdict
@@ -46,27 +46,6 @@ SECTION_OF = {Verdict.ENDORSED: "recommendations", Verdict.REJECTED: "rejected",
 # Coordinator actions that change the pre-registered protocol (none exist yet; any
 # future command that does must use one of these names so the report shows it).
 PROTOCOL_ACTIONS = ("protocol", "amend_protocol", "change_protocol")
-
-
-@dataclass(frozen=True)
-class Result:
-    round: int
-    version: int
-    n: int
-    n_unable: int
-    counts: dict[int, int]
-    median: float | None
-    q1: float | None
-    q3: float | None
-    iqr: float | None
-    pct_agree: float | None
-    pct_disagree: float | None
-    consensus: str
-    reason: str
-    participants: int | None
-    stable: bool | None
-    pct_change: float | None
-    status: str | None
 
 
 @dataclass(frozen=True)
@@ -98,24 +77,22 @@ class StatementData:
     dropped_in_round: int | None
     drop_reason: str | None
     versions: list[Version] = field(default_factory=list)
-    results: list[Result] = field(default_factory=list)
+    results: list[StatementStatistics] = field(default_factory=list)
     comments: list[StatementComment] = field(default_factory=list)
     rules: VerdictRules = field(default_factory=VerdictRules)
     outlying: list[Outlying] = field(default_factory=list)  # with [feedback] ask_reason
 
     @property
-    def final(self) -> Result | None:
+    def final(self) -> StatementStatistics | None:
         return self.results[-1] if self.results else None
 
     @property
     def verdict(self) -> Verdict:
         """The statement's verdict under the frozen protocol, from its latest result."""
-        final = self.final
+        final, dropped = self.final, self.dropped_in_round is not None
         if final is None:
-            return verdict(None, None, None, self.rules,
-                           dropped=self.dropped_in_round is not None)
-        return verdict(final.consensus, final.stable, final.n, self.rules,
-                       dropped=self.dropped_in_round is not None, n_unable=final.n_unable)
+            return verdict(None, None, None, self.rules, dropped=dropped)
+        return final.verdict(self.rules, dropped=dropped)
 
     @property
     def section(self) -> str:
@@ -219,26 +196,6 @@ class ReportData:
             and not self.draft_pending
 
 
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return None if math.isnan(number) else number
-
-
-def _result(number: int, version: int, row: RoundResult) -> Result:
-    details = row.details or {}
-    stable = details.get("stable")
-    return Result(
-        round=number, version=version, n=row.n, n_unable=row.n_unable,
-        counts={int(k): int(v) for k, v in (details.get("counts") or {}).items()},
-        median=row.median, q1=row.q1, q3=row.q3, iqr=row.iqr, pct_agree=row.pct_agree,
-        pct_disagree=row.pct_disagree, consensus=row.consensus, reason=row.reason,
-        participants=details.get("participants"),
-        stable=None if stable is None else bool(stable),
-        pct_change=_number(details.get("pct_change")), status=details.get("status"))
-
-
 async def _statements(session: AsyncSession, study_id: str,
                       rules: VerdictRules, ask_reason: str = "off") -> list[StatementData]:
     statements = {s.id: StatementData(s.code, s.domain, s.position, s.added_in_round,
@@ -260,7 +217,9 @@ async def _statements(session: AsyncSession, study_id: str,
         .join(StatementVersion, StatementVersion.id == RoundResult.statement_version_id)
         .where(Round.study_id == study_id).order_by(Round.number))).all()
     for number, statement_id, version, row in results:
-        statements[statement_id].results.append(_result(number, version, row))
+        statement = statements[statement_id]
+        statement.results.append(StatementStatistics.from_row(row, number, statement.code,
+                                                              version))
     comments = (await session.execute(
         select(Round.number, StatementVersion.statement_id, StatementVersion.version,
                Comment.text, Comment.hidden, Comment.id, Comment.kind, Comment.reply_to)

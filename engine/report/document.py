@@ -11,7 +11,7 @@ from engine.numbers import fmt, iqr_range, quartile_range
 from engine.report import charts
 from engine.report.checklist import ANSWERED, CITATIONS, GUIDELINES, PARTLY, VERIFIED
 from engine.report.checks import method_checks
-from engine.report.data import SECTIONS, ReportData, Result, StatementData
+from engine.report.data import SECTIONS, ReportData, StatementData
 from engine.report.render import (
     Block,
     Bullets,
@@ -26,6 +26,7 @@ from engine.report.render import (
     Table,
 )
 from engine.report.tables import plural, table_1, table_2
+from engine.statement_statistics import StatementStatistics
 from engine.stats.rules import bands_for
 from engine.studyfile import RuleSpec, share_fraction
 from engine.verdict import UNCERTAIN
@@ -123,7 +124,7 @@ def describe_rule(rule: RuleSpec, points: int, depth: int = 0) -> list[str]:
     return lines
 
 
-def stability_text(result: Result) -> str:
+def stability_text(result: StatementStatistics) -> str:
     if result.stable is None:
         return "not assessed (first rating of this wording)"
     change = (f", {fmt(result.pct_change)} % changed" if result.pct_change is not None
@@ -131,7 +132,7 @@ def stability_text(result: Result) -> str:
     return ("stable" if result.stable else "not stable") + change
 
 
-def _stats_line(result: Result, versions: int = 1) -> str:
+def _stats_line(result: StatementStatistics, versions: int = 1) -> str:
     wording = f" (wording v{result.version})" if versions > 1 else ""
     return (f"Round {result.round}{wording}: n = {result.n} (unable to rate: "
             f"{result.n_unable}), "
@@ -356,7 +357,7 @@ def _rounds(data: ReportData) -> list[Block]:
             for r in statement.results:
                 if r.round != flow.number:
                     continue
-                rows.append([statement.code + (f".v{r.version}" if r.version > 1 else ""),
+                rows.append([r.key,
                              str(r.n), str(r.n_unable),
                              *(str(r.counts.get(p, 0)) for p in range(1, points + 1)),
                              fmt(r.median, 2), quartile_range(r.q1, r.q3),

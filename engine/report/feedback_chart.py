@@ -12,7 +12,7 @@ process; each expert's copy then only outlines their own ratings (Pillow).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from engine.db import Store
 from engine.loading import get_study, study_file_of
 from engine.models import Ballot, Rating, Round, RoundResult, Statement, StatementVersion
 from engine.report import charts
+from engine.statement_statistics import StatementStatistics
 from engine.stats.rules import bands_for
 
 
@@ -33,7 +34,7 @@ class _Drawn:
 
 
 async def _panels(session: AsyncSession, study_id: str, round_number: int
-                  ) -> tuple[int, list[int], str, list[tuple[str, dict[int, int], float | None]],
+                  ) -> tuple[int, list[int], str, list[tuple[str, Mapping[int, int], float | None]],
                              charts.Bands] | None:
     """What the round's chart shows (read in one short transaction); None unless closed."""
     round_ = await session.scalar(select(Round).where(
@@ -49,10 +50,9 @@ async def _panels(session: AsyncSession, study_id: str, round_number: int
     if not rows:
         return None
     panels = []
-    for code, version, _, result in rows:
-        counts = {int(k): int(v) for k, v in (result.details or {}).get("counts", {}).items()}
-        label = (code if version == 1 else f"{code}.v{version}") + f" (n={result.n})"
-        panels.append((label, counts, result.median))
+    for code, version, _, row in rows:
+        result = StatementStatistics.from_row(row, round_number, code, version)
+        panels.append((f"{result.key} (n={result.n})", result.counts, result.median))
     bands = bands_for(spec.consensus, spec.scale.points)
     return (round_.id, [version_id for _, _, version_id, _ in rows],
             f"Round {round_number}: how the panel rated (outlined = your rating)", panels,

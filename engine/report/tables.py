@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from engine.feedback import MIN_GROUP_SHOWN
 from engine.numbers import fmt, quartile_range
-from engine.report.data import ReportData, Result, StatementData
+from engine.report.data import ReportData, StatementData
 from engine.report.panel import ALL, PanelData, share
 from engine.report.render import Block, Paragraph, Table
+from engine.statement_statistics import StatementStatistics
 from engine.stats.interval import wilson_interval
-from engine.verdict import verdict
 
 
 def plural(count: int, noun: str, many: str | None = None) -> str:
@@ -72,7 +72,7 @@ def table_1(panel: PanelData, late_joiners: int) -> list[Block]:
 
 # --- Table 2 ------------------------------------------------------------------------
 
-def agreement_cell(result: Result, unable_in_denominator: bool = False) -> str:
+def agreement_cell(result: StatementStatistics, unable_in_denominator: bool = False) -> str:
     if result.pct_agree is None or not result.n:
         return "–"
     total = result.n + (result.n_unable if unable_in_denominator else 0)
@@ -83,7 +83,7 @@ def agreement_cell(result: Result, unable_in_denominator: bool = False) -> str:
             f"{fmt(100 * interval[1], 0)}]")
 
 
-def median_cell(result: Result) -> str:
+def median_cell(result: StatementStatistics) -> str:
     if result.median is None:
         return "–"
     return f"{fmt(result.median, 2)} [{quartile_range(result.q1, result.q3)}]"
@@ -100,16 +100,15 @@ def reached_round(statement: StatementData) -> int | None:
     for result in statement.results:
         if result.version != final.version:
             continue
-        holds = verdict(result.consensus, result.stable, result.n, statement.rules,
-                        n_unable=result.n_unable) == goal
+        holds = result.verdict(statement.rules) == goal
         reached = (reached or result.round) if holds else None
     return reached
 
 
-def group_agreement(data: ReportData, statement: StatementData, result: Result) -> str:
+def group_agreement(data: ReportData, statement: StatementData,
+                    result: StatementStatistics) -> str:
     """% agreement of each stakeholder group on one result (groups of fewer than
     :data:`MIN_GROUP_SHOWN` valid ratings: "too few")."""
-    from engine.conclusion import analysis_key
     from engine.stats.rules import bands_for
 
     ratings = data.ratings
@@ -117,7 +116,7 @@ def group_agreement(data: ReportData, statement: StatementData, result: Result) 
         return "–"
     agree = set(bands_for(data.spec.consensus, data.spec.scale.points).agree)
     rows = ratings[(ratings["round"] == result.round)
-                   & (ratings["statement"] == analysis_key(statement.code, result.version))]
+                   & (ratings["statement"] == result.key)]
     cells = []
     for group in data.spec.study.groups:
         valid = [int(v) for v in rows[rows["group"] == group]["rating"].dropna()]

@@ -11,7 +11,6 @@ Public API (everything the rest of the engine needs):
   round under alternative consensus definitions.
 - :func:`classify`: one statement's class and reason from a list of ratings; the
   vectorised rules live in :mod:`engine.stats.rules`.
-- :func:`feedback`: per-statement numbers for the chat feedback after a round.
 - :func:`encode_ratings`: validate and encode a ratings table once when several of the
   above run on the same data.
 - :func:`read_ratings_csv` / :func:`write_results_csv`: the ``delphi analyze`` file
@@ -29,7 +28,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.stats.api import Feedback, analyze, decide_after_round, feedback
+    from engine.stats.api import analyze, decide_after_round
     from engine.stats.encoding import EncodedRatings, encode_ratings
     from engine.stats.ratings_file import RatingsFileError, read_ratings_csv
     from engine.stats.results_file import format_value, write_results_csv
@@ -46,7 +45,7 @@ if TYPE_CHECKING:
 # Imported on first use: `delphi study check` imports engine.stats.compat and should not
 # pay for pandas and scipy.
 _HOME = {
-    "Feedback": "api", "analyze": "api", "decide_after_round": "api", "feedback": "api",
+    "analyze": "api", "decide_after_round": "api",
     "EncodedRatings": "encoding", "encode_ratings": "encoding",
     "RatingsFileError": "ratings_file", "read_ratings_csv": "ratings_file",
     "format_value": "results_file", "write_results_csv": "results_file",
@@ -67,7 +66,6 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Definition",
     "EncodedRatings",
-    "Feedback",
     "RatingsFileError",
     "StatementState",
     "StoppingDecision",
@@ -79,7 +77,6 @@ __all__ = [
     "decide_after_round",
     "default_definitions",
     "encode_ratings",
-    "feedback",
     "format_value",
     "read_ratings_csv",
     "sensitivity_table",

@@ -37,8 +37,8 @@ rating) are NA rather than an error, so a half-empty round still gives a table.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
-from typing import Any, TypedDict
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -153,50 +153,6 @@ def analyze(
 def _masked_int(values: np.ndarray, keep: np.ndarray) -> pd.api.extensions.ExtensionArray:
     out = pd.array(np.asarray(values, dtype=np.int64), dtype="Int64")
     out[~keep] = pd.NA
-    return out
-
-
-class Feedback(TypedDict):
-    """What the chat shows an expert about one statement after a round."""
-
-    round: int
-    statement: Hashable
-    n: int
-    n_unable: int
-    counts: dict[int, int]
-    median: float | None
-    q1: float | None
-    q3: float | None
-    iqr: float | None
-    pct_agree: float | None
-    pct_disagree: float | None
-    consensus: str
-
-
-def _number(value: Any) -> float | None:
-    return None if pd.isna(value) else float(value)
-
-
-def feedback(results: pd.DataFrame, round_number: int) -> dict[Hashable, Feedback]:
-    """Group feedback per statement of one round, from :func:`analyze`'s table."""
-    points = sorted(int(c.removeprefix("count_")) for c in results.columns
-                    if c.startswith("count_"))
-    out: dict[Hashable, Feedback] = {}
-    for row in results[results["round"] == round_number].to_dict("records"):
-        out[row["statement"]] = Feedback(
-            round=int(row["round"]),
-            statement=row["statement"],
-            n=int(row["n"]),
-            n_unable=int(row["n_unable"]),
-            counts={p: int(row[f"count_{p}"]) for p in points},
-            median=_number(row["median"]),
-            q1=_number(row["q1"]),
-            q3=_number(row["q3"]),
-            iqr=_number(row["iqr"]),
-            pct_agree=_number(row["pct_agree"]),
-            pct_disagree=_number(row["pct_disagree"]),
-            consensus=str(row["consensus"]),
-        )
     return out
 
 

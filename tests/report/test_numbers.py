@@ -7,16 +7,15 @@ from bot.dialogue.texts import feedback_sections
 from bot.tools.demo import example_study
 from engine.feedback import Feedback
 from engine.numbers import iqr_range, quartile_range
-from engine.report.data import Result
 from engine.report.document import _stats_line
 from engine.report.tables import median_cell
+from engine.statement_statistics import StatementStatistics
 
 
-def result(q1: float, q3: float) -> Result:
-    return Result(round=1, version=1, n=15, n_unable=0, counts={7: 8, 8: 7}, median=7.0,
-                  q1=q1, q3=q3, iqr=q3 - q1, pct_agree=100.0, pct_disagree=0.0,
-                  consensus="in", reason="", participants=15, stable=None,
-                  pct_change=None, status=None)
+def result(q1: float, q3: float) -> StatementStatistics:
+    return StatementStatistics(round=1, code="S01", version=1, n=15, counts={7: 8, 8: 7},
+                               median=7.0, q1=q1, q3=q3, iqr=q3 - q1, pct_agree=100.0,
+                               pct_disagree=0.0, consensus="in")
 
 
 def test_quartiles_read_the_same_in_the_chat_and_in_the_report() -> None:

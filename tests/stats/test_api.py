@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.stats import analyze, decide_after_round, encode_ratings, feedback
+from engine.stats import analyze, decide_after_round, encode_ratings
 from engine.studyfile import ConsensusSection, RuleSpec, StoppingSection
 from tests.stats.helpers import frame
 
@@ -115,16 +115,6 @@ def test_an_encoded_table_can_be_reused() -> None:
     pd.testing.assert_frame_equal(analyze(encoded, PA, 9), analyze(ratings, PA, 9))
     with pytest.raises(ValueError, match="encoded for a 9-point scale"):
         analyze(encode_ratings(ratings, 9), PA, 5)
-
-
-def test_feedback_for_the_chat() -> None:
-    results = analyze(frame(_round("S1", [9, 9, 8, 7, 5, None]) + _round("S2", [None])), PA, 9)
-    shown = feedback(results, 1)
-    assert shown["S1"]["counts"] == {1: 0, 2: 0, 3: 0, 4: 0, 5: 1, 6: 0, 7: 1, 8: 1, 9: 2}
-    assert (shown["S1"]["median"], shown["S1"]["iqr"], shown["S1"]["pct_agree"]) == (8.0, 2.0,
-                                                                                   80.0)
-    assert shown["S1"]["consensus"] == "in"
-    assert shown["S2"]["median"] is None and shown["S2"]["n_unable"] == 1
 
 
 def test_decide_after_round_reads_the_results_table() -> None:
