@@ -24,7 +24,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import FromClause, Insert, Result, bindparam, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from engine import sqlite_driver
-from engine.models import Base
+from engine.models import ROUND_NOT_OPEN_SQLSTATE, Base
 
 # How long a transaction may wait for another process's write before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -215,6 +215,12 @@ async def _begin_immediate(session: AsyncSession) -> None:
         await session.rollback()
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.1)
+
+
+def refused_for_a_closed_round(error: DBAPIError) -> bool:
+    """Whether the database refused a rating because its round had closed meanwhile
+    (PostgreSQL's trigger on ratings, see engine.models.ROUND_NOT_OPEN_SQLSTATE)."""
+    return getattr(error.orig, "sqlstate", None) == ROUND_NOT_OPEN_SQLSTATE
 
 
 async def upsert(

@@ -304,6 +304,13 @@ class Rating(Base):
 
 # A rating written, changed or removed counts as a new revision of its ballot. The
 # migration that added ``ballots.revision`` (0006) creates the same triggers.
+# On PostgreSQL the trigger also refuses a rating whose round is not open, holding the
+# round's row (FOR SHARE) until the rating commits: a close's UPDATE of the round waits
+# for every rating already written, and a rating written after that UPDATE waits for the
+# close and is then refused (ROUND_NOT_OPEN_SQLSTATE), never acknowledged and left out of
+# the results. SQLite needs no such check: its transactions run one at a time, and a
+# press reads the round's status inside its own.
+ROUND_NOT_OPEN_SQLSTATE = "DL001"
 RATING_TRIGGERS = {
     "sqlite": [
         "CREATE TRIGGER ratings_revise_ballot_on_insert AFTER INSERT ON ratings BEGIN "
@@ -317,7 +324,14 @@ RATING_TRIGGERS = {
     ],
     "postgresql": [
         "CREATE FUNCTION ratings_revise_ballot() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        "BEGIN UPDATE ballots SET revision = revision + 1 "
+        "BEGIN "
+        "IF TG_OP <> 'DELETE' THEN "
+        "PERFORM 1 FROM ballots b JOIN rounds r ON r.id = b.round_id "
+        "WHERE b.id = NEW.ballot_id AND r.status = 'open' FOR SHARE OF r; "
+        "IF NOT FOUND THEN RAISE EXCEPTION 'the round of ballot % is not open', "
+        "NEW.ballot_id USING ERRCODE = 'DL001'; END IF; "
+        "END IF; "
+        "UPDATE ballots SET revision = revision + 1 "
         "WHERE id IN (OLD.ballot_id, NEW.ballot_id); RETURN NULL; END $$",
         "CREATE TRIGGER ratings_revise_ballot AFTER INSERT OR UPDATE OF value, ballot_id "
         "OR DELETE ON ratings FOR EACH ROW EXECUTE FUNCTION ratings_revise_ballot()",

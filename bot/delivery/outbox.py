@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import String, cast, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Card
 from engine.db import upsert
-from engine.models import OutboxMessage
+from engine.models import OutboxMessage, Participant
 
 DIRTY = "outbox_dirty"
 
@@ -40,6 +42,40 @@ async def enqueue(
          "created_at": now},
         conflict=("dedupe_key",))
     session.info[DIRTY] = True  # the conductor wakes the dispatcher after the commit
+
+
+async def enqueue_to_panel(
+    session: AsyncSession,
+    study_id: str,
+    kind: str,
+    cards: Sequence[Card],
+    dedupe_prefix: str,
+    now: datetime,
+) -> None:
+    """Queue ``cards`` for every active expert of the study, each row's dedupe key being
+    ``dedupe_prefix`` and the expert's id. One statement, the rows written by the database:
+    a round's close queues a summary for each of a thousand experts inside its write
+    transaction, where a statement per expert would keep every press waiting."""
+    table, people = OutboxMessage.__table__, Participant.__table__
+    values = {
+        "study_id": literal(study_id, table.c.study_id.type),
+        "participant_id": people.c.id,
+        "kind": literal(kind, table.c.kind.type),
+        "payload": literal({"cards": [c.to_json() for c in cards]}, table.c.payload.type),
+        "dedupe_key": literal(dedupe_prefix, String) + cast(people.c.id, String),
+        "status": literal("pending", table.c.status.type),
+        "attempts": literal(0, table.c.attempts.type),
+        "not_before": literal(now, table.c.not_before.type),
+        "created_at": literal(now, table.c.created_at.type),
+    }
+    rows = (select(*values.values())
+            .where(people.c.study_id == study_id, people.c.status == "active")
+            .order_by(people.c.id))
+    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
+              else sqlite.insert)
+    await session.execute(insert(OutboxMessage).from_select(list(values), rows)
+                          .on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    session.info[DIRTY] = True
 
 
 def cards_of(message: OutboxMessage) -> list[Card]:

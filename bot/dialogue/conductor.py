@@ -23,21 +23,24 @@ from bot.chat.cards import Card, Prompt, Reply, card
 from bot.chat.commands import COORDINATOR_COMMANDS, EXPERT_COMMANDS
 from bot.chat.events import Attached, Command, Event, Joined, Pressed, Texted
 from bot.delivery import outbox
-from bot.dialogue import commands, relay, texts
+from bot.dialogue import closing, commands, relay, texts
+from bot.dialogue.closing import RoundCloser
 from bot.dialogue.coordination import Coordination, NotCoordinator
 from engine import ballots, conversation, enrolment, replies
 from engine.clock import Clock, known_time_zone
-from engine.db import Store, upsert
+from engine.db import Store, refused_for_a_closed_round, upsert
 from engine.enrolment import PlatformUser
 from engine.errors import (
     ConcurrentChange,
     DelphiError,
     NotEnrolled,
     NotOnBallot,
+    RoundClosed,
     RoundNotOpen,
 )
 from engine.feedback import outlying, statement_feedback
 from engine.models import Participant, ProcessedUpdate, ScreeningAnswer
+from engine.round_reading import RoundReading
 from engine.rounds import open_round_or_none
 from engine.studyfile import StudyFile
 from engine.visible import is_blank
@@ -52,6 +55,7 @@ NOT_ON_PANEL = ("You are not on this study's panel. To take part you need a pers
 COULD_NOT_SAVE = "Could not save, please tap again."
 COULD_NOT_SAVE_MESSAGE = ("Could not save that just now (a problem on our side); please send "
                           "it again.")
+CLOSED_WHILE_SAVING = "The round closed just as this arrived, so it was not recorded."
 SAME_MOMENT = ("Another change arrived at the same moment, so this one was not saved; please "
                "check and try again.")
 
@@ -92,6 +96,7 @@ class Conductor:
         self.invite_forms = list(invite_forms)
         # Called after a commit that queued outbox messages, to deliver them promptly.
         self.on_outbox: Callable[[], None] = lambda: None
+        self.closer = RoundCloser(store, self.study_id, spec.feedback.chart)
         self.coordination = Coordination(self)
 
     # --- the one way in ---------------------------------------------------------------
@@ -104,6 +109,7 @@ class Conductor:
         a second, small transaction. Refusals are rare, so the common path pays for no
         savepoint.
         """
+        reading = await self._read_before(event)
         now = self.clock.now()
         try:
             async with self.store.transaction() as session:
@@ -111,6 +117,8 @@ class Conductor:
                         session, event, now):
                     log.info("replayed update %s ignored", event.update_key)
                     return Reply(toast="Already recorded.")
+                if reading is not None:
+                    session.info[closing.READ_BEFORE] = reading
                 reply = await self._dispatch(session, event, now)
                 queued = session.info.pop(outbox.DIRTY, False)
         except (actions.BadAction, DelphiError) as refusal:
@@ -121,6 +129,8 @@ class Conductor:
             log.info("lost a race to a concurrent change (%s)", _cause(error))
             return await self._refused(event, ConcurrentChange(SAME_MOMENT), now)
         except (DBAPIError, SQLAlchemyTimeout, OSError) as error:
+            if isinstance(error, DBAPIError) and refused_for_a_closed_round(error):
+                return await self._refused(event, RoundClosed(CLOSED_WHILE_SAVING), now)
             # The database could not store it (disk full, read-only, connection lost):
             # nothing was committed, so never "recorded"; the person is asked to retry.
             log.warning("could not save a %s: %s", type(event).__name__, _cause(error))
@@ -132,6 +142,19 @@ class Conductor:
             made = await reply.render()
             reply = replace(reply, documents=[*reply.documents, *made], render=None)
         return reply
+
+    async def _read_before(self, event: Event) -> RoundReading | None:
+        """What a coordinator's confirmed close will need, read before the transaction so
+        that experts' presses do not wait for it (bot.dialogue.closing)."""
+        if not isinstance(event, Pressed) or event.who not in self.coordinators:
+            return None
+        try:
+            action = actions.decode(event.data)
+        except actions.BadAction:
+            return None
+        if isinstance(action, actions.CloseRound) and action.confirmed:
+            return await self.closer.read()
+        return None
 
     async def _refused(self, event: Event, refusal: Exception, now: datetime) -> Reply:
         try:

@@ -18,7 +18,7 @@ from bot.chat import actions
 from bot.chat.cards import Button, Card, Document, Reply, Section, card
 from bot.chat.events import Command, Event, Pressed
 from bot.delivery.outbox import enqueue
-from bot.dialogue import arguments, texts
+from bot.dialogue import arguments, closing, texts
 from engine import conclusion, enrolment, revisions, rounds
 from engine.audit import record_audit
 from engine.ballots import BallotItem, ballot_items
@@ -35,7 +35,6 @@ from engine.models import (
     Round,
     RoundResult,
     Statement,
-    StatementVersion,
 )
 from engine.numbers import fmt, iqr_range
 from engine.panel import enrolment_counts
@@ -190,39 +189,13 @@ class Coordination:
             raise RoundNotOpen(f"Round {action.round} was already closed; nothing was changed."
                                if closed is not None else f"Round {action.round} is not open; "
                                "nothing was changed.")
-        outcome = await self.close_now(session, now, actor(event))
+        outcome = await self.conductor.closer.close(
+            session, now, actor(event), session.info.pop(closing.READ_BEFORE, None))
         return Reply(toast=f"Round {outcome.round} closed.",
                      edit=card(f"Round {outcome.round} closed."),
                      send=[self.results_card(outcome.round, outcome.outcomes, final=True,
                                              next_round=outcome.next_round,
                                              stopped=outcome.stopped_because)])
-
-    async def close_now(self, session: AsyncSession, now: datetime,
-                        actor: str) -> conclusion.Conclusion:
-        """Close the open round, store its results, queue every expert's summary, audit:
-        the one way a round closes, by the coordinator's button or at the deadline."""
-        outcome = await conclusion.conclude_round(session, self.study_id, now)
-        await self._queue_summaries(session, outcome, now)
-        await record_audit(session, self.study_id, actor, "closeround", True, now,
-                           round=outcome.round)
-        return outcome
-
-    async def _queue_summaries(self, session: AsyncSession, outcome: conclusion.Conclusion,
-                               now: datetime) -> None:
-        wording = dict((await session.execute(
-            select(StatementVersion.id, StatementVersion.text).where(StatementVersion.id.in_(
-                [o.version_id for o in outcome.outcomes])))).all())
-        summary = texts.round_summary(outcome, wording)
-        recipients = (await session.scalars(select(Participant.id).where(
-            Participant.study_id == self.study_id,
-            Participant.status == "active").order_by(Participant.id))).all()
-        # The picture is drawn by the dispatcher when it is sent, outside this transaction.
-        extra = ([Card(sections=(Section(texts.chart_caption(outcome.round)),),
-                       chart_round=outcome.round)] if self.spec.feedback.chart else [])
-        for participant_id in recipients:
-            await enqueue(session, self.study_id, "round_summary", [summary, *extra],
-                          f"summary:{self.study_id}:{outcome.round}:{participant_id}", now,
-                          participant_id=participant_id)
 
     def results_card(self, round_number: int, outcomes: list[conclusion.StatementOutcome],
                      final: bool, next_round: int | None = None,

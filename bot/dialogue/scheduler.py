@@ -26,13 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Card
 from bot.delivery import outbox
-from bot.dialogue import texts
+from bot.dialogue import closing, texts
 from engine import ballots, rounds, schedule
 from engine.clock import Clock
 from engine.errors import DelphiError
 from engine.locks import hold_study
 from engine.models import Participant, ScheduledTask
 from engine.panel import seconds_per_statement
+from engine.round_reading import RoundReading
 
 if TYPE_CHECKING:
     from bot.dialogue.conductor import Conductor
@@ -56,6 +57,7 @@ class Scheduler:
         self.clock = clock or conductor.clock
         self.spec = conductor.spec
         self.study_id = conductor.study_id
+        self.closer = conductor.closer
         # Coordinators are addressed by platform and user id (a Telegram user id is their
         # private chat id; Slack's chat.postMessage takes a user id for the DM).
         self.coordinators = sorted(conductor.coordinators.ids)
@@ -94,7 +96,10 @@ class Scheduler:
         queued = False
         for handler, task in work:
             try:
+                reading = await self._read_before(task)
                 async with self.store.transaction() as session:
+                    if reading is not None:
+                        session.info[closing.READ_BEFORE] = reading
                     outcomes[await handler(session, task, now)] += 1
                     queued |= bool(session.info.pop(outbox.DIRTY, False))
             except DelphiError as refusal:  # e.g. the round closed meanwhile
@@ -103,6 +108,13 @@ class Scheduler:
         if queued:
             self.on_outbox()
         return outcomes
+
+    async def _read_before(self, task: ScheduledTask) -> RoundReading | None:
+        """What closing the round at its deadline will need, read before the transaction
+        so that experts' presses do not wait for it (bot.dialogue.closing)."""
+        if task.kind == "deadline" and self.spec.schedule.deadline_action == "close":
+            return await self.closer.read()
+        return None
 
     async def _skip_superseded(self, session: AsyncSession, task: ScheduledTask,
                                now: datetime) -> str:
@@ -131,7 +143,8 @@ class Scheduler:
         if not await schedule.claim(session, task.id, now, outcome):
             return "taken"
         if action == "close":
-            closed = await self.conductor.coordination.close_now(session, now, ACTOR)
+            closed = await self.closer.close(session, now, ACTOR,
+                                             session.info.pop(closing.READ_BEFORE, None))
             results = self.conductor.coordination.results_card(
                 closed.round, closed.outcomes, final=True, next_round=closed.next_round)
             await self._to_coordinators(session, "deadline_closed",

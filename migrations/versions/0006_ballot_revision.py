@@ -32,7 +32,14 @@ TRIGGERS = {
     ],
     "postgresql": [
         "CREATE FUNCTION ratings_revise_ballot() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        "BEGIN UPDATE ballots SET revision = revision + 1 "
+        "BEGIN "
+        "IF TG_OP <> 'DELETE' THEN "
+        "PERFORM 1 FROM ballots b JOIN rounds r ON r.id = b.round_id "
+        "WHERE b.id = NEW.ballot_id AND r.status = 'open' FOR SHARE OF r; "
+        "IF NOT FOUND THEN RAISE EXCEPTION 'the round of ballot % is not open', "
+        "NEW.ballot_id USING ERRCODE = 'DL001'; END IF; "
+        "END IF; "
+        "UPDATE ballots SET revision = revision + 1 "
         "WHERE id IN (OLD.ballot_id, NEW.ballot_id); RETURN NULL; END $$",
         "CREATE TRIGGER ratings_revise_ballot AFTER INSERT OR UPDATE OF value, ballot_id "
         "OR DELETE ON ratings FOR EACH ROW EXECUTE FUNCTION ratings_revise_ballot()",

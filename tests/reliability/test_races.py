@@ -8,13 +8,16 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
 
 from adapters.memory import MemoryChat
-from bot.dialogue.conductor import SAME_MOMENT
+from bot.chat import actions
+from bot.dialogue.closing import RoundCloser
+from bot.dialogue.conductor import CLOSED_WHILE_SAVING, SAME_MOMENT
 from bot.dialogue.texts import format_time
 from engine.clock import ManualClock
 from engine.db import Store
@@ -34,12 +37,15 @@ from engine.models import (
     Statement,
     StatementVersion,
 )
+from engine.round_reading import RoundReading
 from tests.conftest import Backend
 from tests.engine.helpers import loaded
 from tests.reliability.races import TwoWorkers, together, tracebacks, waiting_on_locks
 from tests.reliability.workers import until
 
 USED = "This invite has already been used"
+ROUND_HAS_CLOSED = ("Round 1 has closed; this button no longer works. Send /ballot for the "
+                    "current round.")
 
 
 @pytest.fixture
@@ -498,4 +504,86 @@ async def test_a_unique_violation_becomes_a_sentence_and_writes_nothing(
     await cora.command("invite", "1")
     assert cora.last.plain_text() == SAME_MOMENT
     assert await two.count(Invite) == 1
+    assert not tracebacks(caplog.records)
+
+
+@dataclass(frozen=True)
+class PausedCloser(RoundCloser):
+    """The real close, held between its reading (before the write transaction) and its
+    write transaction until the test lets it go on."""
+
+    read_done: asyncio.Event = field(default_factory=asyncio.Event)
+    go_on: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def read(self) -> RoundReading | None:
+        reading = await super().read()
+        self.read_done.set()
+        await self.go_on.wait()
+        return reading
+
+
+async def _s01_counts(two: TwoWorkers) -> dict[str, int]:
+    async with two.stores[0].transaction() as session:
+        details = await session.scalar(
+            select(RoundResult.details)
+            .join(StatementVersion, StatementVersion.id == RoundResult.statement_version_id)
+            .join(Statement, Statement.id == StatementVersion.statement_id)
+            .where(Statement.code == "S01"))
+    assert details is not None
+    return {point: count for point, count in details["counts"].items() if count}
+
+
+async def _closing_with_a_pause(two: TwoWorkers) -> tuple[list[MemoryChat], PausedCloser]:
+    """Round 1 open, both experts rated S01 with 2, and the coordinator's close paused
+    after its reading. Returns the experts and the paused close."""
+    experts = await open_round_one(two)
+    for expert in experts:
+        await expert.press_data(actions.encode(actions.Rate(1, "S01", 2)))
+    conductor = two.conductors[0]
+    paused = PausedCloser(conductor.store, conductor.study_id, conductor.spec.feedback.chart)
+    conductor.closer = paused
+    await two.coordinators[0].command("closeround")
+    return experts, paused
+
+
+async def test_a_press_while_the_close_reads_is_in_its_results(
+        two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
+    """An expert presses after the close read the ratings and before it writes: the
+    expert is told "recorded", and the new rating is what the results count."""
+    experts, paused = await _closing_with_a_pause(two)
+    close = asyncio.create_task(two.coordinators[0].press("Close the round"))
+    await asyncio.wait_for(paused.read_done.wait(), 30)
+    pressed = await asyncio.wait_for(
+        experts[0].press_data(actions.encode(actions.Rate(1, "S01", 5))), 30)
+    assert str(pressed.toast).startswith("Recorded"), pressed
+    paused.go_on.set()
+    assert (await close).toast == "Round 1 closed."
+    assert await _s01_counts(two) == {"2": 1, "5": 1}
+    assert not tracebacks(caplog.records)
+
+
+async def test_a_press_released_with_the_closes_write_is_counted_or_refused(
+        two: TwoWorkers, caplog: pytest.LogCaptureFixture) -> None:
+    """An expert's press and the close's write transaction released together by a
+    barrier, the press on the other worker: the expert is either told "recorded" and
+    the rating is counted, or told the round has closed and nothing changed. Never told
+    "recorded" for a rating the results leave out."""
+    experts, paused = await _closing_with_a_pause(two)
+    pressing = two.expert(experts[1].user_id, worker=1)
+    close = asyncio.create_task(two.coordinators[0].press("Close the round"))
+    await asyncio.wait_for(paused.read_done.wait(), 30)
+
+    async def let_the_close_write() -> None:
+        paused.go_on.set()
+
+    _, pressed = await together(
+        let_the_close_write,
+        lambda: pressing.press_data(actions.encode(actions.Rate(1, "S01", 5))))
+    assert (await close).toast == "Round 1 closed."
+    counts = await _s01_counts(two)
+    if str(pressed.toast).startswith("Recorded"):
+        assert counts == {"2": 1, "5": 1}
+    else:
+        assert pressed.toast in (ROUND_HAS_CLOSED, CLOSED_WHILE_SAVING), pressed
+        assert counts == {"2": 2}
     assert not tracebacks(caplog.records)
