@@ -326,8 +326,11 @@ def _rate(expected: Expected, now: World, before: Snapshot, after: Snapshot,
     if now.ballot_id is None:
         added, removed = changed["ballots"]
         assert len(added) == 1 and not removed  # the ballot, started by this first rating
-    else:
-        assert "ballots" not in changed and ballot["id"] == now.ballot_id
+        assert ballot["revision"] == 1
+    else:  # the ballot counts one more revision, nothing else of it changes
+        assert ballot["id"] == now.ballot_id
+        [earlier] = [b for b in rows(before, "ballots") if b["id"] == now.ballot_id]
+        assert ballot == {**earlier, "revision": earlier["revision"] + 1}
     version = now.ballot[expected.action.code]
 
     def others(shot: Snapshot) -> list[dict[str, Any]]:
