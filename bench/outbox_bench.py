@@ -29,7 +29,9 @@ from engine.db import Store
 from engine.enrolment import PlatformUser, create_invites, record_consent, redeem_invite
 from engine.loading import load_study
 from engine.models import OutboxMessage
+from engine.statement_statistics import StatementStatistics
 from engine.studyfile import load_study_file
+from engine.verdict import Verdict
 from tests.fakes.telegram_api import running_telegram_fake
 
 EXPERTS = 1000
@@ -38,10 +40,14 @@ STUDY = Path(__file__).resolve().parents[1] / "engine" / "examples" / "tiny.toml
 
 
 def _summary() -> Any:
-    outcomes = [StatementOutcome(f"S0{i}", "Sun protection", i, 18, 1, 4.0, 3.0, 5.0, 2.0,
-                                 72.2, 11.1, "none", "below threshold", "open", True)
-                for i in range(1, 6)]
-    return texts.round_summary(Conclusion(1, outcomes, 2, False, "", 20, 18))
+    outcomes = [StatementOutcome(
+        StatementStatistics(1, f"S0{i}", 1, n=18, n_unable=1, median=4.0, q1=3.0, q3=5.0,
+                            iqr=2.0, pct_agree=72.2, pct_disagree=11.1,
+                            reason="below threshold"),
+        i, True, Verdict.NO_CONSENSUS) for i in range(1, 6)]
+    wording = {i: f"Daily sunscreen of SPF 30 or more during treatment, statement {i}"
+               for i in range(1, 6)}
+    return texts.round_summary(Conclusion(1, outcomes, 2, False, "", 20, 18), wording)
 
 
 async def _broadcast() -> dict[str, Any]:

@@ -51,23 +51,17 @@ RATING_COLUMNS = ["round", "statement", "participant", "rating", "group"]
 
 @dataclass(frozen=True)
 class StatementOutcome:
-    code: str
-    domain: str
+    """What a round concluded about one statement on its ballot: the numbers, the verdict
+    the frozen protocol gives them, and whether the next round asks it again."""
+
+    statistics: StatementStatistics
     version_id: int
-    n: int
-    n_unable: int
-    median: float | None
-    q1: float | None
-    q3: float | None
-    iqr: float | None
-    pct_agree: float | None
-    pct_disagree: float | None
-    consensus: str
-    reason: str
-    status: str
     carried: bool
-    stable: bool | None
     verdict: Verdict
+
+    @property
+    def code(self) -> str:
+        return self.statistics.code
 
 
 @dataclass(frozen=True)
@@ -141,13 +135,7 @@ def _statistics(spec: StudyFile, round_: Round, item: BallotItem,
 
 def _outcome(item: BallotItem, statistics: StatementStatistics, carried: bool,
              rules: VerdictRules) -> StatementOutcome:
-    s = statistics
-    return StatementOutcome(
-        code=item.code, domain=item.domain, version_id=item.version_id, n=s.n,
-        n_unable=s.n_unable, median=s.median, q1=s.q1, q3=s.q3, iqr=s.iqr,
-        pct_agree=s.pct_agree, pct_disagree=s.pct_disagree, consensus=s.consensus,
-        reason=s.reason, status=s.status, carried=carried, stable=s.stable,
-        verdict=s.verdict(rules))
+    return StatementOutcome(statistics, item.version_id, carried, statistics.verdict(rules))
 
 
 async def read_round(store: Store, study_id: str) -> RoundReading | None:

@@ -13,7 +13,6 @@ read for each card.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +29,7 @@ from engine.models import (
     StatementVersion,
     round_status_is,
 )
+from engine.statement_statistics import StatementStatistics
 
 # A group with fewer valid ratings than this has no figures of its own on a card, so no
 # one in a small group can be singled out.
@@ -67,16 +67,9 @@ class GroupFigures:
 
 @dataclass(frozen=True)
 class Feedback:
-    round: int                      # the round the feedback describes
-    counts: dict[int, int]          # scale point -> number of experts
-    n: int
-    n_unable: int
-    median: float | None
-    q1: float | None
-    q3: float | None
-    pct_agree: float | None         # 0-100
-    consensus: str
-    stable: bool | None             # against the round before it; None: not assessed
+    """What an expert's card shows of the statement's previous round."""
+
+    statistics: StatementStatistics  # the round the feedback describes, as stored then
     own_rating: int | None
     own_rated: bool                 # False: the expert did not answer; True + None: unable
     comments: list[str]
@@ -92,20 +85,19 @@ class _Closed:
     """What a closed round fixed about one statement: the same on every expert's card."""
 
     round_id: int
-    round: int
     version_id: int
     text: str
-    result: tuple[Any, ...]  # n, n_unable, median, q1, q3, pct_agree, consensus, details
+    statistics: StatementStatistics
 
 
-# Core tables, not ORM entities: these run for every card from round 2 on.
+# Core tables, not ORM entities, for the queries that run for every card from round 2 on;
+# the closed round's result is read once per database (the memo), as the stored row.
 _ROUNDS, _RESULTS = Round.__table__, RoundResult.__table__
 _VERSIONS, _STATEMENTS = StatementVersion.__table__, Statement.__table__
 _BALLOTS, _RATINGS, _COMMENTS = Ballot.__table__, Rating.__table__, Comment.__table__
 _CLOSED = (
-    select(_ROUNDS.c.id, _ROUNDS.c.number, _VERSIONS.c.id, _VERSIONS.c.text, _RESULTS.c.n,
-           _RESULTS.c.n_unable, _RESULTS.c.median, _RESULTS.c.q1, _RESULTS.c.q3,
-           _RESULTS.c.pct_agree, _RESULTS.c.consensus, _RESULTS.c.details)
+    select(_ROUNDS.c.id, _ROUNDS.c.number, _VERSIONS.c.id, _VERSIONS.c.version,
+           _VERSIONS.c.text, RoundResult)
     .select_from(_ROUNDS.join(_RESULTS, _RESULTS.c.round_id == _ROUNDS.c.id)
                  .join(_VERSIONS, _VERSIONS.c.id == _RESULTS.c.statement_version_id)
                  .join(_STATEMENTS, _STATEMENTS.c.id == _VERSIONS.c.statement_id))
@@ -156,7 +148,9 @@ async def _closed(session: AsyncSession, study_id: str, number: int, code: str
                                            "code": code})).first()
     if row is None:  # not closed yet, or not on that round: may change, so not kept
         return None
-    found = _Closed(row[0], row[1], row[2], row[3], tuple(row[4:]))
+    round_id, round_number, version_id, version, text, result = row
+    found = _Closed(round_id, version_id, text,
+                    StatementStatistics.from_row(result, round_number, code, version))
     if memo is not None:
         memo[key] = found
     return found
@@ -223,7 +217,7 @@ async def outlying(session: AsyncSession, participant_id: int, study_id: str,
     closed = await _closed(session, study_id, item.round - 1, item.code)
     if closed is None:
         return None
-    q1, q3 = closed.result[3], closed.result[4]
+    q1, q3 = closed.statistics.q1, closed.statistics.q3
     if q1 is None or q3 is None:
         return None
     if mode == "outside_iqr":
@@ -258,21 +252,11 @@ async def statement_feedback(session: AsyncSession, participant_id: int, study_i
                 threads.setdefault(parent_id, (parent_text, []))[1].append(text)
         else:
             shown.append(Shown(comment_id, text, kind == "reason"))
-    n, n_unable, median, q1, q3, pct_agree, consensus, details = closed.result
     revised = closed.version_id != item.version_id
     figures = (await group_figures(session, groups, closed.round_id, closed.version_id)
                if groups else [])
     return Feedback(
-        round=closed.round,
-        counts={int(k): int(v) for k, v in (details or {}).get("counts", {}).items()},
-        n=n,
-        n_unable=n_unable,
-        median=median,
-        q1=q1,
-        q3=q3,
-        pct_agree=pct_agree,
-        consensus=consensus,
-        stable=None if (details or {}).get("stable") is None else bool(details["stable"]),
+        statistics=closed.statistics,
         own_rating=own[0] if own else None,
         own_rated=own is not None,
         comments=[c.text for c in shown],

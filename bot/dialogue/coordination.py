@@ -201,11 +201,15 @@ class Coordination:
                      final: bool, next_round: int | None = None,
                      stopped: StopReason | None = None) -> Card:
         ended = final and next_round is None
-        lines = [f"{o.code}: {o.verdict.label_while(ended)} · n={o.n} · "
-                 + ("no one could rate this" if o.n == 0 else
-                    f"median {fmt(o.median)} · {iqr_range(o.q1, o.q3)} · "
-                    f"{texts.share_line(o.n, o.consensus, o.pct_agree, o.pct_disagree)}")
-                 for o in outcomes]
+
+        def line(o: conclusion.StatementOutcome) -> str:
+            s = o.statistics
+            return (f"{o.code}: {o.verdict.label_while(ended)} · n={s.n} · "
+                    + ("no one could rate this" if s.n == 0 else
+                       f"median {fmt(s.median)} · {iqr_range(s.q1, s.q3)} · "
+                       f"{texts.share_line(s.n, s.consensus, s.pct_agree, s.pct_disagree)}"))
+
+        lines = [line(o) for o in outcomes]
         reached = sum(1 for o in outcomes if o.verdict.reached)
         head = (f"Round {round_number} results" if final
                 else f"Round {round_number} so far (live, not final)")

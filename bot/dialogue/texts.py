@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from bot.chat import actions
 from bot.chat.cards import PHONE_LIMIT, Button, Card, Section, card
 from engine.ballots import BallotItem, Progress
+from engine.codec import version_key
 from engine.conclusion import Conclusion, StatementOutcome
 from engine.feedback import Feedback, GroupFigures, Outlying
 from engine.models import Round
@@ -21,7 +22,7 @@ from engine.numbers import fmt, iqr_range
 from engine.panel import DEFAULT_SECONDS_PER_STATEMENT, EnrolmentCounts
 from engine.schedule import RoundCounts
 from engine.studyfile import ScreeningQuestion, StudyFile
-from engine.verdict import Verdict, VerdictRules, verdict
+from engine.verdict import Verdict, VerdictRules
 
 BAR = "█"
 BAR_WIDTH = 12
@@ -113,45 +114,40 @@ def welcome_active(round_open: bool) -> Card:
 # --- ballot --------------------------------------------------------------------------
 
 def histogram(spec: StudyFile, feedback: Feedback) -> str:
-    peak = max(feedback.counts.values(), default=0) or 1
+    counts = feedback.statistics.counts
+    peak = max(counts.values(), default=0) or 1
     width = len(str(spec.scale.points))
     lines = []
     for point in range(1, spec.scale.points + 1):
-        count = feedback.counts.get(point, 0)
+        count = counts.get(point, 0)
         bar = BAR * round(BAR_WIDTH * count / peak)
         mine = "  ← you" if feedback.own_rating == point else ""
         lines.append(f"{point:>{width}} {bar:<{BAR_WIDTH}} {count}{mine}")
-    if feedback.n_unable:
-        lines.append(f"Unable to rate: {feedback.n_unable}")
+    if feedback.statistics.n_unable:
+        lines.append(f"Unable to rate: {feedback.statistics.n_unable}")
     return "\n".join(lines)
-
-
-def feedback_verdict(spec: StudyFile, feedback: Feedback) -> Verdict:
-    """The previous round's result on a card, as the frozen protocol states it."""
-    return verdict(feedback.consensus, feedback.stable, feedback.n, VerdictRules.of(spec),
-                   n_unable=feedback.n_unable)
 
 
 def feedback_sections(spec: StudyFile, feedback: Feedback) -> list[Section]:
     own = (scale_label(spec, feedback.own_rating) if feedback.own_rated
            else "you did not rate it")
-    if feedback.n == 0:
-        numbers = f"Round {feedback.round} results: no one could rate this"
+    s = feedback.statistics
+    if s.n == 0:
+        numbers = f"Round {s.round} results: no one could rate this"
     else:
         disagree = set(spec.consensus.disagree or [])
-        pct_disagree = 100 * sum(c for p, c in feedback.counts.items()
-                                 if p in disagree) / feedback.n
-        share = share_line(feedback.n, feedback.consensus, feedback.pct_agree, pct_disagree)
-        numbers = (f"Round {feedback.round} results (n = {feedback.n}): median "
-                   f"{fmt(feedback.median)}, {iqr_range(feedback.q1, feedback.q3)}, {share}")
+        pct_disagree = 100 * sum(c for p, c in s.counts.items() if p in disagree) / s.n
+        share = share_line(s.n, s.consensus, s.pct_agree, pct_disagree)
+        numbers = (f"Round {s.round} results (n = {s.n}): median "
+                   f"{fmt(s.median)}, {iqr_range(s.q1, s.q3)}, {share}")
+    judged = s.verdict(VerdictRules.of(spec))
     sections = [
-        Section(f"{numbers}; {feedback_verdict(spec, feedback).label_while(False)}. "
-                f"Your rating: {own}.", "bold"),
+        Section(f"{numbers}; {judged.label_while(False)}. Your rating: {own}.", "bold"),
         Section(histogram(spec, feedback), "mono"),
     ]
     if feedback.previous_text is not None:
         note = f" ({feedback.change_note})" if feedback.change_note else ""
-        sections.append(Section(f"Revised since round {feedback.round}{note}. Previous "
+        sections.append(Section(f"Revised since round {s.round}{note}. Previous "
                                 f"wording: {feedback.previous_text}", "italic"))
     if feedback.groups:
         sections.append(Section("By stakeholder group:", "bold"))
@@ -470,7 +466,8 @@ def round_summary(outcome: Conclusion, wording: Mapping[int, str]) -> Card:
 
     def line(o: StatementOutcome, width: int) -> str:
         mark = "✓" if o.verdict is Verdict.ENDORSED else "✗"
-        share = share_line(o.n, o.consensus, o.pct_agree, o.pct_disagree)
+        s = o.statistics
+        share = share_line(s.n, s.consensus, s.pct_agree, s.pct_disagree)
         return f"{mark} {o.code} {shorten(wording.get(o.version_id, ''), width)} ({share})"
 
     sections: list[Section] = []
@@ -520,7 +517,7 @@ COMMENTS_HINT = ("Hidden comments are not shown to experts in the feedback; they
 
 def comment_line(comment_id: int, code: str, version: int, text: str, hidden: bool,
                  kind: str = "comment", reply_to: int | None = None) -> str:
-    label = code if version == 1 else f"{code}.v{version}"
+    label = version_key(code, version)
     flag = " [hidden]" if hidden else ""
     what = {"reason": " [reason]", "reply": f" [reply to #{reply_to}]"}.get(kind, "")
     return f"#{comment_id} {label}{what}{flag}: {text}"

@@ -33,11 +33,12 @@ from engine.clock import ManualClock
 from engine.db import Store
 from engine.exports import export_files
 from engine.loading import load_study
-from engine.models import OutboxMessage, Round, RoundResult
+from engine.models import OutboxMessage, Round, RoundResult, Statement, StatementVersion
 from engine.report import build_report
 from engine.schema import upgrade
+from engine.statement_statistics import StatementStatistics
 from engine.studyfile import StudyFile, describe, parse_study
-from engine.verdict import Verdict, VerdictRules, verdict
+from engine.verdict import Verdict, VerdictRules
 
 PANEL_SIZE = 15
 COORDINATOR = "coordinator"
@@ -299,13 +300,17 @@ class Demo:
         """One row of the demo's table: the verdicts after the round (engine.verdict)."""
         rules = VerdictRules.of(self.spec)
         async with self.store.transaction() as session:
-            results = (await session.scalars(
-                select(RoundResult).join(Round, Round.id == RoundResult.round_id)
-                .where(Round.number == round_number))).all()
+            results = [StatementStatistics.from_row(row, round_number, code, version)
+                       for code, version, row in (await session.execute(
+                           select(Statement.code, StatementVersion.version, RoundResult)
+                           .join(Round, Round.id == RoundResult.round_id)
+                           .join(StatementVersion,
+                                 StatementVersion.id == RoundResult.statement_version_id)
+                           .join(Statement, Statement.id == StatementVersion.statement_id)
+                           .where(Round.number == round_number))).all()]
             nudged = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
                 OutboxMessage.kind == "nudge", OutboxMessage.status == "delivered")) or 0
-        kinds = [verdict(r.consensus, (r.details or {}).get("stable"), r.n, rules,
-                         n_unable=r.n_unable) for r in results]
+        kinds = [result.verdict(rules) for result in results]
         earlier = sum(row[-1] for row in self.tallies)
         tally = (round_number, len(kinds), kinds.count(Verdict.ENDORSED),
                  kinds.count(Verdict.REJECTED), kinds.count(Verdict.NOT_STABLE),

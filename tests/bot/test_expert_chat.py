@@ -107,12 +107,12 @@ def test_numbers_are_shown_one_way(finished: Demo) -> None:
 def test_nobody_could_rate_it_is_said_in_words() -> None:
     from bot.dialogue.texts import feedback_sections
     from engine.feedback import Feedback
+    from engine.statement_statistics import StatementStatistics
 
     spec = example_study()
-    empty = Feedback(round=1, counts={}, n=0, n_unable=3, median=None, q1=None, q3=None,
-                     pct_agree=None, consensus="none", stable=None, own_rating=None,
-                     own_rated=True,
-                     comments=[], previous_text=None, change_note=None)
+    empty = Feedback(StatementStatistics(round=1, code="S01", version=1, n_unable=3),
+                     own_rating=None, own_rated=True, comments=[], previous_text=None,
+                     change_note=None)
     line = feedback_sections(spec, empty)[0].text
     assert "no one could rate this" in line and "%" not in line and "IQR" not in line
 

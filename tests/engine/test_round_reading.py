@@ -62,7 +62,7 @@ async def test_ratings_pressed_between_the_reading_and_the_close_are_counted(
         outcome = await conclusion.conclude_round(session, spec.study.id, clock.now(),
                                                   reading)
     s01 = next(o for o in outcome.outcomes if o.code == "S01")
-    assert (s01.n, s01.median) == (3, 3.0)
+    assert (s01.statistics.n, s01.statistics.median) == (3, 3.0)
     with pytest.raises(RoundClosed, match="Round 1 has closed"):
         await _rate(store, first, "S01", 1, clock)
 

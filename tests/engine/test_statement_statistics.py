@@ -6,11 +6,16 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from engine import ballots, conclusion, rounds
+from engine.clock import ManualClock
 from engine.codec import decode_counts, encode_counts, version_key
+from engine.db import Store
+from engine.feedback import statement_feedback
 from engine.statement_statistics import StatementStatistics
 from engine.stats import analyze
 from engine.studyfile import ConsensusSection
 from engine.verdict import Verdict, VerdictRules
+from tests.engine.helpers import enrol_panel, loaded
 from tests.stats.helpers import frame
 
 PA = ConsensusSection(rule="percent_agreement")
@@ -71,3 +76,23 @@ def test_counts_and_wording_keys_have_one_spelling() -> None:
     assert decode_counts(encode_counts({1: 0, 9: 2})) == {1: 0, 9: 2}
     assert decode_counts(None) == {}
     assert (version_key("S05", 1), version_key("S05", 2)) == ("S05", "S05.v2")
+
+
+async def test_the_next_rounds_card_shows_what_the_close_computed(
+        store: Store, clock: ManualClock) -> None:
+    spec = await loaded(store, clock.now())
+    experts = await enrol_panel(store, spec.study.id, 4, clock.now())
+    async with store.transaction() as session:
+        await rounds.open_round(session, spec.study.id, clock.now())
+    for expert, value in zip(experts, (1, 3, 4, None), strict=True):
+        async with store.transaction() as session:
+            await ballots.record_rating(session, expert, 1, "S01", value, clock.now())
+    async with store.transaction() as session:
+        closed = await conclusion.conclude_round(session, spec.study.id, clock.now())
+        second = await rounds.open_round(session, spec.study.id, clock.now())
+        [item] = [i for i in await ballots.ballot_items(session, second) if i.code == "S01"]
+        feedback = await statement_feedback(session, experts[0], spec.study.id, item)
+    [outcome] = [o for o in closed.outcomes if o.code == "S01"]
+    assert outcome.carried and outcome.verdict is Verdict.NO_CONSENSUS
+    assert (outcome.statistics.n, outcome.statistics.n_unable) == (3, 1)
+    assert feedback is not None and feedback.statistics == outcome.statistics

@@ -19,10 +19,8 @@ def result(q1: float, q3: float) -> StatementStatistics:
 
 
 def test_quartiles_read_the_same_in_the_chat_and_in_the_report() -> None:
-    feedback = Feedback(round=1, counts={7: 8, 8: 7}, n=15, n_unable=0, median=7.0,
-                        q1=7.0, q3=7.875, pct_agree=100.0, consensus="in", stable=None,
-                        own_rating=7, own_rated=True, comments=[], previous_text=None,
-                        change_note=None)
+    feedback = Feedback(result(7.0, 7.875), own_rating=7, own_rated=True, comments=[],
+                        previous_text=None, change_note=None)
     card = feedback_sections(example_study(), feedback)[0].text
     assert "IQR 7-7.88" in card
     assert "IQR 7-7.88" in _stats_line(result(7.0, 7.875))
