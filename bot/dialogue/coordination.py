@@ -19,7 +19,7 @@ from bot.chat.cards import Button, Card, Document, Reply, Section, card
 from bot.chat.events import Command, Event, Pressed
 from bot.delivery.outbox import enqueue
 from bot.dialogue import arguments, closing, texts
-from engine import conclusion, enrolment, revisions, rounds
+from engine import conclusion, enrolment, revisions, rounds, schedule
 from engine.audit import record_audit
 from engine.ballots import BallotItem, ballot_items
 from engine.careless import careless_flags
@@ -165,11 +165,11 @@ class Coordination:
         current = await rounds.open_round_or_none(session, self.study_id)
         if current is None:
             raise RoundNotOpen("No round is open, so there is nothing to close.")
-        submitted, started, panel = await self._counts(session, current)
+        counts = await schedule.round_counts(session, current)
         return Reply(send=[card(
-            f"Close round {current.number} now? {submitted} of {panel} experts have submitted "
-            f"({started} started). Closing computes the results, stores them and sends every "
-            "expert the summary.",
+            f"Close round {current.number} now? {counts.submitted} of {counts.panel} experts "
+            f"have submitted ({counts.started} started). Closing computes the results, stores "
+            "them and sends every expert the summary.",
             buttons=((Button("Close the round",
                              actions.encode(actions.CloseRound(current.number, True))),
                       Button("Cancel",
@@ -250,27 +250,21 @@ class Coordination:
         outcomes = await conclusion.live_results(session, self.study_id, current)
         return Reply(send=[self.results_card(current.number, outcomes, final=False)])
 
-    async def _counts(self, session: AsyncSession, round_: Round) -> tuple[int, int, int]:
-        submitted = await session.scalar(select(func.count()).select_from(Ballot).where(
-            Ballot.round_id == round_.id, Ballot.submitted_at.is_not(None))) or 0
-        started = await session.scalar(select(func.count()).select_from(Ballot).where(
-            Ballot.round_id == round_.id)) or 0
-        return submitted, started, await rounds.panel_size(session, round_)
-
     async def dashboard(self, session: AsyncSession) -> Card:
         """The coordinator's live view of the open round: response counts, consensus so far."""
         current = await rounds.open_round_or_none(session, self.study_id)
         if current is None:
             return card(f"{self.spec.study.title}: no round is open. /openround starts the "
                         "next one.")
-        submitted, started, panel = await self._counts(session, current)
+        counts = await schedule.round_counts(session, current)
         live = self.results_card(current.number,
                                  await conclusion.live_results(session, self.study_id, current),
                                  final=False)
         deadline = texts.format_time(current.deadline, self.spec.study.timezone)
         return Card(heading=f"{self.spec.study.title} · round {current.number}",
-                    sections=(Section(f"Deadline {deadline}. Submitted {submitted} of {panel}; "
-                                      f"started {started}."), *live.sections))
+                    sections=(Section(f"Deadline {deadline}. Submitted {counts.submitted} of "
+                                      f"{counts.panel}; started {counts.started}."),
+                              *live.sections))
 
     async def _status(self, session: AsyncSession, args: str, now: datetime) -> Reply:
         current = await rounds.open_round_or_none(session, self.study_id)
