@@ -17,15 +17,13 @@ limiting, injected failures, deactivated users and a record of every call.
 
 # The waiting helpers take ``timeout=`` on purpose: tests read best as
 # ``await user.wait_for_message(pred, timeout=5)``, and the timeout names what was awaited.
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +32,10 @@ from aiohttp import web
 
 from .slack_methods import TRIGGER_TTL, Params, SlackApiFailure, SlackWebMethods
 from .slack_state import (
-    DEFAULT_TIMEOUT,
     FakeClock,
     FakeFile,
     FakeMessage,
     FakeView,
-    Notifier,
     SimulatedUser,
     SlackWorkspace,
 )
@@ -58,8 +54,7 @@ __all__ = [  # the state classes are re-exported: tests usually import everythin
     "running_slack_fake",
 ]
 
-UPLOAD_METHOD = "upload_url"  # pseudo-method names under which the extra endpoints are recorded
-RESPONSE_URL_METHOD = "response_url"
+UPLOAD_METHOD = "upload_url"  # the pseudo-method name under which uploads are recorded
 BOT_SCOPES = "chat:write,commands,im:write,im:history,users:read,files:write"
 
 
@@ -161,7 +156,6 @@ class FakeSlackApi:
         self.host = host
         self.calls: list[ApiCall] = []
         self._calls_by_method: defaultdict[str, list[ApiCall]] = defaultdict(list)
-        self._calls_notifier = Notifier()
         self._failures: defaultdict[str, deque[_InjectedFailure]] = defaultdict(deque)
         self._rate_limiter: _RateLimiter | None = None
         self._runner: web.AppRunner | None = None
@@ -174,7 +168,6 @@ class FakeSlackApi:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/v1/{key}", self._handle_upload)
-        app.router.add_post("/response/{key}", self._handle_response_url)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host, 0)
@@ -187,13 +180,6 @@ class FakeSlackApi:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> FakeSlackApi:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     @property
     def base_url(self) -> str:
@@ -231,9 +217,6 @@ class FakeSlackApi:
     def create_users(self, count: int, **kwargs: Any) -> list[SimulatedUser]:
         return self.workspace.create_users(count, **kwargs)
 
-    def user(self, user_id: str) -> SimulatedUser:
-        return self.workspace.user(user_id)
-
     def deactivate_user(self, user_id: str, *, error: str = "account_inactive") -> None:
         self.workspace.deactivate_user(user_id, error=error)
 
@@ -243,11 +226,11 @@ class FakeSlackApi:
     def issue_trigger(self, user: SimulatedUser | str) -> str:
         return self.workspace.issue_trigger(user if isinstance(user, str) else user.id)
 
-    def issue_response_url(
-        self, user: SimulatedUser, channel_id: str, message_ts: str | None = None
-    ) -> str:
-        key = self.workspace.issue_response_url_key(user.id, channel_id, message_ts)
-        return f"{self.base_url}response/{key}"
+    @property
+    def response_url(self) -> str:
+        """What slash commands and presses carry as ``response_url``. The bot answers through
+        the Web API, never through ``respond()``, so the fake does not serve it (404)."""
+        return f"{self.base_url}response/not-modelled"
 
     # -- test controls -----------------------------------------------------------------------
 
@@ -281,9 +264,6 @@ class FakeSlackApi:
         failure = _InjectedFailure(error, status, retry_after if status == 429 else None)
         self._failures[method].extend(failure for _ in range(times))
 
-    def clear_failures(self) -> None:
-        self._failures.clear()
-
     # -- the call record ---------------------------------------------------------------------
 
     def calls_to(self, method: str) -> list[ApiCall]:
@@ -293,33 +273,9 @@ class FakeSlackApi:
         calls = self._calls_by_method.get(method, ())
         return len(calls) if ok is None else sum(1 for c in calls if c.ok is ok)
 
-    def reset_calls(self) -> None:
-        self.calls.clear()
-        self._calls_by_method.clear()
-
-    async def wait_for_call(
-        self,
-        method: str,
-        predicate: Callable[[ApiCall], bool] | None = None,
-        *,
-        count: int = 1,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> list[ApiCall]:
-        """Await until ``count`` calls to ``method`` (matching ``predicate``) were recorded."""
-
-        def check() -> list[ApiCall] | None:
-            calls = self._calls_by_method.get(method, [])
-            matching = [c for c in calls if predicate is None or predicate(c)]
-            return matching if len(matching) >= count else None
-
-        return await self._calls_notifier.wait_for(
-            check, timeout=timeout, what=f"{count} x {method}"
-        )
-
     def _record(self, call: ApiCall) -> None:
         self.calls.append(call)
         self._calls_by_method[call.method].append(call)
-        self._calls_notifier.notify()
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -411,26 +367,6 @@ class FakeSlackApi:
             return web.Response(status=404, text="not_found")
         self._record_extra(UPLOAD_METHOD, params, 200, None)
         return web.Response(text=f"OK - {len(data)}")
-
-    # -- response_url ------------------------------------------------------------------------
-
-    async def _handle_response_url(self, request: web.Request) -> web.Response:
-        """Messages sent with bolt's ``respond()``: ephemeral, in_channel, replace or delete."""
-        try:
-            params = await _read_params(request)
-        except ValueError:
-            self._record_extra(RESPONSE_URL_METHOD, Params(), 400, "invalid_payload")
-            return web.Response(status=400, text="invalid_payload")
-        if isinstance(params.get("payload"), str):
-            params = Params(json.loads(params["payload"]))
-        try:
-            self.methods.respond(request.match_info["key"], params)
-        except SlackApiFailure as failure:  # webhooks answer errors as HTTP status + plain text
-            status = 400 if failure.status == 200 else failure.status
-            self._record_extra(RESPONSE_URL_METHOD, params, status, failure.error)
-            return web.Response(status=status, text=failure.error)
-        self._record_extra(RESPONSE_URL_METHOD, params, 200, None)
-        return web.Response(text="ok")
 
     def _record_extra(self, method: str, params: Params, status: int, error: str | None) -> None:
         self._record(

@@ -6,11 +6,14 @@ study statements, rating buttons and modals dynamically, so the limits that bite
 production (button text 75, section text 3000, 50 blocks per message, ...) must bite in the
 tests too: this module checks them the way Slack reports them, and also finds the interactive
 elements a human would see, so simulated users can "press" them.
+
+Only the blocks and elements the bot renders are modelled (section text, header, actions of
+buttons, context, an input holding a plain text input); any other type is refused with an
+"unsupported type ... not modelled by the fake" error rather than accepted unchecked.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,67 +25,19 @@ MESSAGE_TEXT_LIMIT = 40_000
 BUTTON_TEXT_LIMIT = 75
 BUTTON_VALUE_LIMIT = 2000
 SECTION_TEXT_LIMIT = 3000
-SECTION_FIELD_LIMIT = 2000
-SECTION_MAX_FIELDS = 10
 HEADER_TEXT_LIMIT = 150
-ID_LIMIT = 255  # action_id, block_id, callback_id, external_id
+ID_LIMIT = 255  # action_id, block_id, callback_id
 VIEW_TEXT_LIMIT = 24  # modal title, submit, close
 PRIVATE_METADATA_LIMIT = 3000
 ACTIONS_MAX_ELEMENTS = 25
 CONTEXT_MAX_ELEMENTS = 10
-OPTION_TEXT_LIMIT = 75
-OPTION_VALUE_LIMIT = 150
-PLACEHOLDER_LIMIT = 150
 LABEL_LIMIT = 2000
-URL_LIMIT = 3000
+PLACEHOLDER_LIMIT = 150
 
-KNOWN_BLOCK_TYPES = frozenset(
-    {
-        "actions",
-        "context",
-        "divider",
-        "file",
-        "header",
-        "image",
-        "input",
-        "markdown",
-        "rich_text",
-        "section",
-        "video",
-    }
-)
-SELECT_TYPES = frozenset(
-    {
-        "static_select",
-        "external_select",
-        "users_select",
-        "conversations_select",
-        "channels_select",
-        "multi_static_select",
-        "multi_external_select",
-        "multi_users_select",
-        "multi_conversations_select",
-        "multi_channels_select",
-    }
-)
-INPUT_ELEMENT_TYPES = frozenset(
-    {
-        "plain_text_input",
-        "number_input",
-        "email_text_input",
-        "url_text_input",
-        "rich_text_input",
-        "datepicker",
-        "timepicker",
-        "datetimepicker",
-        "checkboxes",
-        "radio_buttons",
-        "file_input",
-    }
-    | SELECT_TYPES
-)
-INTERACTIVE_ELEMENT_TYPES = INPUT_ELEMENT_TYPES | {"button", "overflow", "workflow_button"}
-OPTION_LIMITS: dict[str, int] = {"overflow": 5, "radio_buttons": 10, "checkboxes": 10}
+#: the block types the bot renders; Slack has more, the fake refuses those as not modelled
+MODELLED_BLOCK_TYPES = frozenset({"actions", "context", "header", "input", "section"})
+#: the interactive elements the bot renders: buttons, and a text input in its comment modal
+INTERACTIVE_ELEMENT_TYPES = frozenset({"button", "plain_text_input"})
 
 
 class _Errors:
@@ -101,6 +56,10 @@ class _Errors:
     def too_many(self, value: Any, limit: int, path: str) -> None:
         if isinstance(value, list) and len(value) > limit:
             self.add(f"no more than {limit} items allowed", path)
+
+    def not_modelled(self, kind: Any, path: str) -> None:
+        self.add(f"unsupported type: {kind} (not modelled by the fake; see "
+                 "tests/fakes/README.md)", path)
 
 
 def validate_blocks(blocks: Any, surface: Surface, *, path: str = "/blocks") -> list[str]:
@@ -131,56 +90,27 @@ def validate_blocks(blocks: Any, surface: Surface, *, path: str = "/blocks") -> 
 
 def _validate_block(block: Mapping[str, Any], path: str, errors: _Errors) -> None:
     kind = block.get("type")
-    if kind not in KNOWN_BLOCK_TYPES:
-        errors.add(f"unsupported type: {kind}", f"{path}/type")
-        return
-    if kind == "section":
-        _validate_section(block, path, errors)
+    if kind not in MODELLED_BLOCK_TYPES:
+        errors.not_modelled(kind, f"{path}/type")
+    elif kind == "section":
+        if set(block) - {"type", "block_id", "text"}:
+            errors.add("only section text is modelled by the fake", path)
+        _validate_text(block.get("text"), SECTION_TEXT_LIMIT, f"{path}/text", errors)
     elif kind == "header":
         _validate_text(block.get("text"), HEADER_TEXT_LIMIT, f"{path}/text", errors, plain=True)
     elif kind == "actions":
         _validate_element_list(block, path, errors, ACTIONS_MAX_ELEMENTS, context=False)
     elif kind == "context":
         _validate_element_list(block, path, errors, CONTEXT_MAX_ELEMENTS, context=True)
-    elif kind == "input":
+    else:
         _validate_text(block.get("label"), LABEL_LIMIT, f"{path}/label", errors, plain=True)
-        if "hint" in block:
-            _validate_text(block.get("hint"), LABEL_LIMIT, f"{path}/hint", errors, plain=True)
         element = block.get("element")
         if not isinstance(element, dict):
             errors.add("missing required field: element", path)
-        elif element.get("type") not in INPUT_ELEMENT_TYPES:
-            errors.add(f"unsupported type: {element.get('type')}", f"{path}/element/type")
+        elif element.get("type") != "plain_text_input":
+            errors.not_modelled(element.get("type"), f"{path}/element/type")
         else:
             _validate_element(element, f"{path}/element", errors)
-    elif kind == "image":
-        errors.too_long(block.get("image_url"), URL_LIMIT, f"{path}/image_url")
-        errors.too_long(block.get("alt_text"), LABEL_LIMIT, f"{path}/alt_text")
-        if not block.get("alt_text"):
-            errors.add("missing required field: alt_text", path)
-    elif kind == "markdown":
-        errors.too_long(block.get("text"), 12_000, f"{path}/text")
-
-
-def _validate_section(block: Mapping[str, Any], path: str, errors: _Errors) -> None:
-    text, fields = block.get("text"), block.get("fields")
-    if text is None and not fields:
-        errors.add("must provide either text or fields", path)
-    if text is not None:
-        _validate_text(text, SECTION_TEXT_LIMIT, f"{path}/text", errors)
-    if fields is not None:
-        if not isinstance(fields, list):
-            errors.add("must be an array", f"{path}/fields")
-        else:
-            errors.too_many(fields, SECTION_MAX_FIELDS, f"{path}/fields")
-            for i, item in enumerate(fields):
-                _validate_text(item, SECTION_FIELD_LIMIT, f"{path}/fields/{i}", errors)
-    accessory = block.get("accessory")
-    if accessory is not None:
-        if not isinstance(accessory, dict):
-            errors.add("must be an object", f"{path}/accessory")
-        else:
-            _validate_element(accessory, f"{path}/accessory", errors)
 
 
 def _validate_element_list(
@@ -196,65 +126,37 @@ def _validate_element_list(
         element_path = f"{path}/elements/{i}"
         if not isinstance(element, dict):
             errors.add("must be an object", element_path)
-            continue
-        if context:
-            if element.get("type") == "image":
-                continue
+        elif context:
             _validate_text(element, SECTION_TEXT_LIMIT, element_path, errors)
-            continue
-        action_id = element.get("action_id")
-        if isinstance(action_id, str):
-            if action_id in seen_action_ids:
-                errors.add(f"duplicate action_id: {action_id}", f"{element_path}/action_id")
-            seen_action_ids.add(action_id)
-        _validate_element(element, element_path, errors)
+        elif element.get("type") != "button":
+            errors.not_modelled(element.get("type"), f"{element_path}/type")
+        else:
+            action_id = element.get("action_id")
+            if isinstance(action_id, str):
+                if action_id in seen_action_ids:
+                    errors.add(f"duplicate action_id: {action_id}", f"{element_path}/action_id")
+                seen_action_ids.add(action_id)
+            _validate_element(element, element_path, errors)
 
 
 def _validate_element(element: Mapping[str, Any], path: str, errors: _Errors) -> None:
-    kind = element.get("type")
-    if kind == "image":  # allowed as a section accessory
-        return
-    if kind not in INTERACTIVE_ELEMENT_TYPES:
-        errors.add(f"unsupported type: {kind}", f"{path}/type")
-        return
     action_id = element.get("action_id")
     if action_id is not None:
         if not isinstance(action_id, str) or not action_id:
             errors.add("must be a non-empty string", f"{path}/action_id")
         else:
             errors.too_long(action_id, ID_LIMIT, f"{path}/action_id")
-    if kind == "button":
+    if element.get("type") == "button":
         _validate_text(element.get("text"), BUTTON_TEXT_LIMIT, f"{path}/text", errors, plain=True)
         errors.too_long(element.get("value"), BUTTON_VALUE_LIMIT, f"{path}/value")
-        errors.too_long(element.get("url"), URL_LIMIT, f"{path}/url")
         style = element.get("style")
         if style is not None and style not in ("primary", "danger"):
             errors.add(f"unsupported style: {style}", f"{path}/style")
-    if "placeholder" in element:
-        _validate_text(
-            element.get("placeholder"), PLACEHOLDER_LIMIT, f"{path}/placeholder", errors, plain=True
-        )
-    if kind in SELECT_TYPES or kind in OPTION_LIMITS:
-        _validate_options(element, path, errors, OPTION_LIMITS.get(kind, 100))
-    if kind == "plain_text_input":
+    else:
+        if "placeholder" in element:
+            _validate_text(element.get("placeholder"), PLACEHOLDER_LIMIT,
+                           f"{path}/placeholder", errors, plain=True)
         errors.too_long(element.get("initial_value"), SECTION_TEXT_LIMIT, f"{path}/initial_value")
-
-
-def _validate_options(element: Mapping[str, Any], path: str, errors: _Errors, limit: int) -> None:
-    options = element.get("options")
-    if options is None:
-        return  # option_groups / external data sources are not checked
-    if not isinstance(options, list):
-        errors.add("must be an array", f"{path}/options")
-        return
-    errors.too_many(options, limit, f"{path}/options")
-    for i, option in enumerate(options):
-        option_path = f"{path}/options/{i}"
-        if not isinstance(option, dict):
-            errors.add("must be an object", option_path)
-            continue
-        _validate_text(option.get("text"), OPTION_TEXT_LIMIT, f"{option_path}/text", errors)
-        errors.too_long(option.get("value"), OPTION_VALUE_LIMIT, f"{option_path}/value")
 
 
 def _validate_text(
@@ -304,7 +206,6 @@ def validate_view(view: Any, *, publish: bool) -> tuple[list[str], list[str]]:
             errors.add("submit is required when an input block is present", "/view/submit")
     errors.too_long(view.get("private_metadata"), PRIVATE_METADATA_LIMIT, "/view/private_metadata")
     errors.too_long(view.get("callback_id"), ID_LIMIT, "/view/callback_id")
-    errors.too_long(view.get("external_id"), ID_LIMIT, "/view/external_id")
     block_errors = validate_blocks(view.get("blocks", []), kind, path="/view/blocks")
     return errors.items, block_errors
 
@@ -346,32 +247,21 @@ def _elements_of(block: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         for element in block.get("elements") or []:
             if isinstance(element, dict):
                 yield element
-    elif kind == "section" and isinstance(block.get("accessory"), dict):
-        yield block["accessory"]
     elif kind == "input" and isinstance(block.get("element"), dict):
         yield block["element"]
 
 
 @dataclass(frozen=True)
-class Option:
-    """One choice of a select menu, overflow menu, radio group or checkbox group."""
-
-    text: str
-    value: str
-
-
-@dataclass(frozen=True)
 class Element:
-    """An interactive element a human can operate (button, select, ...), with its location."""
+    """An interactive element a human can operate (a button or a text input), with its
+    location."""
 
     type: str
     action_id: str
     block_id: str
     text: str | None
     value: str | None
-    url: str | None
     style: str | None
-    options: tuple[Option, ...] = field(default=())
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -389,7 +279,7 @@ def interactive_elements(
     """
     found: list[Element] = []
     for block in blocks:
-        if block.get("type") == "input" and not include_inputs and not block.get("dispatch_action"):
+        if block.get("type") == "input" and not include_inputs:
             continue
         for element in _elements_of(block):
             kind = str(element.get("type"))
@@ -402,21 +292,11 @@ def interactive_elements(
                     block_id=str(block.get("block_id", "")),
                     text=_text_of(element.get("text")),
                     value=element.get("value"),
-                    url=element.get("url"),
                     style=element.get("style"),
-                    options=tuple(_options_of(element)),
                     raw=element,
                 )
             )
     return found
-
-
-def _options_of(element: Mapping[str, Any]) -> Iterator[Option]:
-    groups = element.get("option_groups") or []
-    grouped = (g.get("options") or [] for g in groups if isinstance(g, dict))
-    for option in itertools.chain(element.get("options") or [], *grouped):
-        if isinstance(option, dict):
-            yield Option(text=_text_of(option.get("text")) or "", value=str(option.get("value")))
 
 
 def _text_of(obj: Any) -> str | None:
@@ -436,13 +316,13 @@ def visible_text(blocks: Sequence[Mapping[str, Any]]) -> str:
 
 def _collect_text(node: Any, parts: list[str]) -> None:
     if isinstance(node, dict):
-        if node.get("type") in ("plain_text", "mrkdwn", "text", "markdown") and isinstance(
+        if node.get("type") in ("plain_text", "mrkdwn") and isinstance(
             node.get("text"), str
         ):
             parts.append(node["text"])
             return
         for key, value in node.items():
-            if key not in ("action_id", "block_id", "value", "url", "image_url", "type"):
+            if key not in ("action_id", "block_id", "value", "type"):
                 _collect_text(value, parts)
     elif isinstance(node, list):
         for item in node:

@@ -11,12 +11,12 @@ the app's signing secret. ``SlackPlatformClient`` does the same for simulated us
         alice = fake.create_user("alice")
         await slack.slash_command(alice, "/delphi", "join")
         invite = await alice.wait_for_message(lambda m: bool(m.buttons))
-        await slack.press(alice, text="Agree")
+        await slack.press(alice, next(alice.controls()))
 
-Interactions carry a trigger_id the fake registered (so views.open accepts it within ~3 s)
-and a response_url the fake serves. What Slack itself shows after the app's HTTP answer (a
-slash command's ephemeral reply, a modal closing or showing errors) is applied to the fake.
-For security tests requests can be forged, stale or replayed byte for byte.
+Interactions carry a trigger_id the fake registered (so views.open accepts it within ~3 s).
+What Slack itself shows after the app's HTTP answer (a slash command's ephemeral reply, a
+modal closing or showing errors) is applied to the fake. For security tests requests can be
+forged, stale or replayed byte for byte.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from slack_sdk.signature import SignatureVerifier
 from .slack_api import FakeSlackApi, running_slack_fake
 from .slack_state import (
     Control,
-    FakeMessage,
     FakeView,
     SimulatedUser,
     SlackWorkspace,
@@ -251,7 +250,7 @@ class SlackPlatformClient:
             "text": text,
             "api_app_id": ws.app_id,
             "is_enterprise_install": "false",
-            "response_url": self.fake.issue_response_url(user, channel_id),
+            "response_url": self.fake.response_url,
             "trigger_id": self.fake.issue_trigger(user),
         }
         body = urlencode(form).encode()
@@ -282,38 +281,22 @@ class SlackPlatformClient:
         return self.build(kind, body, FORM, user_id=user.id, payload=payload, signing=signing)
 
     async def press(
-        self,
-        user: SimulatedUser,
-        control: Control | None = None,
-        *,
-        text: str | None = None,
-        action_id: str | None = None,
-        value: str | None = None,
-        message: FakeMessage | None = None,
-        selected: Any = None,
-        signing: Signing = Signing.VALID,
+        self, user: SimulatedUser, control: Control, *, signing: Signing = Signing.VALID
     ) -> BoltReply:
-        """``user`` operates a button (or picks ``selected`` in a menu): a block_actions request.
-
-        Without ``control`` the newest control the user sees matching ``text`` /
-        ``action_id`` / ``value`` (optionally within ``message``) is used.
-        """
-        if control is None:
-            control = user.find_control(text, action_id=action_id, value=value, message=message)
+        """``user`` presses a button (one of ``user.controls()``): a block_actions request."""
         element = control.element
+        if not element.is_button:
+            raise ValueError(f"only buttons are modelled by the fake, not {element.type}")
         action: dict[str, Any] = {
             "action_id": element.action_id,
             "block_id": element.block_id,
             "action_ts": f"{time.time():.6f}",
+            "type": "button",
+            "text": element.raw.get("text"),
+            "value": element.value,
         }
-        if element.is_button:
-            action.update(
-                {"type": "button", "text": element.raw.get("text"), "value": element.value}
-            )
-            if element.style:
-                action["style"] = element.style
-        else:
-            action.update(element_state(element.raw, selected))
+        if element.style:
+            action["style"] = element.style
         payload = self._interaction_base(user, "block_actions")
         payload["actions"] = [action]
         if control.message is not None:
@@ -331,7 +314,7 @@ class SlackPlatformClient:
             if not msg.ephemeral:
                 payload["message"] = msg.to_payload()
             payload["state"] = {"values": {}}
-            payload["response_url"] = self.fake.issue_response_url(user, msg.channel, msg.ts)
+            payload["response_url"] = self.fake.response_url
         elif control.view is not None:
             payload["container"] = {"type": "view", "view_id": control.view.id}
             payload["view"] = control.view.to_payload()
@@ -346,11 +329,9 @@ class SlackPlatformClient:
         view: FakeView | None = None,
         signing: Signing = Signing.VALID,
     ) -> BoltReply:
-        """Submit the open modal with ``values`` keyed by input block_id (or action_id).
-
-        Values are what a human types or picks (see ``slack_state.element_state``); inputs not
-        mentioned keep their initial value (``None`` if untouched), as Slack reports them.
-        """
+        """Submit the open modal with the texts typed, keyed by input block_id (or action_id);
+        inputs not mentioned keep their initial value (``None`` if untouched), as Slack
+        reports them."""
         view = view or user.modal
         if view is None:
             raise LookupError(f"{user.id} has no open modal to submit")
@@ -369,21 +350,6 @@ class SlackPlatformClient:
         payload["response_urls"] = []
         request = self._interaction_request("view_submission", user, payload, signing)
         return await self.send(request, apply_effects=signing is Signing.VALID)
-
-    async def close_view(self, user: SimulatedUser, *, clear: bool = False) -> BoltReply | None:
-        """The user dismisses the modal; the app hears about it only with notify_on_close."""
-        view = user.modal
-        if view is None:
-            raise LookupError(f"{user.id} has no open modal to close")
-        self.fake.workspace.close_modal(user, clear=clear)
-        if not view.notify_on_close:
-            return None
-        payload = self._interaction_base(user, "view_closed")
-        payload.pop("trigger_id")
-        payload["view"] = view.to_payload()
-        payload["is_cleared"] = clear
-        request = self._interaction_request("view_closed", user, payload, Signing.VALID)
-        return await self.send(request, apply_effects=False)
 
     # -- Events API --------------------------------------------------------------------------
 
@@ -546,7 +512,8 @@ def apply_interaction_reply(
     """Show what Slack shows after the app's HTTP answer to an interaction.
 
     A slash command's non-empty answer becomes an ephemeral (or in_channel) message; a
-    view_submission answer closes, updates, pushes or annotates the modal.
+    view_submission answer closes the modal or shows its errors (``response_action`` update,
+    push and clear are not modelled).
     """
     ws = workspace
     body: Any = None
@@ -575,28 +542,15 @@ def apply_interaction_reply(
 
 def _apply_view_response(ws: SlackWorkspace, user: SimulatedUser, body: Mapping[str, Any]) -> None:
     action = body.get("response_action")
-    top = user.modal
-    if top is None:
+    if action in ("update", "push", "clear"):
+        raise NotImplementedError(f"response_action {action!r} is not modelled by the fake")
+    if user.modal is None:
         return
     if action == "errors":
-        top.errors = dict(body.get("errors") or {})
+        user.modal.errors = dict(body.get("errors") or {})
         user.notifier.notify()
-    elif action == "update" and isinstance(body.get("view"), dict):
-        new = ws.build_view(
-            user,
-            body["view"],
-            view_id=top.id,
-            root_view_id=top.root_view_id,
-            previous_view_id=top.previous_view_id,
-        )
-        ws.replace_view(top, new)
-    elif action == "push" and isinstance(body.get("view"), dict):
-        root = user.modal_stack[0].id
-        ws.push_modal(
-            user, ws.build_view(user, body["view"], root_view_id=root, previous_view_id=top.id)
-        )
     else:
-        ws.close_modal(user, clear=action == "clear")
+        ws.close_modal(user)
 
 
 def _retry_headers(retry_num: int | None, reason: str) -> dict[str, str]:

@@ -17,9 +17,6 @@ from .slack_blockkit import MESSAGE_TEXT_LIMIT, validate_blocks, validate_view
 from .slack_state import FakeChannel, FakeFile, FakeMessage, SimulatedUser, SlackWorkspace
 
 TRIGGER_TTL = 3.0  # seconds a trigger_id stays valid for views.open
-RESPONSE_URL_TTL = 30 * 60.0
-RESPONSE_URL_MAX_USES = 5
-MAX_MODAL_STACK = 3
 
 
 class SlackApiFailure(Exception):
@@ -98,11 +95,8 @@ class SlackWebMethods:
             "conversations.open": self._conversations_open,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
-            "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "views.open": self._views_open,
-            "views.push": self._views_push,
-            "views.update": self._views_update,
             "views.publish": self._views_publish,
             "users.info": self._users_info,
             "files.getUploadURLExternal": self._files_get_upload_url,
@@ -170,33 +164,26 @@ class SlackWebMethods:
         }
 
     def _conversations_open(self, params: Params) -> dict[str, Any]:
-        if params.get("channel"):
-            channel = self.workspace.channels.get(str(params["channel"]))
-            if channel is None:
-                raise SlackApiFailure("channel_not_found")
-        else:
-            raw = params.required("users", "users_list_not_supplied")
-            user_ids = [u.strip() for u in raw.split(",") if u.strip()]
-            if len(user_ids) != 1:
-                raise SlackApiFailure("not_supported_by_fake", extra=_messages("only 1:1 DMs"))
-            user = self.workspace.users.get(user_ids[0])
-            if user is None or user.deleted:
-                raise SlackApiFailure("user_not_found")
-            self._check_user_reachable(user, missing="user_not_found")
-            channel = user.dm
+        """The bot's DM with one user (``users=U123``); group DMs are not modelled."""
+        raw = params.required("users", "users_list_not_supplied")
+        user_ids = [u.strip() for u in raw.split(",") if u.strip()]
+        if len(user_ids) != 1:
+            raise SlackApiFailure("not_supported_by_fake", extra=_messages("only 1:1 DMs"))
+        user = self.workspace.users.get(user_ids[0])
+        if user is None or user.deleted:
+            raise SlackApiFailure("user_not_found")
+        self._check_user_reachable(user, missing="user_not_found")
+        channel = user.dm
         already_open = channel.opened
         channel.opened = True
-        info: dict[str, Any] = {"id": channel.id}
-        if params.flag("return_im"):
-            info.update({"created": channel.created, "is_im": True, "user": channel.user_id})
-        result: dict[str, Any] = {"channel": info}
+        result: dict[str, Any] = {"channel": {"id": channel.id}}
         if already_open:
             result.update({"no_op": True, "already_open": True})
         return result
 
     def _users_info(self, params: Params) -> dict[str, Any]:
         user = self._user_param(params, "user")
-        return {"user": user.to_api(include_locale=params.flag("include_locale"))}
+        return {"user": user.to_api()}
 
     # -- methods: chat ------------------------------------------------------------------------
 
@@ -209,7 +196,7 @@ class SlackWebMethods:
             problems = validate_blocks(blocks, "message")
             if problems:
                 raise _block_failure(problems)
-        if require_content and not text and not blocks and not params.get("attachments"):
+        if require_content and not text and not blocks:
             raise SlackApiFailure("no_text")
         if text is not None and len(text) > MESSAGE_TEXT_LIMIT:
             raise SlackApiFailure("msg_too_long")
@@ -218,14 +205,8 @@ class SlackWebMethods:
     def _chat_post_message(self, params: Params) -> dict[str, Any]:
         channel, _ = self._channel_for_posting(params)
         text, blocks = self._message_content(params, require_content=True)
-        metadata = params.structured("metadata", "invalid_metadata_format")
         message = self.workspace.post_message(
-            channel,
-            user=self.workspace.bot_user_id,
-            text=text or "",
-            blocks=blocks or [],
-            thread_ts=params.text("thread_ts"),
-            metadata=metadata,
+            channel, user=self.workspace.bot_user_id, text=text or "", blocks=blocks or []
         )
         return {"channel": channel.id, "ts": message.ts, "message": message.to_payload()}
 
@@ -242,19 +223,13 @@ class SlackWebMethods:
     def _chat_update(self, params: Params) -> dict[str, Any]:
         message = self._existing_bot_message(params)
         text, blocks = self._message_content(params, require_content=False)
-        metadata = params.structured("metadata", "invalid_metadata_format")
-        self.workspace.update_message(message, text=text, blocks=blocks, metadata=metadata)
+        self.workspace.update_message(message, text=text, blocks=blocks)
         return {
             "channel": message.channel,
             "ts": message.ts,
             "text": message.text,
             "message": message.to_payload(),
         }
-
-    def _chat_delete(self, params: Params) -> dict[str, Any]:
-        message = self._existing_bot_message(params)
-        self.workspace.delete_message(message)
-        return {"channel": message.channel, "ts": message.ts}
 
     def _chat_post_ephemeral(self, params: Params) -> dict[str, Any]:
         channel, owner = self._channel_for_posting(params)
@@ -308,55 +283,10 @@ class SlackWebMethods:
         self.workspace.open_modal(user, view)
         return {"view": view.to_payload()}
 
-    def _views_push(self, params: Params) -> dict[str, Any]:
-        spec = self._view_spec(params, publish=False)
-        user = self._exchange_trigger(params)
-        if user.modal is None:
-            raise SlackApiFailure("not_found", extra=_messages("no modal is open to push onto"))
-        if len(user.modal_stack) >= MAX_MODAL_STACK:
-            raise SlackApiFailure("push_limit_reached")
-        root = user.modal_stack[0].id
-        view = self.workspace.build_view(
-            user, spec, root_view_id=root, previous_view_id=user.modal.id
-        )
-        self.workspace.push_modal(user, view)
-        return {"view": view.to_payload()}
-
-    def _views_update(self, params: Params) -> dict[str, Any]:
-        view_id, external_id = params.text("view_id"), params.text("external_id")
-        if view_id:
-            old = self.workspace.views.get(view_id)
-        elif external_id:
-            old = self.workspace.views_by_external_id.get(external_id)
-        else:
-            raise SlackApiFailure(
-                "invalid_arguments", extra=_messages("view_id or external_id required")
-            )
-        if old is None or old.closed:
-            raise SlackApiFailure("not_found")
-        expected_hash = params.text("hash")
-        if expected_hash and expected_hash != old.hash:
-            raise SlackApiFailure("hash_conflict")
-        spec = self._view_spec(params, publish=old.type == "home")
-        user = self.workspace.users[old.user_id]
-        self._check_user_reachable(user, missing="user_not_found")
-        new = self.workspace.build_view(
-            user,
-            spec,
-            view_id=old.id,
-            root_view_id=old.root_view_id,
-            previous_view_id=old.previous_view_id,
-        )
-        self.workspace.replace_view(old, new)
-        return {"view": new.to_payload()}
-
     def _views_publish(self, params: Params) -> dict[str, Any]:
         user = self._user_param(params, "user_id")
         self._check_user_reachable(user, missing="user_not_found")
         spec = self._view_spec(params, publish=True)
-        expected_hash = params.text("hash")
-        if expected_hash and user.home is not None and expected_hash != user.home.hash:
-            raise SlackApiFailure("hash_conflict")
         view_id = user.home.id if user.home is not None else None
         view = self.workspace.build_view(user, spec, view_id=view_id)
         self.workspace.publish_home(user, view)
@@ -378,8 +308,6 @@ class SlackWebMethods:
             length=length,
             user=self.workspace.bot_user_id,
             created=int(time.time()),
-            alt_txt=params.text("alt_txt"),
-            snippet_type=params.text("snippet_type"),
         )
         self.workspace.files[file.id] = file
         key = f"{file.id}-{secrets.token_urlsafe(12)}"
@@ -387,6 +315,7 @@ class SlackWebMethods:
         return {"upload_url": f"{self.base_url}upload/v1/{key}", "file_id": file.id}
 
     def _files_complete_upload(self, params: Params) -> dict[str, Any]:
+        """Share uploaded files into ``channel_id`` (the bot always names its DM channel)."""
         entries = params.structured("files", "invalid_arguments")
         if not isinstance(entries, list) or not entries:
             raise SlackApiFailure(
@@ -402,67 +331,24 @@ class SlackWebMethods:
             if entry.get("title"):
                 file.title = str(entry["title"])
             files.append(file)
-        targets = [c for c in str(params.get("channels") or "").split(",") if c]
-        if params.get("channel_id"):
-            targets.insert(0, str(params["channel_id"]))
-        channels: list[FakeChannel] = []
-        for target in targets:
-            channel_id = self.resolve_channel_id(target)
-            channel = self.workspace.channels.get(channel_id or "")
-            if channel is None:
-                raise SlackApiFailure("channel_not_found")
-            owner = self.workspace.dm_owner(channel.id)
-            if owner is not None:
-                self._check_user_reachable(owner, missing="channel_not_found")
-            channels.append(channel)
+        channel_id = self.resolve_channel_id(params.required("channel_id", "channel_not_found"))
+        channel = self.workspace.channels.get(channel_id or "")
+        if channel is None:
+            raise SlackApiFailure("channel_not_found")
+        owner = self.workspace.dm_owner(channel.id)
+        if owner is not None:
+            self._check_user_reachable(owner, missing="channel_not_found")
         comment = params.text("initial_comment")
         for file in files:
-            file.completed = True
             file.initial_comment = comment
-        for channel in channels:
-            for file in files:
-                file.channels.append(channel.id)
-            self.workspace.post_message(
-                channel,
-                user=self.workspace.bot_user_id,
-                text=comment or "",
-                thread_ts=params.text("thread_ts"),
-                files=[f.to_api() for f in files],
-            )
-            owner = self.workspace.dm_owner(channel.id)
-            if owner is not None:
-                for file in files:
-                    self.workspace.deliver_file(owner, file)
-        return {"files": [f.to_api() for f in files]}
-
-    def respond(self, key: str, params: Params) -> None:
-        """A message POSTed to a response_url (bolt's ``respond()``): ephemeral by default,
-        ``in_channel``, ``replace_original`` or ``delete_original``."""
-        ws = self.workspace
-        entry = ws.response_urls.get(key)
-        if entry is None or entry.user_id not in ws.users:
-            raise SlackApiFailure("no_such_url", status=404)
-        if self.clock_now - entry.issued_at > RESPONSE_URL_TTL:
-            raise SlackApiFailure("expired_url", status=404)
-        if entry.uses >= RESPONSE_URL_MAX_USES:
-            raise SlackApiFailure("used_url", status=404)
-        entry.uses += 1
-        user = ws.users[entry.user_id]
-        original = (
-            ws.find_message(entry.channel_id, entry.message_ts, user_id=user.id)
-            if entry.message_ts
-            else None
+            file.channels.append(channel.id)
+        self.workspace.post_message(
+            channel,
+            user=self.workspace.bot_user_id,
+            text=comment or "",
+            files=[f.to_api() for f in files],
         )
-        if params.flag("delete_original"):
-            if original is not None:
-                ws.delete_message(original)
-            return
-        text, blocks = self._message_content(params, require_content=True)
-        if params.flag("replace_original") and original is not None:
-            ws.update_message(original, text=text or "", blocks=blocks or [])
-            return
-        channel = ws.channels.get(entry.channel_id) or user.dm
-        if params.get("response_type") == "in_channel":
-            ws.post_message(channel, user=ws.bot_user_id, text=text or "", blocks=blocks or [])
-        else:
-            ws.post_ephemeral(channel, user, text=text or "", blocks=blocks or [])
+        if owner is not None:
+            for file in files:
+                self.workspace.deliver_file(owner, file)
+        return {"files": [f.to_api() for f in files]}

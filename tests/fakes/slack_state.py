@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from .slack_blockkit import Element, interactive_elements, normalise_blocks, visible_text
@@ -105,8 +105,6 @@ class FakeMessage:
     team: str
     bot_id: str | None = None
     app_id: str | None = None
-    thread_ts: str | None = None
-    metadata: dict[str, Any] | None = None
     files: list[dict[str, Any]] = field(default_factory=list)
     ephemeral: bool = False
     edits: int = 0
@@ -144,10 +142,6 @@ class FakeMessage:
             payload["app_id"] = self.app_id
         if self.blocks:
             payload["blocks"] = self.blocks
-        if self.thread_ts is not None:
-            payload["thread_ts"] = self.thread_ts
-        if self.metadata is not None:
-            payload["metadata"] = self.metadata
         if self.files:
             payload["files"] = self.files
         if self.edited_ts is not None:
@@ -157,7 +151,7 @@ class FakeMessage:
 
 @dataclass
 class FakeView:
-    """A modal or App Home view as Slack keeps it (with its id, hash and submitted state)."""
+    """A modal or App Home view as Slack keeps it (with its id and submitted state)."""
 
     id: str
     team_id: str
@@ -172,11 +166,6 @@ class FakeView:
     close: dict[str, Any] | None = None
     callback_id: str = ""
     private_metadata: str = ""
-    external_id: str = ""
-    notify_on_close: bool = False
-    clear_on_close: bool = False
-    root_view_id: str | None = None
-    previous_view_id: str | None = None
     state_values: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     closed: bool = False
@@ -222,14 +211,10 @@ class FakeView:
             "state": {"values": self.state_values},
             "hash": self.hash,
             "title": self.title,
-            "clear_on_close": self.clear_on_close,
-            "notify_on_close": self.notify_on_close,
             "close": self.close,
             "submit": self.submit,
-            "previous_view_id": self.previous_view_id,
-            "root_view_id": self.root_view_id or self.id,
+            "root_view_id": self.id,
             "app_id": self.app_id,
-            "external_id": self.external_id,
             "app_installed_team_id": self.team_id,
             "bot_id": self.bot_id,
         }
@@ -246,11 +231,8 @@ class FakeFile:
     created: int
     title: str = ""
     content: bytes | None = None
-    alt_txt: str | None = None
-    snippet_type: str | None = None
     channels: list[str] = field(default_factory=list)
     initial_comment: str | None = None
-    completed: bool = False
 
     @property
     def uploaded(self) -> bool:
@@ -332,7 +314,7 @@ class SimulatedUser:
         self.inactive_error: str | None = None  # set by deactivate_user
         self.deleted = False  # set by delete_user: gone from the workspace
         self.ephemerals: dict[str, FakeMessage] = {}
-        self.modal_stack: list[FakeView] = []
+        self.modal: FakeView | None = None  # the open modal (the bot never stacks them)
         self.closed_modals: list[FakeView] = []
         self.home: FakeView | None = None
         self.files: list[FakeFile] = []
@@ -344,14 +326,6 @@ class SimulatedUser:
     # -- profile -----------------------------------------------------------------------------
 
     @property
-    def dm_channel_id(self) -> str:
-        return self.dm.id
-
-    @property
-    def active(self) -> bool:
-        return self.inactive_error is None and not self.deleted
-
-    @property
     def tz_offset(self) -> int:
         """Seconds east of UTC right now, as Slack's users.info reports it."""
         offset = datetime.now(UTC).astimezone(ZoneInfo(self.tz)).utcoffset()
@@ -361,7 +335,7 @@ class SimulatedUser:
     def tz_label(self) -> str:
         return datetime.now(UTC).astimezone(ZoneInfo(self.tz)).tzname() or self.tz
 
-    def to_api(self, *, include_locale: bool = False) -> dict[str, Any]:
+    def to_api(self) -> dict[str, Any]:
         """The users.info ``user`` object."""
         user: dict[str, Any] = {
             "id": self.id,
@@ -386,8 +360,6 @@ class SimulatedUser:
             "is_app_user": False,
             "updated": self.dm.created,
         }
-        if include_locale:
-            user["locale"] = self.locale
         return user
 
     def to_payload_user(self) -> dict[str, Any]:
@@ -402,25 +374,11 @@ class SimulatedUser:
         return self.dm.current()
 
     @property
-    def bot_messages(self) -> list[FakeMessage]:
-        return [m for m in self.dm.messages.values() if m.from_bot]
-
-    @property
     def last_message(self) -> FakeMessage | None:
         return next(self.dm.newest_first(), None)
 
     def message(self, ts: str) -> FakeMessage:
         return self.dm.messages[ts]
-
-    @property
-    def buttons(self) -> list[Element]:
-        """Every button in the DM, oldest message first (what the user could press there)."""
-        return [b for m in self.dm.messages.values() for b in m.buttons]
-
-    @property
-    def modal(self) -> FakeView | None:
-        """The modal on top of the stack, if one is open."""
-        return self.modal_stack[-1] if self.modal_stack else None
 
     def controls(self) -> Iterator[Control]:
         """Everything the user can press, newest first: open modal, DM messages, App Home."""
@@ -433,33 +391,6 @@ class SimulatedUser:
         if self.home is not None:
             for element in self.home.elements:
                 yield Control(element, view=self.home)
-
-    def find_control(
-        self,
-        text: str | None = None,
-        *,
-        action_id: str | None = None,
-        value: str | None = None,
-        where: Literal["any", "dm", "modal", "home"] = "any",
-        message: FakeMessage | None = None,
-    ) -> Control:
-        """The newest control matching all given criteria; LookupError lists what there is."""
-        seen: list[str] = []
-        for control in self.controls():
-            if not _control_in(control, where, message, self):
-                continue
-            e = control.element
-            seen.append(f"{e.type}(text={e.text!r}, action_id={e.action_id!r}, value={e.value!r})")
-            if (
-                (text is None or e.text == text)
-                and (action_id is None or e.action_id == action_id)
-                and (value is None or e.value == value)
-            ):
-                return control
-        raise LookupError(
-            f"{self.id} sees no control with text={text!r} action_id={action_id!r} "
-            f"value={value!r} in {where}; visible: {seen}"
-        )
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -515,63 +446,6 @@ class SimulatedUser:
 
         return await self.wait_until(check, timeout=timeout, what="an ephemeral message")
 
-    async def wait_for_modal(
-        self,
-        predicate: Callable[[FakeView], bool] | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> FakeView:
-        def check() -> FakeView | None:
-            modal = self.modal
-            return modal if modal is not None and (predicate is None or predicate(modal)) else None
-
-        return await self.wait_until(check, timeout=timeout, what="a modal")
-
-    async def wait_for_no_modal(self, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        await self.wait_until(
-            lambda: True if self.modal is None else None, timeout=timeout, what="modal closed"
-        )
-
-    async def wait_for_home(
-        self,
-        predicate: Callable[[FakeView], bool] | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> FakeView:
-        def check() -> FakeView | None:
-            home = self.home
-            return home if home is not None and (predicate is None or predicate(home)) else None
-
-        return await self.wait_until(check, timeout=timeout, what="an App Home view")
-
-    async def wait_for_file(
-        self,
-        predicate: Callable[[FakeFile], bool] | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> FakeFile:
-        def check() -> FakeFile | None:
-            for file in reversed(self.files):
-                if predicate is None or predicate(file):
-                    return file
-            return None
-
-        return await self.wait_until(check, timeout=timeout, what="a file")
-
-
-def _control_in(
-    control: Control, where: str, message: FakeMessage | None, user: SimulatedUser
-) -> bool:
-    if message is not None:
-        return control.message is not None and control.message.ts == message.ts
-    if where == "any":
-        return True
-    if where == "dm":
-        return control.message is not None
-    if where == "modal":
-        return control.view is not None and control.view is user.modal
-    return control.view is not None and control.view is user.home
-
 
 # --------------------------------------------------------------------------------------------
 # The workspace
@@ -584,17 +458,6 @@ class Trigger:
     user_id: str
     issued_at: float
     used: bool = False
-
-
-@dataclass
-class ResponseUrl:
-    """A response_url the fake handed out with a slash command or a block action."""
-
-    user_id: str
-    channel_id: str
-    message_ts: str | None
-    issued_at: float
-    uses: int = 0
 
 
 class SlackWorkspace:
@@ -627,10 +490,8 @@ class SlackWorkspace:
         self.users: dict[str, SimulatedUser] = {}
         self.channels: dict[str, FakeChannel] = {}
         self.views: dict[str, FakeView] = {}
-        self.views_by_external_id: dict[str, FakeView] = {}
         self.files: dict[str, FakeFile] = {}
         self.triggers: dict[str, Trigger] = {}
-        self.response_urls: dict[str, ResponseUrl] = {}
         self._counter = itertools.count(1)
         self._block_ids = itertools.count(1)
         self._ts_base = int(time.time())
@@ -684,17 +545,11 @@ class SlackWorkspace:
     ) -> list[SimulatedUser]:
         return [self.create_user(f"{prefix}{i}", **kwargs) for i in range(1, count + 1)]
 
-    def user(self, user_id: str) -> SimulatedUser:
-        return self.users[user_id]
-
     def deactivate_user(self, user_id: str, *, error: str = "account_inactive") -> None:
         """Deactivate: DM-related calls answer ``error``; users.info reports ``deleted``."""
         user = self.users[user_id]
         user.inactive_error = error
         user.notifier.notify()
-
-    def reactivate_user(self, user_id: str) -> None:
-        self.users[user_id].inactive_error = None
 
     def delete_user(self, user_id: str) -> None:
         """The user vanishes: users.info answers user_not_found, their DM channel_not_found."""
@@ -721,8 +576,6 @@ class SlackWorkspace:
         text: str,
         blocks: Sequence[Mapping[str, Any]] = (),
         from_bot: bool = True,
-        thread_ts: str | None = None,
-        metadata: dict[str, Any] | None = None,
         files: Iterable[dict[str, Any]] = (),
     ) -> FakeMessage:
         message = FakeMessage(
@@ -735,8 +588,6 @@ class SlackWorkspace:
             team=self.team_id,
             bot_id=self.bot_id if from_bot else None,
             app_id=self.app_id if from_bot else None,
-            thread_ts=thread_ts,
-            metadata=metadata,
             files=list(files),
         )
         channel.add(message)
@@ -749,15 +600,12 @@ class SlackWorkspace:
         *,
         text: str | None = None,
         blocks: Sequence[Mapping[str, Any]] | None = None,
-        metadata: dict[str, Any] | None = None,
     ) -> FakeMessage:
         """Apply an edit; fields not given are kept, as chat.update does."""
         if text is not None:
             message.text = text
         if blocks is not None:
             message.blocks = self.normalise_blocks(blocks)
-        if metadata is not None:
-            message.metadata = metadata
         message.edits += 1
         message.edited_ts = self.new_ts()
         if message.ephemeral:
@@ -765,16 +613,6 @@ class SlackWorkspace:
         else:
             self._notify_channel(self.channels[message.channel])
         return message
-
-    def delete_message(self, message: FakeMessage) -> None:
-        if message.ephemeral:
-            owner = self.users[message.user]
-            owner.ephemerals.pop(message.ts, None)
-            self._notify_user(owner)
-        else:
-            channel = self.channels[message.channel]
-            channel.messages.pop(message.ts, None)
-            self._notify_channel(channel)
 
     def post_ephemeral(
         self,
@@ -801,17 +639,6 @@ class SlackWorkspace:
         self._notify_user(user)
         return message
 
-    def find_message(
-        self, channel_id: str, ts: str, *, user_id: str | None = None
-    ) -> FakeMessage | None:
-        """A channel message, or one of ``user_id``'s ephemerals with that ts."""
-        channel = self.channels.get(channel_id)
-        if channel is not None and ts in channel.messages:
-            return channel.messages[ts]
-        if user_id is not None and user_id in self.users:
-            return self.users[user_id].ephemerals.get(ts)
-        return None
-
     # -- interactions ------------------------------------------------------------------------
 
     def issue_trigger(self, user_id: str) -> str:
@@ -819,16 +646,6 @@ class SlackWorkspace:
         trigger_id = f"{next(self._counter)}.{self.team_id[1:]}.{secrets.token_hex(16)}"
         self.triggers[trigger_id] = Trigger(user_id=user_id, issued_at=self.clock.now())
         return trigger_id
-
-    def issue_response_url_key(self, user_id: str, channel_id: str, message_ts: str | None) -> str:
-        key = secrets.token_urlsafe(12)
-        self.response_urls[key] = ResponseUrl(
-            user_id=user_id,
-            channel_id=channel_id,
-            message_ts=message_ts,
-            issued_at=self.clock.now(),
-        )
-        return key
 
     # -- views -------------------------------------------------------------------------------
 
@@ -838,8 +655,6 @@ class SlackWorkspace:
         spec: Mapping[str, Any],
         *,
         view_id: str | None = None,
-        root_view_id: str | None = None,
-        previous_view_id: str | None = None,
     ) -> FakeView:
         """A view from a (validated) views.* ``view`` argument."""
         view_id = view_id or self.new_id("V")
@@ -858,11 +673,6 @@ class SlackWorkspace:
             close=spec.get("close"),
             callback_id=str(spec.get("callback_id") or ""),
             private_metadata=str(spec.get("private_metadata") or ""),
-            external_id=str(spec.get("external_id") or ""),
-            notify_on_close=bool(spec.get("notify_on_close", False)),
-            clear_on_close=bool(spec.get("clear_on_close", False)),
-            root_view_id=root_view_id,
-            previous_view_id=previous_view_id,
             state_values=initial_state(blocks),
         )
         return view
@@ -871,48 +681,25 @@ class SlackWorkspace:
         digest = hashlib.sha1(f"{view_id}:{next(self._counter)}".encode()).hexdigest()[:12]
         return f"{int(time.time())}.{digest}"
 
-    def register_view(self, view: FakeView) -> None:
-        old = self.views.get(view.id)
-        if old is not None and old.external_id:
-            self.views_by_external_id.pop(old.external_id, None)
-        self.views[view.id] = view
-        if view.external_id:
-            self.views_by_external_id[view.external_id] = view
-
     def open_modal(self, user: SimulatedUser, view: FakeView) -> None:
-        for old in user.modal_stack:
-            old.closed = True
-        user.closed_modals.extend(user.modal_stack)
-        user.modal_stack = [view]
-        self.register_view(view)
-        self._notify_user(user)
-
-    def push_modal(self, user: SimulatedUser, view: FakeView) -> None:
-        user.modal_stack.append(view)
-        self.register_view(view)
-        self._notify_user(user)
-
-    def replace_view(self, old: FakeView, new: FakeView) -> None:
-        """views.update / response_action=update: same id, new content and hash."""
-        user = self.users[old.user_id]
-        self.register_view(new)
-        if user.home is old:
-            user.home = new
-        user.modal_stack = [new if v is old else v for v in user.modal_stack]
+        """views.open replaces a modal that is still open, as Slack does."""
+        if user.modal is not None:
+            self.close_modal(user)
+        user.modal = view
+        self.views[view.id] = view
         self._notify_user(user)
 
     def publish_home(self, user: SimulatedUser, view: FakeView) -> None:
         user.home = view
-        self.register_view(view)
+        self.views[view.id] = view
         self._notify_user(user)
 
-    def close_modal(self, user: SimulatedUser, *, clear: bool = False) -> None:
-        """Pop the top modal (or all of them) as Slack does after a submission or close."""
-        closing = user.modal_stack[:] if clear else user.modal_stack[-1:]
-        del user.modal_stack[len(user.modal_stack) - len(closing) :]
-        for view in closing:
-            view.closed = True
-        user.closed_modals.extend(closing)
+    def close_modal(self, user: SimulatedUser) -> None:
+        """Close the open modal, as Slack does after a submission answered without errors."""
+        if user.modal is not None:
+            user.modal.closed = True
+            user.closed_modals.append(user.modal)
+            user.modal = None
         self._notify_user(user)
 
     def deliver_file(self, user: SimulatedUser, file: FakeFile) -> None:
@@ -943,57 +730,18 @@ def initial_state(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             continue
         element = block["element"]
         values[str(block["block_id"])] = {
-            str(element.get("action_id")): element_state(element, _initial_of(element))
+            str(element.get("action_id")): element_state(element, element.get("initial_value"))
         }
     return values
 
 
-def _initial_of(element: Mapping[str, Any]) -> Any:
-    for key in (
-        "initial_value",
-        "initial_option",
-        "initial_options",
-        "initial_date",
-        "initial_time",
-    ):
-        if key in element:
-            return element[key]
-    return None
+def element_state(element: Mapping[str, Any], value: str | None) -> dict[str, Any]:
+    """The state entry Slack reports for a text input holding ``value`` (what a test types).
 
-
-def element_state(element: Mapping[str, Any], value: Any) -> dict[str, Any]:
-    """The state entry Slack reports for ``element`` holding ``value``.
-
-    ``value`` is what a test types or picks: a string for text inputs, an option value (or
-    the full option dict) for selects and radio buttons, a list of option values for
-    checkboxes and multi-selects.
+    The bot's modals hold ``plain_text_input`` only; selects, pickers and checkboxes report
+    other shapes and are not modelled.
     """
     kind = str(element.get("type"))
-    state: dict[str, Any] = {"type": kind}
-    if kind in ("static_select", "external_select", "radio_buttons"):
-        state["selected_option"] = _as_option(element, value)
-    elif kind in ("checkboxes", "multi_static_select", "multi_external_select"):
-        state["selected_options"] = [_as_option(element, v) for v in (value or [])]
-    elif kind == "users_select":
-        state["selected_user"] = value
-    elif kind in ("conversations_select", "channels_select"):
-        state["selected_conversation" if kind.startswith("conv") else "selected_channel"] = value
-    elif kind in ("multi_users_select",):
-        state["selected_users"] = list(value or [])
-    elif kind == "datepicker":
-        state["selected_date"] = value
-    elif kind == "timepicker":
-        state["selected_time"] = value
-    else:
-        state["value"] = value
-    return state
-
-
-def _as_option(element: Mapping[str, Any], value: Any) -> dict[str, Any] | None:
-    if value is None or isinstance(value, dict):
-        return value
-    groups = [g.get("options") or [] for g in element.get("option_groups") or []]
-    for option in itertools.chain(element.get("options") or [], *groups):
-        if isinstance(option, dict) and option.get("value") == value:
-            return dict(option)
-    raise LookupError(f"{element.get('action_id')!r} has no option with value {value!r}")
+    if kind != "plain_text_input":
+        raise NotImplementedError(f"input {kind!r} is not modelled by the fake")
+    return {"type": kind, "value": value}

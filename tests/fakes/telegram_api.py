@@ -16,12 +16,12 @@ Typical use::
         sent = alice.start("INVITE-TOKEN")
         reply = await alice.wait_for_message(since=sent)
         query = alice.press_button(reply, "Agree")
-        await fake.wait_until_answered(query.id)
+        await query.wait_answered()
 
 Everything runs in the test's event loop on 127.0.0.1 with an ephemeral port; nothing here
 sleeps to synchronise, waiting is on :class:`~tests.fakes.telegram_model.Signal` s.
 
-Modules: ``telegram_model`` (users, chats, messages), ``telegram_markup`` (HTML/MarkdownV2
+Modules: ``telegram_model`` (users, chats, messages), ``telegram_markup`` (HTML
 parsing), ``telegram_rules`` (request decoding, validation, error texts),
 ``telegram_controls`` (failures, flood limits, call records), ``telegram_updates``
 (getUpdates queue, webhook sender) and this module (the HTTP server and the Bot API methods).
@@ -33,7 +33,6 @@ import asyncio
 import collections
 import contextlib
 import itertools
-import json
 import mimetypes
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -135,11 +134,9 @@ class FakeTelegram:
         self._user_ids = itertools.count(10_000_001)
         self._queries: dict[str, CallbackQueryRecord] = {}
         self._query_ids = itertools.count(1)
-        self._files: dict[str, StoredFile] = {}
-        self._files_by_path: dict[str, StoredFile] = {}
         self._file_ids = itertools.count(1)
-        self._commands: dict[tuple[str, str], list[JsonDict]] = {}
-        self._calls: list[ApiCall] = []
+        #: the command menu the bot set with ``setMyCommands`` (default scope and language)
+        self.commands: list[JsonDict] = []
         self._calls_by_method: dict[str, list[ApiCall]] = {}
         self._calls_changed = Signal()
         #: every answer other than 200, by (method, status, description); kept even with
@@ -157,20 +154,12 @@ class FakeTelegram:
             "getme": lambda _p, _f: self.bot_user,
             "sendmessage": self._send_message,
             "editmessagetext": self._edit_message_text,
-            "editmessagecaption": self._edit_message_caption,
-            "editmessagereplymarkup": self._edit_message_reply_markup,
-            "deletemessage": self._delete_message,
             "answercallbackquery": self._answer_callback_query,
             "senddocument": lambda p, f: self._send_file(p, f, "document"),
             "sendphoto": lambda p, f: self._send_file(p, f, "photo"),
-            "getfile": self._get_file,
-            "sendchataction": self._send_chat_action,
             "setwebhook": self._set_webhook,
             "deletewebhook": self._delete_webhook,
-            "getwebhookinfo": lambda _p, _f: self.webhook.info(),
             "setmycommands": self._set_my_commands,
-            "deletemycommands": self._delete_my_commands,
-            "getmycommands": self._get_my_commands,
         }
 
     # lifecycle -----------------------------------------------------------------------------
@@ -179,7 +168,6 @@ class FakeTelegram:
         """Listen on 127.0.0.1 with an ephemeral port (must run in the test's loop)."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
-        app.router.add_get("/file/bot{token}/{file_path:.+}", self._handle_file)
         # handler_cancellation: a long poll whose client went away must not linger
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
                                      shutdown_timeout=2.0)
@@ -198,13 +186,6 @@ class FakeTelegram:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> FakeTelegram:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.stop()
-
     @property
     def port(self) -> int:
         if self._port is None:
@@ -218,7 +199,8 @@ class FakeTelegram:
 
     @property
     def base_file_url(self) -> str:
-        """For ``ApplicationBuilder().base_file_url(...)``: file downloads."""
+        """For ``ApplicationBuilder().base_file_url(...)``; the fake serves no downloads (the
+        bot never fetches a file), so this only keeps PTB away from the real server."""
         return f"http://127.0.0.1:{self.port}/file/bot"
 
     # users ---------------------------------------------------------------------------------
@@ -255,10 +237,6 @@ class FakeTelegram:
     def user(self, user_id: int) -> SimulatedUser:
         return self._users[user_id]
 
-    @property
-    def users(self) -> list[SimulatedUser]:
-        return list(self._users.values())
-
     # UserHost protocol (called by SimulatedUser) -------------------------------------------
 
     def push_update(self, kind: str, payload: JsonDict) -> int:
@@ -291,21 +269,13 @@ class FakeTelegram:
         """Deliver webhook updates with this secret header (``None``: without the header)."""
         self.webhook.override_secret(secret)
 
-    def restore_webhook_secret(self) -> None:
-        self.webhook.restore_secret()
-
     # records and waiting -------------------------------------------------------------------
-
-    @property
-    def calls(self) -> list[ApiCall]:
-        return list(self._calls)
 
     def calls_to(self, method: str) -> list[ApiCall]:
         """Calls of one method (case-insensitive), oldest first."""
         return list(self._calls_by_method.get(method.lower(), ()))
 
     def clear_calls(self) -> None:
-        self._calls.clear()
         self._calls_by_method.clear()
 
     async def wait_for_call(self, method: str, predicate: Callable[[ApiCall], bool] | None = None,
@@ -318,23 +288,6 @@ class FakeTelegram:
         return await wait_for(self._calls_changed, probe, limit=timeout,
                               describe=lambda: f"no matching {method} call among "
                               f"{len(self.calls_to(method))}")
-
-    def callback_query(self, query_id: str) -> CallbackQueryRecord:
-        return self._queries[query_id]
-
-    async def wait_until_answered(self, query_id: str, *,
-                                  timeout: float = 5.0,  # noqa: ASYNC109
-                                  ) -> CallbackQueryRecord:
-        return await self._queries[query_id].wait_answered(timeout)
-
-    @property
-    def pending_update_count(self) -> int:
-        return len(self._queue)
-
-    @property
-    def last_update_id(self) -> int:
-        """The id of the newest update a user action created (0 before any)."""
-        return self._queue.last_id
 
     async def wait_until_polling(self, *, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Wait until a ``getUpdates`` long poll is parked here, i.e. the bot is polling and
@@ -358,15 +311,6 @@ class FakeTelegram:
         return await wait_for(self.webhook.delivered, probe, limit=timeout,
                               describe=lambda: f"update {update_id} was not delivered "
                               f"(webhook {self.webhook.url!r})")
-
-    def commands(self, scope: JsonDict | None = None, language_code: str = "") -> list[JsonDict]:
-        """The command list the bot set for this scope and language."""
-        key = (json.dumps(scope or {"type": "default"}, sort_keys=True), language_code)
-        return list(self._commands.get(key, []))
-
-    @property
-    def files(self) -> dict[str, StoredFile]:
-        return dict(self._files)
 
     # HTTP ----------------------------------------------------------------------------------
 
@@ -426,17 +370,8 @@ class FakeTelegram:
             self.failed_calls[(call.method, call.status, call.description or "")] += 1
         if not self.record_calls:
             return
-        self._calls.append(call)
         self._calls_by_method.setdefault(call.method.lower(), []).append(call)
         self._calls_changed.notify()
-
-    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
-        stored = self._files_by_path.get(request.match_info["file_path"])
-        if request.match_info["token"] != self.token or stored is None:
-            return web.json_response({"ok": False, "error_code": 404,
-                                      "description": "Not Found"}, status=404)
-        return web.Response(body=stored.data,
-                            content_type=stored.mime_type or "application/octet-stream")
 
     # getUpdates ----------------------------------------------------------------------------
 
@@ -493,30 +428,12 @@ class FakeTelegram:
         if not user.has_started:
             raise ApiError.forbidden(rules.CANT_INITIATE)
 
-    def _post(self, user: SimulatedUser, params: Params, **content: Any) -> ChatMessage:
+    def _post(self, user: SimulatedUser, **content: Any) -> ChatMessage:
         message = ChatMessage(
             message_id=user.chat.next_message_id(), chat=user.chat.api_chat,
-            sender=self.bot_user, from_bot=True, date=int(time.time()),
-            parse_mode=params.get_str("parse_mode"), **content)
+            sender=self.bot_user, from_bot=True, date=int(time.time()), **content)
         user.chat.add(message)
         return message
-
-    @staticmethod
-    def _reply_target(user: SimulatedUser, params: Params) -> ChatMessage | None:
-        """The message named by ``reply_parameters`` (or legacy ``reply_to_message_id``)."""
-        reply = params.get_json("reply_parameters", "reply parameters")
-        if isinstance(reply, dict):
-            message_id, allow = reply.get("message_id"), bool(
-                reply.get("allow_sending_without_reply"))
-        else:
-            message_id = params.get_int("reply_to_message_id")
-            allow = params.get_bool("allow_sending_without_reply")
-        if message_id is None:
-            return None
-        target = user.chat.get(int(message_id))
-        if target is None and not allow:
-            raise ApiError.bad_request("message to be replied not found")
-        return target
 
     def _send_message(self, params: Params, _files: dict[str, UploadedFile]) -> JsonDict:
         group = self._groups.get(params.chat_id_or_none() or 0)
@@ -525,21 +442,17 @@ class FakeTelegram:
             message = ChatMessage(
                 message_id=group.chat.next_message_id(), chat=group.chat.api_chat,
                 sender=self.bot_user, from_bot=True, date=int(time.time()), text=text.text,
-                entities=text.entities_list(), reply_markup=rules.reply_markup(params),
-                source=params.get_str("text"), parse_mode=params.get_str("parse_mode"))
+                entities=text.entities_list(), reply_markup=rules.reply_markup(params))
             group.chat.add(message)
             return message.to_api()
         user = self._chat_user(params)
         text = rules.formatted_text(params)
         markup = rules.reply_markup(params)
         self._ensure_reachable(user)
-        return self._post(user, params, text=text.text, entities=text.entities_list(),
-                          reply_markup=markup, source=params.get_str("text"),
-                          reply_to=self._reply_target(user, params)).to_api()
+        return self._post(user, text=text.text, entities=text.entities_list(),
+                          reply_markup=markup).to_api()
 
     def _message_to_edit(self, params: Params) -> tuple[SimulatedUser, ChatMessage]:
-        if params.has("inline_message_id"):
-            raise ApiError.bad_request("MESSAGE_ID_INVALID (the fake has no inline messages)")
         user = self._chat_user(params)
         message_id = params.get_int("message_id")
         if message_id is None:
@@ -553,8 +466,7 @@ class FakeTelegram:
 
     def _apply_edit(self, user: SimulatedUser, message: ChatMessage, **changes: Any) -> JsonDict:
         """Edit in place, or refuse like Telegram when nothing would change."""
-        if all(getattr(message, name) == value for name, value in changes.items()
-               if name not in ("source", "parse_mode")):
+        if all(getattr(message, name) == value for name, value in changes.items()):
             raise ApiError.bad_request(rules.NOT_MODIFIED)
         if user.blocked:
             raise ApiError.forbidden(rules.BLOCKED)
@@ -572,31 +484,7 @@ class FakeTelegram:
         if message.text is None:
             raise ApiError.bad_request("there is no text in the message to edit")
         return self._apply_edit(user, message, text=text.text, entities=text.entities_list(),
-                                reply_markup=markup, source=params.get_str("text"),
-                                parse_mode=params.get_str("parse_mode"))
-
-    def _edit_message_caption(self, params: Params, _files: dict[str, UploadedFile]) -> JsonDict:
-        caption, markup = rules.formatted_caption(params), rules.reply_markup(params)
-        user, message = self._message_to_edit(params)
-        if message.text is not None:
-            raise ApiError.bad_request("there is no caption in the message to edit")
-        return self._apply_edit(user, message, caption=caption.text or None,
-                                caption_entities=caption.entities_list(), reply_markup=markup,
-                                source=params.get_str("caption"),
-                                parse_mode=params.get_str("parse_mode"))
-
-    def _edit_message_reply_markup(self, params: Params,
-                                   _files: dict[str, UploadedFile]) -> JsonDict:
-        markup = rules.reply_markup(params)
-        user, message = self._message_to_edit(params)
-        return self._apply_edit(user, message, reply_markup=markup)
-
-    def _delete_message(self, params: Params, _files: dict[str, UploadedFile]) -> bool:
-        user = self._chat_user(params)
-        message_id = params.get_int("message_id")
-        if message_id is None or not user.chat.remove(message_id):
-            raise ApiError.bad_request("message to delete not found")
-        return True
+                                reply_markup=markup)
 
     def _answer_callback_query(self, params: Params, _files: dict[str, UploadedFile]) -> bool:
         query = self._queries.get(params.get_str("callback_query_id") or "")
@@ -607,14 +495,10 @@ class FakeTelegram:
         text = params.get_str("text")
         if text is not None and len(text) > rules.MAX_CALLBACK_ANSWER_LENGTH:
             raise ApiError.bad_request("MESSAGE_TOO_LONG")
-        query.mark_answered(text or None, params.get_bool("show_alert"), params.get_str("url"))
+        query.mark_answered(text or None, params.get_bool("show_alert"))
         user = self._users.get(query.user_id)
         if user is not None:
             user.chat.changed.notify()
-        return True
-
-    def _send_chat_action(self, params: Params, _files: dict[str, UploadedFile]) -> bool:
-        self._ensure_reachable(self._chat_user(params))
         return True
 
     # files ---------------------------------------------------------------------------------
@@ -624,26 +508,19 @@ class FakeTelegram:
         caption, markup = rules.formatted_caption(params), rules.reply_markup(params)
         user = self._chat_user(params)
         self._ensure_reachable(user)
-        return self._post(user, params, caption=caption.text or None,
+        return self._post(user, caption=caption.text or None,
                           caption_entities=caption.entities_list(), reply_markup=markup,
-                          source=params.get_str("caption"),
-                          reply_to=self._reply_target(user, params), **{kind: stored}).to_api()
+                          **{kind: stored}).to_api()
 
     def _input_file(self, params: Params, files: dict[str, UploadedFile], kind: str) -> StoredFile:
-        """An upload (multipart part named ``kind`` or ``attach://name``) or a file_id."""
-        reference = params.get_str(kind)
+        """The multipart part named ``kind``: the bot always uploads its bytes (re-sending by
+        ``file_id`` or URL is not modelled)."""
         upload = files.get(kind)
-        if reference and reference.startswith("attach://"):
-            upload = files.get(reference.removeprefix("attach://"))
-        if upload is not None:
-            if len(upload.data) > _MAX_UPLOAD_BYTES:
-                raise ApiError(413, "Request Entity Too Large")
-            return self._store(upload, kind)
-        if reference and reference in self._files:
-            return self._files[reference]
-        if reference:
-            raise ApiError.bad_request("wrong file identifier/HTTP URL specified")
-        raise ApiError.bad_request(f"there is no {kind} in the request")
+        if upload is None:
+            raise ApiError.bad_request(f"there is no {kind} in the request")
+        if len(upload.data) > _MAX_UPLOAD_BYTES:
+            raise ApiError(413, "Request Entity Too Large")
+        return self._store(upload, kind)
 
     def _store(self, upload: UploadedFile, kind: str) -> StoredFile:
         number = next(self._file_ids)
@@ -651,20 +528,9 @@ class FakeTelegram:
         mime = upload.content_type
         if not mime or mime == "application/octet-stream":
             mime = mimetypes.guess_type(name)[0] or mime
-        folder = "photos" if kind == "photo" else "documents"
-        stored = StoredFile(
+        return StoredFile(
             file_id=f"{kind.upper()}-fake-{number:06d}", file_unique_id=f"uniq{number:06d}",
-            file_path=f"{folder}/file_{number}{_suffix(name)}",
             file_name=name if kind == "document" else None, mime_type=mime, data=upload.data)
-        self._files[stored.file_id] = stored
-        self._files_by_path[stored.file_path] = stored
-        return stored
-
-    def _get_file(self, params: Params, _files: dict[str, UploadedFile]) -> JsonDict:
-        stored = self._files.get(params.get_str("file_id") or "")
-        if stored is None:
-            raise ApiError.bad_request("invalid file_id")
-        return stored.as_file()
 
     # webhook -------------------------------------------------------------------------------
 
@@ -674,40 +540,23 @@ class FakeTelegram:
         allowed = params.get_json("allowed_updates", "allowed_updates")
         if url and not url.startswith(("http://", "https://")):
             raise ApiError.bad_request("bad webhook: invalid webhook URL specified")
-        if params.get_bool("drop_pending_updates"):
-            self._queue.drop_all()
         if not url:
             self.webhook.clear()
             return True
         if isinstance(allowed, list):
             self._queue.allowed = frozenset(allowed) if allowed else None
-        self.webhook.configure(url, secret, params.get_int("max_connections") or 40,
-                               allowed if isinstance(allowed, list) else None)
+        self.webhook.configure(url, secret)
         return True
 
     def _delete_webhook(self, params: Params, _files: dict[str, UploadedFile]) -> bool:
-        if params.get_bool("drop_pending_updates"):
-            self._queue.drop_all()
         self.webhook.clear()
         return True
 
     # commands ------------------------------------------------------------------------------
 
     def _set_my_commands(self, params: Params, _files: dict[str, UploadedFile]) -> bool:
-        self._commands[rules.commands_key(params)] = rules.bot_commands(params)
+        self.commands = rules.bot_commands(params)
         return True
-
-    def _delete_my_commands(self, params: Params, _files: dict[str, UploadedFile]) -> bool:
-        self._commands.pop(rules.commands_key(params), None)
-        return True
-
-    def _get_my_commands(self, params: Params, _files: dict[str, UploadedFile]) -> list[JsonDict]:
-        return list(self._commands.get(rules.commands_key(params), []))
-
-
-def _suffix(name: str) -> str:
-    dot = name.rfind(".")
-    return name[dot:] if dot >= 0 and len(name) - dot <= 8 else ""
 
 
 async def _read_request(request: web.Request) -> tuple[Params, dict[str, UploadedFile]]:

@@ -80,13 +80,6 @@ class InjectedFailure:
         return cls(502, "Bad Gateway", raw_body="<html><head><title>502 Bad Gateway</title>"
                    "</head><body><center><h1>502 Bad Gateway</h1></center></body></html>")
 
-    @classmethod
-    def bad_request(cls, reason: str) -> InjectedFailure:
-        return cls(400, f"Bad Request: {reason}")
-
-    @classmethod
-    def blocked(cls) -> InjectedFailure:
-        return cls(403, "Forbidden: bot was blocked by the user")
 
 
 @dataclass
@@ -123,14 +116,6 @@ class FailurePlan:
                 return rule.failure
         return None
 
-    def clear(self) -> None:
-        self._rules.clear()
-
-    @property
-    def pending(self) -> int:
-        """How many injected failures have not happened yet."""
-        return sum(rule.remaining for rule in self._rules)
-
 
 class HoldPlan:
     """Calls to some chats wait, unprocessed, until released: requests that have left the
@@ -163,7 +148,7 @@ class HoldPlan:
             self.waiting -= 1
 
 
-DEFAULT_LIMITED_METHODS = frozenset({"sendmessage", "senddocument", "sendphoto"})
+LIMITED_METHODS = frozenset({"sendmessage", "senddocument", "sendphoto"})
 
 
 class RateLimiter:
@@ -180,34 +165,21 @@ class RateLimiter:
         self.global_limit = 30
         self.per_chat_limit = 1
         self.window = 1.0
-        self.methods: frozenset[str] = DEFAULT_LIMITED_METHODS
-        self.fixed_retry_after: int | None = None
         self._global: deque[float] = deque()
         self._per_chat: dict[int, deque[float]] = {}
 
-    def enable(self, *, global_per_second: int = 30, per_chat_per_second: int = 1,
-               window: float = 1.0, methods: Iterable[str] | None = None,
-               retry_after: int | None = None) -> None:
-        """Answer 429 beyond ``global_per_second`` calls overall or ``per_chat_per_second``
-        per chat within ``window`` seconds, for ``methods`` (default: the send methods;
-        pass e.g. ``{"sendMessage", "editMessageText"}`` to count edits too).
-        ``retry_after`` fixes the advertised wait instead of computing it from the window."""
+    def enable(self, *, global_per_second: int = 30, per_chat_per_second: int = 1) -> None:
+        """Answer 429 beyond ``global_per_second`` sends overall or ``per_chat_per_second``
+        per chat within a second (edits and answers to button presses are not counted)."""
         self.enabled = True
         self.global_limit = global_per_second
         self.per_chat_limit = per_chat_per_second
-        self.window = window
-        if methods is not None:
-            self.methods = frozenset(method.lower() for method in methods)
-        self.fixed_retry_after = retry_after
         self._global.clear()
         self._per_chat.clear()
 
-    def disable(self) -> None:
-        self.enabled = False
-
     def check(self, method: str, chat_id: int | None) -> None:
         """Raise the 429 :class:`ApiError` if this call would exceed a limit."""
-        if not self.enabled or method not in self.methods:
+        if not self.enabled or method not in LIMITED_METHODS:
             return
         now = self._clock()
         self._prune(self._global, now)
@@ -222,7 +194,7 @@ class RateLimiter:
 
     def record(self, method: str, chat_id: int | None) -> None:
         """Count a successful call."""
-        if not self.enabled or method not in self.methods:
+        if not self.enabled or method not in LIMITED_METHODS:
             return
         now = self._clock()
         self._global.append(now)
@@ -234,8 +206,6 @@ class RateLimiter:
             times.popleft()
 
     def _retry_after(self, times: deque[float], now: float) -> int:
-        if self.fixed_retry_after is not None:
-            return self.fixed_retry_after
         return max(1, math.ceil(times[0] + self.window - now))
 
 
@@ -264,10 +234,6 @@ class ApiCall:
     @property
     def ok(self) -> bool:
         return self.status == 200
-
-    @property
-    def chat_id(self) -> Any:
-        return self.params.get("chat_id")
 
 
 @dataclass(frozen=True)

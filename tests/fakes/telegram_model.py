@@ -76,21 +76,19 @@ class InlineButton:
     """One inline keyboard button as the user sees it."""
 
     text: str
-    callback_data: str | None = None
-    url: str | None = None
+    callback_data: str
 
     @classmethod
     def from_api(cls, button: JsonDict) -> InlineButton:
-        return cls(str(button.get("text", "")), button.get("callback_data"), button.get("url"))
+        return cls(str(button.get("text", "")), str(button["callback_data"]))
 
 
 @dataclass(frozen=True)
 class StoredFile:
-    """A file the bot uploaded; served back by ``getFile`` and the file download URL."""
+    """A file the bot uploaded, as the user received it."""
 
     file_id: str
     file_unique_id: str
-    file_path: str
     file_name: str | None
     mime_type: str | None
     data: bytes
@@ -113,9 +111,6 @@ class StoredFile:
         return [{"file_id": self.file_id, "file_unique_id": self.file_unique_id,
                  "width": 320, "height": 320, "file_size": self.size}]
 
-    def as_file(self) -> JsonDict:
-        return {"file_id": self.file_id, "file_unique_id": self.file_unique_id,
-                "file_size": self.size, "file_path": self.file_path}
 
 
 @dataclass(eq=False)
@@ -134,19 +129,13 @@ class ChatMessage:
     reply_markup: JsonDict | None = None
     document: StoredFile | None = None
     photo: StoredFile | None = None
-    reply_to: ChatMessage | None = None
-    #: the text or caption exactly as the bot sent it, before entity parsing
-    source: str | None = None
-    parse_mode: str | None = None
     edit_date: int | None = None
     edit_count: int = 0
 
-    def to_api(self, *, with_reply: bool = True) -> JsonDict:
-        """The Bot API ``Message`` object (a replied-to message is embedded one level deep)."""
+    def to_api(self) -> JsonDict:
+        """The Bot API ``Message`` object."""
         message: JsonDict = {"message_id": self.message_id, "from": self.sender,
                              "chat": self.chat, "date": self.date}
-        if with_reply and self.reply_to is not None:
-            message["reply_to_message"] = self.reply_to.to_api(with_reply=False)
         if self.edit_date is not None:
             message["edit_date"] = self.edit_date
         if self.text is not None:
@@ -204,12 +193,11 @@ class CallbackQueryRecord:
     answered: bool = False
     answer_text: str | None = None
     show_alert: bool = False
-    url: str | None = None
     update_id: int = 0  # of the callback_query update the press created
     _answered_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
-    def mark_answered(self, text: str | None, show_alert: bool, url: str | None) -> None:
-        self.answered, self.answer_text, self.show_alert, self.url = True, text, show_alert, url
+    def mark_answered(self, text: str | None, show_alert: bool) -> None:
+        self.answered, self.answer_text, self.show_alert = True, text, show_alert
         self._answered_event.set()
 
     # The public waits take ``timeout=`` like asyncio.wait_for: tests read better that way.
@@ -280,7 +268,6 @@ class GroupChat:
                      text: str) -> CallbackQueryRecord:
         """``user`` presses a button of ``message`` in this group."""
         button = message.find_button(text)
-        assert button.callback_data is not None
         query = self._host.register_callback_query(user, message, button.callback_data)
         query.update_id = self._host.push_update("callback_query", {
             "id": query.id, "from": user.as_api_user(), "message": message.to_api(),
@@ -319,12 +306,6 @@ class PrivateChat:
 
     def get(self, message_id: int) -> ChatMessage | None:
         return self._messages.get(message_id)
-
-    def remove(self, message_id: int) -> bool:
-        found = self._messages.pop(message_id, None) is not None
-        if found:
-            self.changed.notify()
-        return found
 
     def __iter__(self) -> Iterator[ChatMessage]:
         return iter(self._messages.values())
@@ -435,8 +416,6 @@ class SimulatedUser:
         if current is None or not current.from_bot:
             raise LookupError(f"message {message_id} from the bot is not in {self}'s chat")
         button = current.find_button(text, data=data)
-        if button.callback_data is None:
-            raise ValueError(f"button {button.text!r} has no callback_data (url={button.url})")
         query = self._host.register_callback_query(self, current, button.callback_data)
         self._queries.append(query)
         query.update_id = self._host.push_update("callback_query", {
@@ -447,9 +426,6 @@ class SimulatedUser:
 
     def block_bot(self) -> None:
         self.blocked = True
-
-    def unblock_bot(self) -> None:
-        self.blocked = False
 
     # what the human sees -------------------------------------------------------------------
 

@@ -33,18 +33,13 @@ QUERY_TOO_OLD: Final = "query is too old and response timeout expired or query I
 BLOCKED: Final = "bot was blocked by the user"
 CANT_INITIATE: Final = "bot can't initiate conversation with a user"
 
-_BUTTON_ACTIONS: Final = ("callback_data", "url", "login_url", "switch_inline_query",
-                          "switch_inline_query_current_chat", "switch_inline_query_chosen_chat",
-                          "callback_game", "pay", "web_app", "copy_text")
 _COMMAND_RE: Final = re.compile(r"[a-z0-9_]{1,32}")
 _SECRET_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 #: parameters whose form value is a plain string, never JSON
 _STRING_PARAMS: Final = frozenset({
-    "text", "caption", "parse_mode", "callback_query_id", "url", "secret_token",
-    "language_code", "inline_message_id", "ip_address", "file_id", "action", "document",
-    "photo", "business_connection_id", "message_effect_id", "description", "short_description",
-    "name",
+    "text", "caption", "parse_mode", "callback_query_id", "url", "secret_token", "document",
+    "photo",
 })
 
 
@@ -144,8 +139,8 @@ def _parse(params: Params, field: str, entities_field: str) -> FormattedText:
 def reply_markup(params: Params) -> JsonDict | None:
     """The inline keyboard a message will show, validated; ``None`` when it shows none.
 
-    Reply keyboards, ``ReplyKeyboardRemove`` and ``ForceReply`` are accepted but do not
-    appear on the message, as in the real ``Message`` objects.
+    The bot only sends inline keyboards of callback buttons; reply keyboards and the other
+    button kinds are refused as not modelled rather than accepted unchecked.
     """
     markup = params.get_json("reply_markup", "reply keyboard markup")
     if markup is None:
@@ -153,7 +148,7 @@ def reply_markup(params: Params) -> JsonDict | None:
     if not isinstance(markup, dict):
         raise ApiError.bad_request("can't parse reply keyboard markup JSON object")
     if "inline_keyboard" not in markup:
-        return None
+        raise ApiError.bad_request("reply keyboards are not modelled by the fake")
     rows = markup["inline_keyboard"]
     if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
         raise ApiError.bad_request('field "inline_keyboard" of the InlineKeyboardMarkup '
@@ -174,23 +169,18 @@ def _check_button(button: Any) -> None:
         raise ApiError.bad_request("can't find field \"text\"")
     if not button["text"]:
         raise ApiError.bad_request("BUTTON_TEXT_INVALID")
-    actions = [action for action in _BUTTON_ACTIONS if action in button]
-    if not actions:
-        raise ApiError.bad_request("text buttons are unallowed in the inline keyboard")
-    if "callback_data" in button:
-        data = button["callback_data"]
-        if not isinstance(data, str) or not (
-            1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES
-        ):
-            raise ApiError.bad_request("BUTTON_DATA_INVALID")
-    if "url" in button:
-        url = button["url"]
-        if not isinstance(url, str) or not url.startswith(("http://", "https://", "tg://")):
-            raise ApiError.bad_request("BUTTON_URL_INVALID")
+    if "callback_data" not in button:
+        raise ApiError.bad_request("buttons without callback_data are not modelled by the fake")
+    data = button["callback_data"]
+    if not isinstance(data, str) or not 1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES:
+        raise ApiError.bad_request("BUTTON_DATA_INVALID")
 
 
 def bot_commands(params: Params) -> list[JsonDict]:
-    """``setMyCommands``: at most 100 commands, ``[a-z0-9_]{1,32}``, descriptions 1-256."""
+    """``setMyCommands``: at most 100 commands, ``[a-z0-9_]{1,32}``, descriptions 1-256.
+    Menus per scope or language are not modelled; the bot sets one default menu."""
+    if params.has("scope") or params.has("language_code"):
+        raise ApiError.bad_request("command scopes and languages are not modelled by the fake")
     commands = params.get_json("commands", "commands")
     if not isinstance(commands, list) or len(commands) > 100:
         raise ApiError.bad_request("can't parse commands JSON object")
@@ -205,12 +195,6 @@ def bot_commands(params: Params) -> list[JsonDict]:
             raise ApiError.bad_request("command description is empty")
         checked.append({"command": name, "description": description})
     return checked
-
-
-def commands_key(params: Params) -> tuple[str, str]:
-    """Commands are stored per (scope, language); the default scope is ``{"type": "default"}``."""
-    scope = params.get_json("scope", "scope") or {"type": "default"}
-    return json.dumps(scope, sort_keys=True), params.get_str("language_code") or ""
 
 
 def webhook_secret(params: Params) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
@@ -38,10 +37,6 @@ class UpdateQueue:
         #: update types the bot asked for (``allowed_updates``); ``None`` means all
         self.allowed: frozenset[str] | None = None
 
-    @property
-    def last_id(self) -> int:
-        return self._last_id
-
     def push(self, kind: str, payload: JsonDict) -> int:
         """Queue an update of ``kind`` (``"message"``, ``"callback_query"``...); its id."""
         self._last_id += 1
@@ -65,12 +60,6 @@ class UpdateQueue:
 
     def first(self) -> JsonDict | None:
         return self._pending[0] if self._pending else None
-
-    def drop_all(self) -> None:
-        self._pending.clear()
-
-    def __len__(self) -> int:
-        return len(self._pending)
 
 
 class _Unset:
@@ -99,10 +88,6 @@ class WebhookSender:
         self.timeout = timeout
         self.url: str | None = None
         self.secret_token: str | None = None
-        self.max_connections = 40
-        self.allowed_updates: list[str] | None = None
-        self.last_error_date: int | None = None
-        self.last_error_message: str | None = None
         self.deliveries: list[WebhookDelivery] = []
         self.delivered = Signal()
         self._by_update: dict[int, list[WebhookDelivery]] = {}
@@ -112,36 +97,17 @@ class WebhookSender:
 
     # settings ------------------------------------------------------------------------------
 
-    def configure(self, url: str, secret_token: str | None, max_connections: int,
-                  allowed_updates: list[str] | None) -> None:
+    def configure(self, url: str, secret_token: str | None) -> None:
         self.url, self.secret_token = url, secret_token
-        self.max_connections, self.allowed_updates = max_connections, allowed_updates
         self._queue.signal.notify()
 
     def clear(self) -> None:
         self.url = self.secret_token = None
-        self.allowed_updates = None
         self._queue.signal.notify()
 
     def override_secret(self, secret: str | None) -> None:
         """Send ``secret`` (``None``: no header at all) instead of the one the bot set."""
         self._secret_override = secret
-
-    def restore_secret(self) -> None:
-        self._secret_override = _UNSET
-
-    def info(self) -> JsonDict:
-        """The ``WebhookInfo`` object."""
-        info: JsonDict = {"url": self.url or "", "has_custom_certificate": False,
-                          "pending_update_count": len(self._queue)}
-        if self.url:
-            info["max_connections"] = self.max_connections
-            if self.allowed_updates is not None:
-                info["allowed_updates"] = self.allowed_updates
-        if self.last_error_date is not None:
-            info["last_error_date"] = self.last_error_date
-            info["last_error_message"] = self.last_error_message
-        return info
 
     def deliveries_for(self, update_id: int) -> list[WebhookDelivery]:
         return self._by_update.get(update_id, [])
@@ -200,8 +166,6 @@ class WebhookSender:
             error = f"Connection failed: {exc!r}"
         delivery = WebhookDelivery(update["update_id"], url, status, error, secret or None,
                                    self._clock())
-        if error is not None:
-            self.last_error_date, self.last_error_message = int(time.time()), error
         self.deliveries.append(delivery)
         self._by_update.setdefault(delivery.update_id, []).append(delivery)
         self.delivered.notify()

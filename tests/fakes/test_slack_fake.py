@@ -21,15 +21,15 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.context.say.async_say import AsyncSay
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import builtin_async_handlers
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .slack_api import FakeSlackApi, SimulatedUser, running_slack_fake
+from .slack_api import FakeMessage, FakeSlackApi, SimulatedUser, running_slack_fake
 from .slack_client import FORM, Signing, SlackPlatformClient
+from .slack_state import Control
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -53,22 +53,6 @@ def statement_blocks(number: int) -> list[dict[str, Any]]:
                 button("Agree", "agree", f"s{number}:agree", style="primary"),
                 button("Disagree", "disagree", f"s{number}:disagree", style="danger"),
                 button("Comment", "comment", f"s{number}"),
-                button("Remind me later", "later", f"s{number}"),
-            ],
-        },
-        {
-            "type": "actions",
-            "block_id": "rating",
-            "elements": [
-                {
-                    "type": "static_select",
-                    "action_id": "rate",
-                    "placeholder": {"type": "plain_text", "text": "Rate 1-9"},
-                    "options": [
-                        {"text": {"type": "plain_text", "text": str(i)}, "value": str(i)}
-                        for i in range(1, 10)
-                    ],
-                }
             ],
         },
     ]
@@ -90,7 +74,6 @@ def comment_modal(metadata: str) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": "comment_modal",
-        "notify_on_close": True,
         "title": {"type": "plain_text", "text": "Your comment"},
         "submit": {"type": "plain_text", "text": "Send"},
         "close": {"type": "plain_text", "text": "Cancel"},
@@ -104,20 +87,6 @@ def comment_modal(metadata: str) -> dict[str, Any]:
                     "type": "plain_text_input",
                     "action_id": "comment_input",
                     "multiline": True,
-                },
-            },
-            {
-                "type": "input",
-                "block_id": "confidence",
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Confidence"},
-                "element": {
-                    "type": "static_select",
-                    "action_id": "confidence_select",
-                    "options": [
-                        {"text": {"type": "plain_text", "text": level}, "value": level.lower()}
-                        for level in ("Low", "High")
-                    ],
                 },
             },
         ],
@@ -165,27 +134,6 @@ def build_app(client: AsyncWebClient, handled: list[str]) -> AsyncApp:
             blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "You *agreed*."}}],
         )
 
-    @app.action("rate")
-    async def rate(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        rating = body["actions"][0]["selected_option"]["value"]
-        container = body["container"]
-        await client.chat_update(
-            channel=container["channel_id"], ts=container["message_ts"], text=f"You rated {rating}"
-        )
-
-    @app.view_closed("comment_modal")
-    async def comment_cancelled(
-        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        await ack()
-        await client.chat_postMessage(channel=body["user"]["id"], text="No comment, no problem.")
-
-    @app.action("later")
-    async def later(ack: AsyncAck, respond: AsyncRespond) -> None:
-        await ack()
-        await respond(text="We will remind you tomorrow.", replace_original=True)
-
     @app.action("comment")
     async def comment(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
@@ -213,11 +161,8 @@ def build_app(client: AsyncWebClient, handled: list[str]) -> AsyncApp:
             return
         await ack()
         statement = json.loads(view["private_metadata"])["statement"]
-        option = values["confidence"]["confidence_select"]["selected_option"]
-        confidence = option["value"] if option else "unset"
         await client.chat_postMessage(
-            channel=body["user"]["id"],
-            text=f"Thanks for your comment on {statement}: {text} ({confidence})",
+            channel=body["user"]["id"], text=f"Thanks for your comment on {statement}: {text}"
         )
 
     @app.event("app_home_opened")
@@ -339,6 +284,12 @@ def has_buttons(message: Any) -> bool:
     return bool(message.buttons)
 
 
+def control(user: SimulatedUser, text: str, message: FakeMessage | None = None) -> Control:
+    """The newest button labelled ``text`` the user sees (within ``message`` if given)."""
+    return next(c for c in user.controls() if c.element.text == text
+                and (message is None or c.message is message))
+
+
 # --------------------------------------------------------------------------------------------
 # End to end through bolt
 
@@ -350,9 +301,9 @@ async def test_slash_command_posts_dm_with_buttons(bot: Bot) -> None:
 
     assert reply.status == 200
     invite = await alice.wait_for_message(has_buttons)
-    assert invite.channel == alice.dm_channel_id
+    assert invite.channel == alice.dm.id
     assert "Statement 1" in invite.visible_text
-    assert [b.text for b in invite.buttons] == ["Agree", "Disagree", "Comment", "Remind me later"]
+    assert [b.text for b in invite.buttons] == ["Agree", "Disagree", "Comment"]
     assert invite.buttons[0].value == "s1:agree" and invite.buttons[0].style == "primary"
     assert bot.fake.call_count("auth.test") == 1  # bolt authorises lazily, then caches
     opened = bot.fake.calls_to("conversations.open")[0]
@@ -375,7 +326,7 @@ async def test_button_press_updates_the_message_in_place(bot: Bot) -> None:
     await bot.slack.slash_command(alice)
     invite = await alice.wait_for_message(has_buttons)
 
-    reply = await bot.slack.press(alice, text="Agree")
+    reply = await bot.slack.press(alice, control(alice, "Agree"))
 
     assert reply.status == 200
     updated = await alice.wait_for_message(lambda m: m.ts == invite.ts and m.edits == 1)
@@ -385,64 +336,25 @@ async def test_button_press_updates_the_message_in_place(bot: Bot) -> None:
     assert len(alice.messages) == 1
 
 
-async def test_picking_from_a_select_menu(bot: Bot) -> None:
-    alice = bot.fake.create_user("alice")
-    await bot.slack.slash_command(alice)
-    invite = await alice.wait_for_message(has_buttons)
-    menu = alice.find_control(action_id="rate").element
-    assert [o.value for o in menu.options] == [str(i) for i in range(1, 10)]
-
-    await bot.slack.press(alice, action_id="rate", selected="7")
-
-    rated = await alice.wait_for_message(lambda m: m.ts == invite.ts and m.edits == 1)
-    assert rated.text == "You rated 7"
-
-
-async def test_respond_via_response_url_replaces_original(bot: Bot) -> None:
-    alice = bot.fake.create_user("alice")
-    await bot.slack.slash_command(alice)
-    invite = await alice.wait_for_message(has_buttons)
-
-    await bot.slack.press(alice, action_id="later")
-
-    replaced = await alice.wait_for_message(lambda m: m.ts == invite.ts and m.edits == 1)
-    assert replaced.text == "We will remind you tomorrow." and replaced.buttons == []
-    assert bot.fake.calls_to("response_url")[0].params["replace_original"] is True
-
-
 async def test_modal_round_trip_with_validation_errors(bot: Bot) -> None:
     alice = bot.fake.create_user("alice")
     await bot.slack.slash_command(alice)
     await alice.wait_for_message(has_buttons)
 
-    await bot.slack.press(alice, text="Comment")
-    modal = await alice.wait_for_modal()
+    await bot.slack.press(alice, control(alice, "Comment"))
+    modal = await alice.wait_until(lambda: alice.modal, what="a modal")
     assert modal.title_text == "Your comment"
     assert json.loads(modal.private_metadata) == {"statement": "s1"}
-    assert [e.action_id for e in modal.inputs] == ["comment_input", "confidence_select"]
+    assert [e.action_id for e in modal.inputs] == ["comment_input"]
 
     rejected = await bot.slack.submit_view(alice, {"comment_block": "   "})
     assert rejected.status == 200
     assert alice.modal is modal and modal.errors == {"comment_block": "Please write something"}
 
-    await bot.slack.submit_view(alice, {"comment_block": "Too vague", "confidence": "high"})
-    assert alice.modal is None
+    await bot.slack.submit_view(alice, {"comment_block": "Too vague"})
+    assert alice.modal is None and alice.closed_modals == [modal]
     thanks = await alice.wait_for_message(lambda m: m.text.startswith("Thanks"))
-    assert thanks.text == "Thanks for your comment on s1: Too vague (high)"
-
-
-async def test_closing_a_modal_sends_view_closed(bot: Bot) -> None:
-    alice = bot.fake.create_user("alice")
-    await bot.slack.slash_command(alice)
-    await alice.wait_for_message(has_buttons)
-    await bot.slack.press(alice, text="Comment")
-    await alice.wait_for_modal()
-
-    reply = await bot.slack.close_view(alice)
-
-    assert reply is not None and reply.status == 200
-    assert alice.modal is None
-    await alice.wait_for_message(lambda m: m.text == "No comment, no problem.")
+    assert thanks.text == "Thanks for your comment on s1: Too vague"
 
 
 async def test_slow_views_open_fails_with_expired_trigger(bot: Bot) -> None:
@@ -451,12 +363,12 @@ async def test_slow_views_open_fails_with_expired_trigger(bot: Bot) -> None:
     await alice.wait_for_message(has_buttons)
     bot.fake.trigger_ttl = 0.0  # every views.open now comes "too late"
 
-    await bot.slack.press(alice, text="Comment")
+    await bot.slack.press(alice, control(alice, "Comment"))
 
-    [call] = await bot.fake.wait_for_call("views.open")
+    apology = await alice.wait_for_ephemeral()
+    [call] = bot.fake.calls_to("views.open")
     assert call.error == "expired_trigger_id"
     assert alice.modal is None
-    apology = await alice.wait_for_ephemeral()
     assert apology.text.startswith("Sorry, that took too long")
     assert bot.handled[-1] == "views.open failed: expired_trigger_id"
 
@@ -498,7 +410,7 @@ async def test_exact_replay_within_five_minutes_is_not_rejected_by_bolt(bot: Bot
     replayed = await bot.slack.replay(first)
 
     assert replayed.status == 200
-    await bot.fake.wait_for_call("chat.postMessage", count=2)
+    await alice.wait_until(lambda: len(alice.messages) == 2 or None, what="two DMs")
     assert bot.handled == ["command", "command"]
 
 
@@ -507,15 +419,16 @@ async def test_events_and_slack_retries_are_both_dispatched(bot: Bot) -> None:
 
     first = await bot.slack.open_app_home(alice)
     assert first.status == 200
-    await alice.wait_for_home(lambda v: "opened 1 time" in v.visible_text)
+    await alice.wait_until(lambda: alice.home and "opened 1 time" in alice.home.visible_text,
+                           what="the Home tab")
 
     retried = await bot.slack.retry(first, retry_num=1, reason="http_timeout")
 
     assert retried.status == 200
     assert retried.request.headers["X-Slack-Retry-Num"] == "1"
     assert retried.request.payload["event_id"] == first.request.payload["event_id"]
-    home = await alice.wait_for_home(lambda v: "opened 2 time" in v.visible_text)
-    assert home.type == "home"
+    await alice.wait_until(lambda: alice.home and "opened 2 time" in alice.home.visible_text,
+                           what="the Home tab")
 
 
 async def test_direct_message_event_and_reply(bot: Bot) -> None:
@@ -540,7 +453,7 @@ async def test_hundreds_of_users_press_buttons_concurrently(bot: Bot) -> None:
     async def take_part(user: SimulatedUser) -> None:
         await bot.slack.slash_command(user)
         invite = await user.wait_for_message(has_buttons)
-        await bot.slack.press(user, text="Agree", message=invite)
+        await bot.slack.press(user, control(user, "Agree", invite))
         await user.wait_for_message(lambda m: m.edits == 1)
 
     await asyncio.gather(*(take_part(u) for u in users))
@@ -582,7 +495,7 @@ async def test_conversations_open_is_stable_per_user(api: Api) -> None:
     first = await api.client.conversations_open(users=[api.alice.id])
     second = await api.client.conversations_open(users=api.alice.id)
 
-    assert first["channel"]["id"] == second["channel"]["id"] == api.alice.dm_channel_id
+    assert first["channel"]["id"] == second["channel"]["id"] == api.alice.dm.id
     assert second["already_open"] is True
 
 
@@ -590,11 +503,11 @@ async def test_too_many_blocks_raise_invalid_blocks(api: Api) -> None:
     section = {"type": "section", "text": {"type": "mrkdwn", "text": "x"}}
 
     await api.client.chat_postMessage(
-        channel=api.alice.dm_channel_id, text="ok", blocks=[section] * 50
+        channel=api.alice.dm.id, text="ok", blocks=[section] * 50
     )
     with pytest.raises(SlackApiError) as too_many:
         await api.client.chat_postMessage(
-            channel=api.alice.dm_channel_id, text="no", blocks=[section] * 51
+            channel=api.alice.dm.id, text="no", blocks=[section] * 51
         )
 
     assert too_many.value.response["error"] == "invalid_blocks"
@@ -654,6 +567,14 @@ async def test_block_kit_limits(api: Api, blocks: list[dict[str, Any]], pointer:
 
     assert invalid.value.response["error"] == "invalid_blocks"
     assert any(e.endswith(f"[json-pointer:{pointer}]") for e in invalid.value.response["errors"])
+
+
+async def test_blocks_the_bot_does_not_render_are_refused_as_not_modelled(api: Api) -> None:
+    menu = {"type": "static_select", "action_id": "m", "options": []}
+    for blocks in ([{"type": "divider"}], [{"type": "actions", "elements": [menu]}]):
+        with pytest.raises(SlackApiError) as refused:
+            await api.client.chat_postMessage(channel=api.alice.id, text="x", blocks=blocks)
+        assert "not modelled by the fake" in refused.value.response["errors"][0]
 
 
 async def test_message_text_fallback_limit(api: Api) -> None:
@@ -729,24 +650,6 @@ async def test_trigger_ids_expire_are_single_use_and_must_be_issued(api: Api) ->
 
     assert errors == ["expired_trigger_id", "invalid_trigger_id"]
     assert reused.value.response["error"] == "exchanged_trigger_id"
-
-
-async def test_views_update_and_publish(api: Api) -> None:
-    opened = await api.client.views_open(
-        trigger_id=api.fake.issue_trigger(api.alice), view=comment_modal("{}")
-    )
-    view_id, old_hash = opened["view"]["id"], opened["view"]["hash"]
-    new_view = {**comment_modal("{}"), "title": {"type": "plain_text", "text": "Updated"}}
-
-    updated = await api.client.views_update(view_id=view_id, hash=old_hash, view=new_view)
-    with pytest.raises(SlackApiError) as stale:
-        await api.client.views_update(view_id=view_id, hash=old_hash, view=new_view)
-    await api.client.views_publish(user_id=api.alice.id, view=home_view(7))
-
-    assert updated["view"]["id"] == view_id and api.alice.modal is not None
-    assert api.alice.modal.title_text == "Updated"
-    assert stale.value.response["error"] == "hash_conflict"
-    assert api.alice.home is not None and "opened 7 time" in api.alice.home.visible_text
 
 
 async def test_injected_429_raises_without_retry_handler(api: Api) -> None:
@@ -826,11 +729,11 @@ async def test_deactivated_and_deleted_users(api: Api) -> None:
     failures: dict[str, str] = {}
     calls: dict[str, Callable[[], Any]] = {
         "alice post": lambda: api.client.chat_postMessage(
-            channel=api.alice.dm_channel_id, text="hi"
+            channel=api.alice.dm.id, text="hi"
         ),
         "alice open": lambda: api.client.conversations_open(users=api.alice.id),
         "bob info": lambda: api.client.users_info(user=bob.id),
-        "bob post": lambda: api.client.chat_postMessage(channel=bob.dm_channel_id, text="hi"),
+        "bob post": lambda: api.client.chat_postMessage(channel=bob.dm.id, text="hi"),
     }
     for name, call in calls.items():
         with pytest.raises(SlackApiError) as failed:
@@ -848,14 +751,14 @@ async def test_deactivated_and_deleted_users(api: Api) -> None:
 
 async def test_files_upload_v2_delivers_the_export(api: Api) -> None:
     response = await api.client.files_upload_v2(
-        channel=api.alice.dm_channel_id,
+        channel=api.alice.dm.id,
         content="statement,median\n1,7\n",
         filename="round1.csv",
         title="Round 1 results",
         initial_comment="Your export is ready",
     )
 
-    file = await api.alice.wait_for_file()
+    file = await api.alice.wait_until(lambda: next(iter(api.alice.files), None), what="a file")
     assert response["file"]["id"] == file.id
     assert file.content == b"statement,median\n1,7\n"
     assert (file.filename, file.title) == ("round1.csv", "Round 1 results")
@@ -871,14 +774,14 @@ async def test_files_upload_v2_delivers_the_export(api: Api) -> None:
 async def test_chat_post_ephemeral_and_update_errors(api: Api) -> None:
     bob = api.fake.create_user("bob")
     await api.client.chat_postEphemeral(
-        channel=api.alice.dm_channel_id, user=api.alice.id, text="psst"
+        channel=api.alice.dm.id, user=api.alice.id, text="psst"
     )
     with pytest.raises(SlackApiError) as not_member:
         await api.client.chat_postEphemeral(
-            channel=api.alice.dm_channel_id, user=bob.id, text="psst"
+            channel=api.alice.dm.id, user=bob.id, text="psst"
         )
     with pytest.raises(SlackApiError) as missing:
-        await api.client.chat_update(channel=api.alice.dm_channel_id, ts="1.000001", text="x")
+        await api.client.chat_update(channel=api.alice.dm.id, ts="1.000001", text="x")
 
     assert (await api.alice.wait_for_ephemeral()).text == "psst"
     assert not_member.value.response["error"] == "user_not_in_channel"

@@ -164,7 +164,7 @@ def everything_seen(user: SimulatedUser) -> Iterator[str]:
         yield message.visible_text
     for message in user.ephemerals.values():
         yield message.visible_text
-    for view in [*user.closed_modals, *user.modal_stack]:
+    for view in [*user.closed_modals, *([user.modal] if user.modal else [])]:
         yield view.visible_text
     if user.home is not None:
         yield user.home.visible_text
