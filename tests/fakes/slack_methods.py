@@ -38,7 +38,7 @@ class SlackApiFailure(Exception):
 
 
 class Params(dict[str, Any]):
-    """Merged query/form/JSON parameters with Slack's coercions (JSON-in-a-string, "1"/"true")."""
+    """Merged query/form/JSON parameters; JSON values may arrive as strings (form encoding)."""
 
     def text(self, name: str) -> str | None:
         value = self.get(name)
@@ -49,12 +49,6 @@ class Params(dict[str, Any]):
         if value is None or value == "":
             raise SlackApiFailure(error, extra=_messages(f"missing required field: {name}"))
         return str(value)
-
-    def flag(self, name: str) -> bool:
-        value = self.get(name)
-        if isinstance(value, str):
-            return value.lower() in ("1", "true")
-        return bool(value)
 
     def structured(self, name: str, error: str) -> Any:
         """A JSON parameter that form-encoding clients send as a string."""

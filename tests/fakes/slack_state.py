@@ -183,10 +183,6 @@ class FakeView:
         return interactive_elements(self.blocks)
 
     @property
-    def buttons(self) -> list[Element]:
-        return [e for e in self.elements if e.is_button]
-
-    @property
     def inputs(self) -> list[Element]:
         """The input-block elements a human fills in before submitting."""
         return [
@@ -299,7 +295,6 @@ class SimulatedUser:
         display_name: str,
         tz: str,
         email: str,
-        locale: str,
         dm: FakeChannel,
     ) -> None:
         self.id = user_id
@@ -309,7 +304,6 @@ class SimulatedUser:
         self.display_name = display_name
         self.tz = tz
         self.email = email
-        self.locale = locale
         self.dm = dm
         self.inactive_error: str | None = None  # set by deactivate_user
         self.deleted = False  # set by delete_user: gone from the workspace
@@ -518,7 +512,6 @@ class SlackWorkspace:
         real_name: str | None = None,
         display_name: str | None = None,
         email: str | None = None,
-        locale: str = "en-US",
     ) -> SimulatedUser:
         """Add a human with a DM channel to the bot (the channel exists before it is opened)."""
         ZoneInfo(tz)  # fail early on a typo
@@ -534,7 +527,6 @@ class SlackWorkspace:
             display_name=display_name if display_name is not None else name,
             tz=tz,
             email=email or f"{name}@example.invalid",
-            locale=locale,
             dm=dm,
         )
         self.users[user_id] = user
