@@ -135,9 +135,7 @@ def feedback_sections(spec: StudyFile, feedback: Feedback) -> list[Section]:
     if s.n == 0:
         numbers = f"Round {s.round} results: no one could rate this"
     else:
-        disagree = set(spec.consensus.disagree or [])
-        pct_disagree = 100 * sum(c for p, c in s.counts.items() if p in disagree) / s.n
-        share = share_line(s.n, s.consensus, s.pct_agree, pct_disagree)
+        share = share_line(s.n, s.consensus, s.pct_agree, s.pct_disagree)
         numbers = (f"Round {s.round} results (n = {s.n}): median "
                    f"{fmt(s.median)}, {iqr_range(s.q1, s.q3)}, {share}")
     judged = s.verdict(VerdictRules.of(spec))

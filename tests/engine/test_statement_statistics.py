@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from bot.dialogue.texts import feedback_sections
 from engine import ballots, conclusion, rounds
 from engine.clock import ManualClock
 from engine.codec import decode_counts, encode_counts, version_key
@@ -15,7 +16,7 @@ from engine.statement_statistics import StatementStatistics
 from engine.stats import analyze
 from engine.studyfile import ConsensusSection
 from engine.verdict import Verdict, VerdictRules
-from tests.engine.helpers import enrol_panel, loaded
+from tests.engine.helpers import enrol_panel, loaded, tiny_study
 from tests.stats.helpers import frame
 
 PA = ConsensusSection(rule="percent_agreement")
@@ -96,3 +97,31 @@ async def test_the_next_rounds_card_shows_what_the_close_computed(
     assert outcome.carried and outcome.verdict is Verdict.NO_CONSENSUS
     assert (outcome.statistics.n, outcome.statistics.n_unable) == (3, 1)
     assert feedback is not None and feedback.statistics == outcome.statistics
+
+
+async def test_a_rejected_statements_card_shows_the_share_the_close_computed(
+        store: Store, clock: ManualClock) -> None:
+    """With the disagree points left to the scale's default, the card once counted against
+    an empty set and told experts "0 % disagreed" of a statement the panel rejected (carried
+    to the next round because the protocol asks for the rejection to hold twice)."""
+    tiny = tiny_study()
+    spec = tiny.model_copy(update={
+        "consensus": tiny.consensus.model_copy(update={"agree": None, "disagree": None}),
+        "stopping": tiny.stopping.model_copy(update={"require_stability": True})})
+    await loaded(store, clock.now(), spec)
+    experts = await enrol_panel(store, spec.study.id, 4, clock.now())
+    async with store.transaction() as session:
+        await rounds.open_round(session, spec.study.id, clock.now())
+    for expert, value in zip(experts, (1, 1, 2, 2), strict=True):
+        async with store.transaction() as session:
+            await ballots.record_rating(session, expert, 1, "S01", value, clock.now())
+    async with store.transaction() as session:
+        closed = await conclusion.conclude_round(session, spec.study.id, clock.now())
+        second = await rounds.open_round(session, spec.study.id, clock.now())
+        [item] = [i for i in await ballots.ballot_items(session, second) if i.code == "S01"]
+        feedback = await statement_feedback(session, experts[0], spec.study.id, item)
+    [outcome] = [o for o in closed.outcomes if o.code == "S01"]
+    assert outcome.statistics.consensus == "out" and outcome.statistics.pct_disagree == 100
+    assert feedback is not None
+    card = " ".join(section.text for section in feedback_sections(spec, feedback))
+    assert "100 % disagreed" in card
