@@ -3,12 +3,10 @@
 Every write is idempotent: a rating is an upsert on (ballot, statement version), so a
 double press or a replayed update leaves the same row behind.
 
-Every ballot event starts from the expert's :class:`Standing`: who they are, the open
-round, their ballot and its answers, read in ONE statement. A button press is the
-bot's hottest path, and on it SQLAlchemy's per-statement and per-object costs were
-most of the time (not SQLite's): so the standing is read with Core (rows, no ORM
-objects), and the ballot functions take either a participant id or a standing the
-caller has already read.
+Every ballot function starts from the expert's standing (engine.standing): a
+participant id, read then, or the standing the caller has already read for the event.
+A write checks, once, that the expert takes part and that the button's round is the
+open one and still before its deadline.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,10 +24,7 @@ from engine.errors import (
     BallotSubmitted,
     DeadlinePassed,
     InvalidValue,
-    NotEnrolled,
     NotOnBallot,
-    ParticipantInactive,
-    RoundClosed,
     RoundNotOpen,
     Step,
 )
@@ -37,31 +32,23 @@ from engine.loading import study_spec
 from engine.models import (
     Ballot,
     Comment,
-    Identity,
-    Participant,
-    PendingInput,
     Rating,
-    Round,
     RoundItem,
     Statement,
     StatementVersion,
-    round_status_is,
+)
+from engine.standing import (
+    NO_OPEN_ROUND,
+    Expert,
+    OpenRound,
+    Standing,
+    button_round,
+    ensure_active,
+    standing,
 )
 from engine.visible import is_blank
 
 MAX_COMMENT_CHARS = 2000
-NOT_ENROLLED = "You are not enrolled in this study; you need an invite link."
-NO_OPEN_ROUND = ("No round is open at the moment; you will get a message when the next one "
-                 "opens.")
-
-_INACTIVE: dict[str, tuple[str | Step, ...]] = {
-    "enrolled": ("Please answer the consent question first (send ", Step("start"),
-                 " again to see it)."),
-    "screening": ("Please finish the screening questions first.",),
-    "declined": ("You declined to take part, so nothing was recorded.",),
-    "ineligible": ("You are not eligible for this study, so nothing was recorded.",),
-    "withdrawn": ("You have withdrawn from this study, so nothing was recorded.",),
-}
 
 
 @dataclass(frozen=True)
@@ -119,110 +106,9 @@ class RoundRef(Protocol):
     def status(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class OpenRound:
-    """The open round, as read with a standing."""
-
-    id: int
-    number: int
-    deadline: datetime | None
-    status: str = "open"
-
-
-@dataclass(frozen=True)
-class Standing:
-    """One expert's standing in the open round, read in one statement.
-
-    The first four fields are named as on :class:`Participant`, so code that only needs
-    the id, the status or the time zone takes either. A standing is a snapshot: after a
-    write, read it again (or use what the write returned).
-    """
-
-    id: int
-    study_id: str
-    status: str
-    timezone: str | None
-    round: OpenRound | None
-    ballot_id: int | None
-    submitted_at: datetime | None
-    given: Mapping[int, int | None]  # statement version -> value (None: unable to rate)
-    awaiting_text: bool = False  # a free-text answer is expected (engine.conversation)
-
-
-Expert = int | Standing  # a participant id, or that participant's standing already read
-
-
-def ensure_active(participant: Participant | Standing) -> None:
-    if participant.status != "active":
-        raise ParticipantInactive(*_INACTIVE.get(
-            participant.status, ("You are not taking part in this study.",)))
-
-
-# Core tables, not ORM entities: these statements run on every press (see the docstring).
-_PARTICIPANTS, _IDENTITIES = Participant.__table__, Identity.__table__
-_PENDING = PendingInput.__table__
-_ROUNDS, _BALLOTS, _RATINGS = Round.__table__, Ballot.__table__, Rating.__table__
-_COMMENTS = Comment.__table__
-_STANDING_COLUMNS = (
-    _PARTICIPANTS.c.id, _PARTICIPANTS.c.study_id, _PARTICIPANTS.c.status,
-    _PARTICIPANTS.c.timezone, _ROUNDS.c.id, _ROUNDS.c.number, _ROUNDS.c.deadline,
-    _BALLOTS.c.id, _BALLOTS.c.submitted_at, _RATINGS.c.statement_version_id,
-    _RATINGS.c.value, _PENDING.c.participant_id)
-_STANDING_FROM = (
-    _PARTICIPANTS
-    .outerjoin(_PENDING, _PENDING.c.participant_id == _PARTICIPANTS.c.id)
-    .outerjoin(_ROUNDS, (_ROUNDS.c.study_id == _PARTICIPANTS.c.study_id)
-               & round_status_is("open"))
-    .outerjoin(_BALLOTS, (_BALLOTS.c.round_id == _ROUNDS.c.id)
-               & (_BALLOTS.c.participant_id == _PARTICIPANTS.c.id))
-    .outerjoin(_RATINGS, _RATINGS.c.ballot_id == _BALLOTS.c.id))
-_STANDING = (select(*_STANDING_COLUMNS).select_from(_STANDING_FROM)
-             .where(_PARTICIPANTS.c.id == bindparam("participant_id")))
-_STANDING_BY_IDENTITY = (
-    select(*_STANDING_COLUMNS)
-    .select_from(_IDENTITIES.join(_STANDING_FROM,
-                                  _PARTICIPANTS.c.id == _IDENTITIES.c.participant_id))
-    .where(_IDENTITIES.c.study_id == bindparam("study_id"),
-           _IDENTITIES.c.platform == bindparam("platform"),
-           _IDENTITIES.c.user_id == bindparam("user_id")))
+_BALLOTS, _RATINGS, _COMMENTS = Ballot.__table__, Rating.__table__, Comment.__table__
 _BALLOT_ID = select(_BALLOTS.c.id).where(_BALLOTS.c.round_id == bindparam("round_id"),
                                          _BALLOTS.c.participant_id == bindparam("participant_id"))
-
-
-def _standing_from(rows: Sequence[Sequence[Any]]) -> Standing | None:
-    if not rows:
-        return None
-    (participant_id, study_id, status, zone, round_id, number, deadline, ballot_id,
-     submitted_at, _, _, pending) = rows[0]
-    return Standing(
-        participant_id, study_id, status, zone,
-        OpenRound(round_id, number, deadline) if round_id is not None else None,
-        ballot_id, submitted_at,
-        {row[9]: row[10] for row in rows if row[9] is not None}, pending is not None)
-
-
-async def _read(session: AsyncSession, statement: Any, params: dict[str, Any]
-                ) -> Standing | None:
-    # The session autoflushes before a Core statement too (SQLAlchemy issue 9809), so a
-    # status this transaction set through the ORM a moment ago is seen.
-    return _standing_from((await session.execute(statement, params)).all())
-
-
-async def standing(session: AsyncSession, expert: Expert) -> Standing:
-    """The standing of a participant (read now), or the one the caller passes."""
-    if isinstance(expert, Standing):
-        return expert
-    found = await _read(session, _STANDING, {"participant_id": expert})
-    if found is None:
-        raise NotEnrolled(NOT_ENROLLED)
-    return found
-
-
-async def standing_of(session: AsyncSession, study_id: str, platform: str, user_id: str
-                      ) -> Standing | None:
-    """The standing of whoever this platform user is in the study; None if nobody."""
-    return await _read(session, _STANDING_BY_IDENTITY, {
-        "study_id": study_id, "platform": platform, "user_id": user_id})
 
 
 async def ballot_items(session: AsyncSession, round_: RoundRef) -> list[BallotItem]:
@@ -253,23 +139,16 @@ async def _read_ballot_items(session: AsyncSession, round_: RoundRef) -> list[Ba
             for index, (_pos, code, domain, v) in enumerate(rows, start=1)]
 
 
-async def _rateable_round(session: AsyncSession, expert: Standing, round_number: int | None,
-                          now: datetime) -> OpenRound:
-    """The open round, checked against the round a button was made for."""
-    current = expert.round
-    if round_number is not None and (current is None or current.number != round_number):
-        closed = await session.scalar(select(Round).where(
-            Round.study_id == expert.study_id, Round.number == round_number))
-        if closed is not None and closed.status == "closed":
-            raise RoundClosed(f"Round {round_number} has closed; this button no longer works. "
-                              "Send ", Step("ballot"), " for the current round.")
-        raise RoundNotOpen(f"Round {round_number} is not open.")
-    if current is None:
-        raise RoundNotOpen(NO_OPEN_ROUND)
+async def _writable(session: AsyncSession, participant: Expert, round_number: int | None,
+                    now: datetime) -> tuple[Standing, OpenRound]:
+    """The expert's standing and the open round, if a button of round ``round_number``
+    may still write to it: the expert takes part, the round is open, its deadline ahead."""
+    expert = await standing(session, participant)
+    current = await button_round(session, expert, round_number)
     if current.deadline is not None and now >= current.deadline:
         raise DeadlinePassed(f"The deadline of round {current.number} has passed; ratings "
                              "can no longer be changed.")
-    return current
+    return expert, current
 
 
 async def _ensure_ballot(session: AsyncSession, expert: Standing, round_: OpenRound,
@@ -326,6 +205,14 @@ async def answers(session: AsyncSession, participant: Expert) -> list[Answer]:
     return list((await progress(session, participant)).entries)
 
 
+async def item_of(session: AsyncSession, participant: Expert, code: str) -> BallotItem:
+    """The statement ``code`` on the open round's ballot."""
+    expert = await standing(session, participant)
+    if expert.round is None:
+        raise RoundNotOpen(NO_OPEN_ROUND)
+    return _item(await ballot_items(session, expert.round), code, expert.round.number)
+
+
 async def item_at(session: AsyncSession, participant: Expert, position: int) -> BallotItem:
     """The statement at a position of the open round's ballot (for Back / review edits)."""
     expert = await standing(session, participant)
@@ -346,14 +233,12 @@ async def record_rating(
     now: datetime,
 ) -> RatingReceipt:
     """Record (or replace) a rating; ``None`` means unable to rate."""
-    expert = await standing(session, participant)
-    ensure_active(expert)
+    expert, current = await _writable(session, participant, round_number, now)
     spec = await study_spec(session, expert.study_id)
     if value is None and not spec.scale.unable_to_rate:
         raise InvalidValue("This study does not offer \"unable to rate\"; choose a value.")
     if value is not None and not 1 <= value <= spec.scale.points:
         raise InvalidValue(f"Ratings go from 1 to {spec.scale.points}.")
-    current = await _rateable_round(session, expert, round_number, now)
     items = await ballot_items(session, current)
     item = _item(items, code, current.number)
     if expert.submitted_at is not None:
@@ -393,9 +278,7 @@ async def record_comment(
     if len(text) > MAX_COMMENT_CHARS:
         raise InvalidValue(f"A {noun} can be at most {MAX_COMMENT_CHARS} characters (yours "
                            f"has {len(text)}); nothing was saved.")
-    expert = await standing(session, participant)
-    ensure_active(expert)
-    current = await _rateable_round(session, expert, round_number, now)
+    expert, current = await _writable(session, participant, round_number, now)
     item = _item(await ballot_items(session, current), code, current.number)
     if expert.submitted_at is not None:
         raise BallotSubmitted("You have submitted this round's ballot; choose \"Change "
@@ -426,9 +309,7 @@ async def record_confidence(session: AsyncSession, participant: Expert,
     """Set how sure the expert is (1 low - 3 high) of their ratings of ``codes``."""
     if level not in (1, 2, 3):
         raise InvalidValue("Confidence is low, medium or high.")
-    expert = await standing(session, participant)
-    ensure_active(expert)
-    current = await _rateable_round(session, expert, round_number, now)
+    expert, current = await _writable(session, participant, round_number, now)
     items = await ballot_items(session, current)
     chosen = [_item(items, code, current.number) for code in codes]
     rated = [i.version_id for i in chosen if i.version_id in expert.given]
@@ -450,11 +331,11 @@ async def next_unanswered(session: AsyncSession, participant: Expert) -> BallotI
     return (await progress(session, expert)).first_unanswered
 
 
-async def submit_ballot(session: AsyncSession, participant: Expert, now: datetime) -> Progress:
-    """Submit a complete ballot; submitting again changes nothing."""
-    expert = await standing(session, participant)
-    ensure_active(expert)
-    current = await _rateable_round(session, expert, None, now)
+async def submit_ballot(session: AsyncSession, participant: Expert, now: datetime,
+                        round_number: int | None = None) -> Progress:
+    """Submit a complete ballot (of round ``round_number``, when a button says which);
+    submitting again changes nothing."""
+    expert, current = await _writable(session, participant, round_number, now)
     state = await progress(session, expert)
     if state.submitted_at is not None:
         return state
@@ -468,11 +349,10 @@ async def submit_ballot(session: AsyncSession, participant: Expert, now: datetim
     return await progress(session, expert.id)
 
 
-async def reopen_ballot(session: AsyncSession, participant: Expert, now: datetime) -> Progress:
+async def reopen_ballot(session: AsyncSession, participant: Expert, now: datetime,
+                        round_number: int | None = None) -> Progress:
     """Take a submitted ballot back so answers can change while the round is still open."""
-    expert = await standing(session, participant)
-    ensure_active(expert)
-    current = await _rateable_round(session, expert, None, now)
+    expert, current = await _writable(session, participant, round_number, now)
     await session.execute(update(Ballot).where(
         Ballot.round_id == current.id, Ballot.participant_id == expert.id)
         .values(submitted_at=None))

@@ -23,7 +23,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import FromClause, Insert, Result, bindparam, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -205,7 +205,9 @@ async def _begin_immediate(session: AsyncSession) -> None:
     pause = 0.005
     while True:
         try:
-            await session.connection()
+            # run_sync, not session.connection(): the same BEGIN without wrapping the
+            # connection in an AsyncConnection nobody uses (this runs on every press).
+            await session.run_sync(Session.connection)
             return
         except OperationalError as error:
             busy = getattr(error.orig, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY,
@@ -241,16 +243,18 @@ async def upsert(
     is built once per shape and reused with the values as parameters: it is on every
     button press, and building it (with its ``excluded`` alias) cost more than running it.
     """
-    statement = _upsert_statement(session.get_bind().dialect.name, table,
-                                  tuple(values), tuple(conflict), tuple(update),
-                                  tuple(returning), where)
-    return await session.execute(statement, values)
+    statement = upsert_statement(session.get_bind().dialect.name, table,
+                                 tuple(values), tuple(conflict), tuple(update),
+                                 tuple(returning), where)
+    return await in_one_trip(session, lambda connection: connection.execute(statement, values))
 
 
 @functools.cache
-def _upsert_statement(dialect: str, table: FromClause, columns: tuple[str, ...],
-                      conflict: tuple[str, ...], update: tuple[str, ...],
-                      returning: tuple[str, ...], where: str | None = None) -> Insert:
+def upsert_statement(dialect: str, table: FromClause, columns: tuple[str, ...],
+                     conflict: tuple[str, ...], update: tuple[str, ...] = (),
+                     returning: tuple[str, ...] = (), where: str | None = None) -> Insert:
+    """The statement :func:`upsert` runs, for a dialect name and the columns to insert
+    (their values are parameters of the same names)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(cast(Any, table)).values(
         {name: bindparam(name, type_=table.c[name].type) for name in columns})
@@ -266,3 +270,21 @@ def _upsert_statement(dialect: str, table: FromClause, columns: tuple[str, ...],
     if returning:
         return statement.returning(*(table.c[name] for name in returning))
     return statement
+
+
+async def in_one_trip(session: AsyncSession, work: Callable[[Connection], T]) -> T:
+    """Run ``work`` on the transaction's connection in ONE trip into SQLAlchemy's greenlet.
+
+    Every ``await session.execute`` is a trip of its own, and on a button press the trips
+    and the ORM's execution layer cost more than SQLite does. ``work`` runs Core
+    statements on the connection and reads their results before returning. The session
+    flushes first, as its autoflush would, so a read sees what this transaction changed
+    through the ORM.
+    """
+
+    def run(sync: Session) -> T:
+        if sync.autoflush:
+            sync.flush()
+        return work(sync.connection())
+
+    return await session.run_sync(run)

@@ -164,6 +164,12 @@ async def next_screening_question(
     return next((q for q in questions if q.id not in answered), None)
 
 
+async def screening_answered(session: AsyncSession, participant_id: int,
+                             question_id: str) -> bool:
+    """Whether this participant has answered this screening question already."""
+    return await session.get(ScreeningAnswer, (participant_id, question_id)) is not None
+
+
 async def record_consent(
     session: AsyncSession, participant_id: int, accepted: bool, now: datetime
 ) -> Participant:

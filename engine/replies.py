@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.ballots import Standing
 from engine.errors import InvalidValue, Step
 from engine.models import Ballot, Comment, Round, Statement, StatementVersion
+from engine.standing import Standing
 
 CANNOT_REPLY = ("You cannot reply to that comment (it may have been hidden, or you have "
                 "answered it already). Send ", Step("ballot"), " to continue.")

@@ -10,7 +10,7 @@ Every adapter shares this code; none of it knows about Telegram or Slack.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -26,29 +26,19 @@ from bot.delivery import outbox
 from bot.dialogue import closing, commands, relay, texts
 from bot.dialogue.closing import RoundCloser
 from bot.dialogue.coordination import Coordination, NotCoordinator
-from engine import ballots, conversation, enrolment, replies
+from engine import ballots, conversation, enrolment, replies, standing
 from engine.clock import Clock, known_time_zone
-from engine.db import Store, refused_for_a_closed_round, upsert
+from engine.db import Store, refused_for_a_closed_round
 from engine.enrolment import PlatformUser
-from engine.errors import (
-    ConcurrentChange,
-    DelphiError,
-    NotEnrolled,
-    NotOnBallot,
-    RoundClosed,
-    RoundNotOpen,
-)
+from engine.errors import ConcurrentChange, DelphiError, NotEnrolled, RoundClosed, RoundNotOpen
 from engine.feedback import outlying, statement_feedback
-from engine.models import Participant, ProcessedUpdate, ScreeningAnswer
+from engine.models import Participant
 from engine.round_reading import RoundReading
-from engine.rounds import open_round_or_none
+from engine.standing import Standing, button_round, ensure_active
 from engine.studyfile import StudyFile
 from engine.visible import is_blank
 
 log = logging.getLogger(__name__)
-
-# An expert as the conductor reads them (id, status, time zone): loaded, or a standing.
-Member = Participant | ballots.Standing
 
 NOT_ON_PANEL = ("You are not on this study's panel. To take part you need a personal invite "
                 "link from the study coordinator.")
@@ -113,13 +103,15 @@ class Conductor:
         now = self.clock.now()
         try:
             async with self.store.transaction() as session:
-                if event.update_key is not None and not await self._first_time(
-                        session, event, now):
+                arrival = await standing.arrive(
+                    session, self.study_id, event.who.platform, event.who.user_id,
+                    _key(event), now)
+                if not arrival.first_time:
                     log.info("replayed update %s ignored", event.update_key)
                     return Reply(toast="Already recorded.")
                 if reading is not None:
                     session.info[closing.READ_BEFORE] = reading
-                reply = await self._dispatch(session, event, now)
+                reply = await self._dispatch(session, event, arrival.expert, now)
                 queued = session.info.pop(outbox.DIRTY, False)
         except (actions.BadAction, DelphiError) as refusal:
             return await self._refused(event, refusal, now)
@@ -160,7 +152,8 @@ class Conductor:
         try:
             async with self.store.transaction() as session:
                 if event.update_key is not None:
-                    await self._first_time(session, event, now)
+                    await standing.record_update(session, event.who.platform,
+                                                 str(event.update_key), now)
                 if isinstance(refusal, NotCoordinator):
                     await self.coordination.audit_refusal(session, event, now)
         except (DBAPIError, SQLAlchemyTimeout, OSError) as error:
@@ -180,21 +173,16 @@ class Conductor:
             return Reply(toast=sentence[:200], alert=True)
         return Reply(send=[card(sentence)])
 
-    async def _first_time(self, session: AsyncSession, event: Event, now: datetime) -> bool:
-        result = await upsert(
-            session, ProcessedUpdate.__table__,
-            {"platform": event.who.platform, "update_key": str(event.update_key),
-             "processed_at": now},
-            conflict=("platform", "update_key"))
-        return bool(getattr(result, "rowcount", 1))
-
-    async def _dispatch(self, session: AsyncSession, event: Event, now: datetime) -> Reply:
+    async def _dispatch(self, session: AsyncSession, event: Event, expert: Standing | None,
+                        now: datetime) -> Reply:
+        """``expert``: the sender's standing, read as the event arrived (None: not on
+        the panel)."""
         if isinstance(event, Joined):
             return await self._join(session, event, now)
         if isinstance(event, Command):
-            return await self._command(session, event, now)
+            return await self._command(session, event, expert, now)
         if isinstance(event, Pressed):
-            return await self._press(session, event, now)
+            return await self._press(session, event, expert, now)
         if isinstance(event, Texted):
             return await self._text(session, event, now)
         if isinstance(event, Attached):
@@ -207,17 +195,17 @@ class Conductor:
         async with self.store.transaction() as session:
             if who in self.coordinators:
                 return await self.coordination.dashboard(session)
-            participant = await enrolment.find_participant(session, self.study_id,
-                                                           who.platform, who.user_id)
-            if participant is None:
+            expert = await standing.standing_of(session, self.study_id, who.platform,
+                                                who.user_id)
+            if expert is None:
                 return texts.need_invite()
-            if participant.status != "active":
-                return card(f"Your participation status: {participant.status}.")
+            if expert.status != "active":
+                return card(f"Your participation status: {expert.status}.")
             try:
-                state = await ballots.progress(session, participant.id)
+                state = await ballots.progress(session, expert)
             except DelphiError as refusal:
                 return card(str(refusal))
-            return texts.progress_text(state, self.zone(participant))
+            return texts.progress_text(state, self.zone(expert.timezone))
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -228,54 +216,45 @@ class Conductor:
             raise NotEnrolled(NOT_ON_PANEL)
         return found
 
-    async def standing(self, session: AsyncSession, event: Event) -> ballots.Standing:
-        """Who pressed, the open round and their answers, in one read: all a ballot
-        button needs, and the bot's hottest path."""
-        found = await ballots.standing_of(session, self.study_id, event.who.platform,
-                                          event.who.user_id)
+    @staticmethod
+    def expert(found: Standing | None) -> Standing:
+        """The sender's standing, or the refusal for someone not on the panel."""
         if found is None:
             raise NotEnrolled(NOT_ON_PANEL)
         return found
 
-    def zone(self, participant: Member | None = None) -> str:
-        if participant is not None and participant.timezone:
-            return participant.timezone
-        return self.spec.study.timezone
+    def zone(self, own: str | None = None) -> str:
+        """The time zone to show a person times in: their own, or the study's."""
+        return own or self.spec.study.timezone
 
-    async def card_for(self, session: AsyncSession, participant: Member,
-                       item: ballots.BallotItem, unanswered: bool = False) -> Card:
-        """A statement card with its feedback; ``unanswered`` skips looking up an answer
-        the caller already knows is not there."""
+    async def card_for(self, session: AsyncSession, participant_id: int,
+                       item: ballots.BallotItem,
+                       given: Mapping[int, int | None] | None = None) -> Card:
+        """A statement card with its feedback, and the expert's answer if ``given`` (their
+        answers by statement version) holds one."""
         groups = self.spec.study.groups if self.spec.feedback.by_group else None
-        feedback = await statement_feedback(session, participant.id, self.study_id, item,
+        feedback = await statement_feedback(session, participant_id, self.study_id, item,
                                             groups)
-        value, answered = None, False
-        if not unanswered:
-            given = {entry.code: (v, a) for entry, v, a
-                     in await ballots.answers(session, _ballot_key(participant))}
-            value, answered = given.get(item.code, (None, False))
-        return texts.statement_card(self.spec, item, feedback, value, answered,
+        given = given or {}
+        return texts.statement_card(self.spec, item, feedback, given.get(item.version_id),
+                                    item.version_id in given,
                                     replies=self.spec.feedback.replies)
 
-    async def continue_ballot(self, session: AsyncSession, participant: Member) -> Card:
+    async def continue_ballot(self, session: AsyncSession, expert: Standing) -> Card:
         """The card an expert should see next: first unanswered, review, or a round note."""
         try:
-            state = await ballots.progress(session, _ballot_key(participant))
+            state = await ballots.progress(session, expert)
         except RoundNotOpen:
             return card("No round is open at the moment. You will get a message here "
                         "when the next one opens.")
         if state.submitted_at is not None:
-            return texts.submitted(state, self.zone(participant))
+            return texts.submitted(state, self.zone(expert.timezone))
         if state.first_unanswered is not None:
-            return await self.card_for(session, participant, state.first_unanswered,
-                                       unanswered=True)
-        return await self.review(session, participant, state)
+            return await self.card_for(session, expert.id, state.first_unanswered)
+        return self.review(state)
 
-    async def review(self, session: AsyncSession, participant: Member,
-                     state: ballots.Progress | None = None) -> Card:
-        """Every answer of the open round and the way to submit; ``state`` when the caller
-        has just read (or written) it."""
-        state = state or await ballots.progress(session, _ballot_key(participant))
+    def review(self, state: ballots.Progress) -> Card:
+        """Every answer of the open round and the way to submit."""
         return texts.review(self.spec, state.round, state.entries,
                             state.submitted_at is not None)
 
@@ -292,10 +271,10 @@ class Conductor:
                 questions = self.spec.screening
                 index = next(i for i, q in enumerate(questions, 1) if q.id == question.id)
                 return [texts.screening_question(question, index, len(questions))]
-        round_open = await open_round_or_none(session, self.study_id) is not None
-        cards = [texts.welcome_active(round_open)]
-        if round_open:
-            cards.append(await self.continue_ballot(session, participant))
+        expert = await standing.standing(session, participant.id)
+        cards = [texts.welcome_active(expert.round is not None)]
+        if expert.round is not None:
+            cards.append(await self.continue_ballot(session, expert))
         return cards
 
     # --- expert events ----------------------------------------------------------------
@@ -317,7 +296,8 @@ class Conductor:
             return [texts.withdrawn()]
         return await self.after_enrolment_step(session, participant)
 
-    async def _command(self, session: AsyncSession, event: Command, now: datetime) -> Reply:
+    async def _command(self, session: AsyncSession, event: Command, sender: Standing | None,
+                       now: datetime) -> Reply:
         name = event.name.lower()
         if name in COORDINATOR_COMMANDS:
             return await commands.run(self.coordination, session, event, now)
@@ -338,11 +318,11 @@ class Conductor:
             return Reply(send=[card(f"Unknown command /{name}. Send /help for the "
                                           "list.")])
         if name in ("ballot", "progress"):
-            expert = await self.standing(session, event)
-            ballots.ensure_active(expert)
+            expert = self.expert(sender)
+            ensure_active(expert)
             if name == "progress":
                 return Reply(send=[texts.progress_text(await ballots.progress(
-                    session, expert), self.zone(expert))])
+                    session, expert), self.zone(expert.timezone))])
             if expert.awaiting_text:  # /ballot cancels a comment prompt
                 await conversation.clear_pending(session, expert.id)
             return Reply(send=[await self.continue_ballot(session, expert)])
@@ -356,7 +336,7 @@ class Conductor:
                 return Reply(send=[texts.withdrawn()])
             return await relay.to_coordinators(self, session, participant, event.args,
                                                event.update_key, now)
-        ballots.ensure_active(participant)
+        ensure_active(participant)
         return await self._set_timezone(session, participant, event.args)
 
     async def _set_timezone(self, session: AsyncSession, participant: Participant,
@@ -364,34 +344,32 @@ class Conductor:
         zone = zone.strip()
         if not zone:
             return Reply(send=[card(
-                f"Your time zone is {self.zone(participant)}. To change it send e.g. "
-                "/timezone Europe/Berlin (an IANA time zone name).")])
+                f"Your time zone is {self.zone(participant.timezone)}. To change it send "
+                "e.g. /timezone Europe/Berlin (an IANA time zone name).")])
         if not known_time_zone(zone):
             return Reply(send=[card(
-                f"Your time zone is {self.zone(participant)}. To change it send e.g. "
-                "/timezone Europe/Berlin (an IANA time zone name). "
+                f"Your time zone is {self.zone(participant.timezone)}. To change it send "
+                "e.g. /timezone Europe/Berlin (an IANA time zone name). "
                 f"{zone[:40]!r} is not a time zone name I know; try a region/city name "
                 "like America/New_York or Asia/Tokyo.")])
         participant.timezone = zone
         return Reply(send=[card(f"Times are now shown in {zone}.")])
 
-    async def _press(self, session: AsyncSession, event: Pressed, now: datetime) -> Reply:
+    async def _press(self, session: AsyncSession, event: Pressed, sender: Standing | None,
+                     now: datetime) -> Reply:
         action = actions.decode(event.data)
         if isinstance(action, actions.CloseRound):
             return await self.coordination.confirm_close(session, event, action, now)
         if isinstance(action, actions.OpenRound):
             return await self.coordination.confirm_open(session, event, action, now)
+        expert = self.expert(sender)
         if not isinstance(action, actions.Consent | actions.Screen | actions.Withdraw):
-            expert = await self.standing(session, event)
-            ballots.ensure_active(expert)
             return await self._ballot_press(session, expert, action, now)
-        participant = await self.participant(session, event)
         match action:
             case actions.Consent(accepted):
-                before = participant.status
-                participant = await enrolment.record_consent(session, participant.id,
-                                                             accepted, now)
-                if before != "enrolled":
+                participant = await enrolment.record_consent(session, expert.id, accepted,
+                                                             now)
+                if expert.status != "enrolled":
                     return Reply(toast="Already answered.")
                 return Reply(toast="Thank you.", edit=None,
                              send=await self.after_enrolment_step(session, participant))
@@ -399,71 +377,71 @@ class Conductor:
                 question = next((q for q in self.spec.screening if q.id == question_id), None)
                 if question is None or option >= len(question.options):
                     raise actions.BadAction("unknown screening answer")
-                if participant.status != "screening" or await session.get(
-                        ScreeningAnswer, (participant.id, question_id)) is not None:
+                if expert.status != "screening" or await enrolment.screening_answered(
+                        session, expert.id, question_id):
                     return Reply(toast="This question is already answered.")
                 participant = await enrolment.record_screening_answer(
-                    session, participant.id, question_id, question.options[option], now)
+                    session, expert.id, question_id, question.options[option], now)
                 return Reply(toast=f"Answer: {question.options[option]}",
                              send=await self.after_enrolment_step(session, participant))
             case actions.Withdraw(confirmed):
                 if not confirmed:
                     return Reply(toast="You stay on the panel. Thank you!",
                                  edit=card("You stay on the panel."))
-                await enrolment.withdraw(session, participant.id, now)
-                await conversation.clear_pending(session, participant.id)
+                await enrolment.withdraw(session, expert.id, now)
+                await conversation.clear_pending(session, expert.id)
                 return Reply(toast="You have withdrawn.", edit=texts.withdrawn())
         raise actions.BadAction(f"unexpected action {action!r}")  # pragma: no cover
 
-    async def _ballot_press(self, session: AsyncSession, participant: ballots.Standing,
+    async def _ballot_press(self, session: AsyncSession, expert: Standing,
                             action: actions.Action, now: datetime) -> Reply:
-        """A button of the ballot; ``participant`` was read just now, before any write."""
+        """A button of the ballot; ``expert`` was read as the press arrived, before any
+        write. Each button is checked once: by the engine's write, or by button_round."""
         match action:
             case actions.Rate(round_number, code, value):
-                receipt = await ballots.record_rating(session, participant, round_number,
+                receipt = await ballots.record_rating(session, expert, round_number,
                                                       code, value, now)
                 label = texts.scale_label(self.spec, value)
                 rated = texts.rated_card(self.spec, receipt.item, value,
                                          self._ask_confidence(receipt))
                 mode = self.spec.feedback.ask_reason
                 if mode != "off" and receipt.item.round > 1:
-                    why = await outlying(session, participant.id, self.study_id,
+                    why = await outlying(session, expert.id, self.study_id,
                                          receipt.item, value, mode)
                     if why is not None and value is not None:
                         await conversation.expect_comment(
-                            session, participant.id, receipt.item.round, code, now,
+                            session, expert.id, receipt.item.round, code, now,
                             kind="reason")
                         return Reply(toast=f"Recorded: {label}", edit=rated, send=[
                             texts.reason_prompt(self.spec, receipt.item, value, why)])
-                    if receipt.replaced and participant.ballot_id is not None:
-                        await ballots.drop_reason(session, participant.ballot_id,
+                    if receipt.replaced and expert.ballot_id is not None:
+                        await ballots.drop_reason(session, expert.ballot_id,
                                                   receipt.item.version_id)
                 nxt = receipt.progress.first_unanswered
-                follow = (await self.card_for(session, participant, nxt, unanswered=True)
-                          if nxt is not None
-                          else await self.review(session, participant, receipt.progress))
+                follow = (await self.card_for(session, expert.id, nxt) if nxt is not None
+                          else self.review(receipt.progress))
                 return Reply(toast=f"Recorded: {label}", edit=rated, send=[follow])
             case actions.Confide(round_number, code, level):
                 if self.spec.scale.confidence == "off":
                     raise actions.BadAction("this study does not ask for confidence")
-                entries = (await ballots.progress(session, participant)).entries
+                entries = (await ballots.progress(session, expert)).entries
                 item = next((i for i, _, _ in entries if i.code == code), None)
                 codes = [code]
                 if item is not None and self.spec.scale.confidence == "per_domain":
                     codes = [i.code for i, _, _ in entries if i.domain == item.domain]
-                chosen = await ballots.record_confidence(session, participant, round_number,
+                chosen = await ballots.record_confidence(session, expert, round_number,
                                                          codes, level, now)
                 mine = next(i for i in chosen if i.code == code)
                 return Reply(toast=f"Noted: confidence {texts.CONFIDENCE_WORDS[level]}",
                              edit=texts.rated_card(self.spec, mine,
-                                                   participant.given.get(mine.version_id),
+                                                   expert.given.get(mine.version_id),
                                                    confidence=level))
             case actions.AskReason(round_number, code):
                 if self.spec.feedback.ask_reason == "off":
                     raise actions.BadAction("this study does not ask for reasons")
-                await self._check_round(session, round_number)
-                item = await self._on_ballot(session, participant, code)
-                await conversation.expect_comment(session, participant.id, round_number, code,
+                await button_round(session, expert, round_number)
+                item = await ballots.item_of(session, expert, code)
+                await conversation.expect_comment(session, expert.id, round_number, code,
                                                   now, kind="reason")
                 return Reply(toast="Send your reason as a message.",
                              prompt=Prompt(f"Reason for {item.code}"[:24],
@@ -471,19 +449,19 @@ class Conductor:
                                            f"{item.position} this way?",
                                            ballots.MAX_COMMENT_CHARS, "reason"))
             case actions.SkipReason(round_number):
-                await self._check_round(session, round_number)
-                if participant.awaiting_text:
-                    await conversation.clear_pending(session, participant.id)
+                await button_round(session, expert, round_number)
+                if expert.awaiting_text:
+                    await conversation.clear_pending(session, expert.id)
                 return Reply(toast="Skipped.", edit=None,
-                             send=[await self.continue_ballot(session, participant)])
+                             send=[await self.continue_ballot(session, expert)])
             case actions.ReplyTo(round_number, comment_id):
                 if not self.spec.feedback.replies:
                     raise actions.BadAction("this study does not take replies")
-                await self._check_round(session, round_number)
-                answered = await replies.answerable(session, participant, self.study_id,
+                await button_round(session, expert, round_number)
+                answered = await replies.answerable(session, expert, self.study_id,
                                                     round_number, comment_id)
-                item = await self._on_ballot(session, participant, answered.code)
-                await conversation.expect_comment(session, participant.id, round_number,
+                item = await ballots.item_of(session, expert, answered.code)
+                await conversation.expect_comment(session, expert.id, round_number,
                                                   item.code, now, kind="reply",
                                                   reply_to=comment_id)
                 return Reply(toast="Send your reply as a message.",
@@ -492,9 +470,9 @@ class Conductor:
                                            f"Your reply to: {answered.text}"[:2000],
                                            ballots.MAX_COMMENT_CHARS, "reply"))
             case actions.AskComment(round_number, code):
-                await self._check_round(session, round_number)
-                item = await self._on_ballot(session, participant, code)
-                await conversation.expect_comment(session, participant.id, round_number, code,
+                await button_round(session, expert, round_number)
+                item = await ballots.item_of(session, expert, code)
+                await conversation.expect_comment(session, expert.id, round_number, code,
                                                   now)
                 return Reply(toast="Send your comment as a message.",
                              send=[texts.ask_comment(item)],
@@ -502,25 +480,24 @@ class Conductor:
                                            f"Your comment on statement {item.position}",
                                            ballots.MAX_COMMENT_CHARS))
             case actions.Goto(round_number, position):
-                await self._check_round(session, round_number)
-                item = await ballots.item_at(session, participant, position)
-                return Reply(send=[await self.card_for(session, participant,
-                                                                   item)])
+                await button_round(session, expert, round_number)
+                item = await ballots.item_at(session, expert, position)
+                return Reply(send=[await self.card_for(session, expert.id, item,
+                                                       expert.given)])
             case actions.Resume():
-                return Reply(send=[await self.continue_ballot(session, participant)])
+                ensure_active(expert)
+                return Reply(send=[await self.continue_ballot(session, expert)])
             case actions.Review(round_number):
-                await self._check_round(session, round_number)
-                return Reply(send=[await self.review(session, participant)])
+                await button_round(session, expert, round_number)
+                return Reply(send=[self.review(await ballots.progress(session, expert))])
             case actions.Submit(round_number):
-                await self._check_round(session, round_number)
-                state = await ballots.submit_ballot(session, participant.id, now)
+                state = await ballots.submit_ballot(session, expert, now, round_number)
                 return Reply(toast="Ballot submitted. Thank you!",
-                             edit=texts.submitted(state, self.zone(participant)))
+                             edit=texts.submitted(state, self.zone(expert.timezone)))
             case actions.Reopen(round_number):
-                await self._check_round(session, round_number)
-                state = await ballots.reopen_ballot(session, participant.id, now)
+                state = await ballots.reopen_ballot(session, expert, now, round_number)
                 return Reply(toast="You can change your answers now.",
-                             send=[await self.review(session, participant, state)])
+                             send=[self.review(state)])
         raise actions.BadAction(f"unexpected action {action!r}")
 
     def _ask_confidence(self, receipt: ballots.RatingReceipt) -> str | None:
@@ -539,7 +516,7 @@ class Conductor:
                               code: str) -> bool:
         """Whether the rating a reason was asked for still calls for one (it may have been
         changed since the question), so every stored reason explains an outlying rating."""
-        expert = await ballots.standing(session, participant_id)
+        expert = await standing.standing(session, participant_id)
         entry = next(((item, value) for item, value, answered
                       in await ballots.answers(session, expert)
                       if item.code == code and answered), None)
@@ -547,21 +524,6 @@ class Conductor:
             return False
         return await outlying(session, participant_id, self.study_id, entry[0], entry[1],
                               self.spec.feedback.ask_reason) is not None
-
-    @staticmethod
-    async def _on_ballot(session: AsyncSession, participant: ballots.Standing,
-                         code: str) -> ballots.BallotItem:
-        item = next((i for i, _, _ in await ballots.answers(session, participant)
-                     if i.code == code), None)
-        if item is None:
-            raise NotOnBallot(f"Statement {code} is not on this round's ballot. Send "
-                              "/ballot to continue.")
-        return item
-
-    async def _check_round(self, session: AsyncSession, round_number: int) -> None:
-        current = await open_round_or_none(session, self.study_id)
-        if current is None or current.number != round_number:
-            raise StaleRound(round_number)
 
     async def _text(self, session: AsyncSession, event: Texted, now: datetime) -> Reply:
         """Text answers a prompt (a comment, a reason, a reply); before the panel starts
@@ -581,7 +543,7 @@ class Conductor:
             await conversation.clear_pending(session, participant.id)
             return Reply(send=[card("Your rating is now within the panel's range, so no "
                                     "reason is needed; nothing was saved."),
-                               await self.continue_ballot(session, participant)])
+                               await self._continue_afresh(session, participant.id)])
         item = await ballots.record_comment(session, participant.id, pending.round_number,
                                             pending.statement_code, event.text, now,
                                             kind=pending.kind, reply_to=pending.reply_to)
@@ -589,7 +551,12 @@ class Conductor:
         if pending.kind == "comment":
             return Reply(send=[texts.comment_saved(item)])
         return Reply(send=[card(texts.text_saved(pending.kind, item)),
-                           await self.continue_ballot(session, participant)])
+                           await self._continue_afresh(session, participant.id)])
+
+    async def _continue_afresh(self, session: AsyncSession, participant_id: int) -> Card:
+        """The next card, from the expert's standing read after this event's writes."""
+        return await self.continue_ballot(session,
+                                          await standing.standing(session, participant_id))
 
     async def _attached(self, session: AsyncSession, event: Attached) -> Reply:
         """Only text and presses can be stored: say so, keeping any comment prompt open."""
@@ -607,17 +574,5 @@ def _cause(error: BaseException) -> str:
     return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:300]
 
 
-def _ballot_key(participant: Member) -> ballots.Expert:
-    """What the ballot functions take: a standing as it is (the conductor reads one per
-    event, before any write, so it is current), a loaded participant by id (read afresh)."""
-    return participant if isinstance(participant, ballots.Standing) else participant.id
-
-
-class StaleRound(DelphiError):
-    """A button from another round than the open one."""
-
-    code = "stale_round"
-
-    def __init__(self, round_number: int) -> None:
-        super().__init__(f"This button belongs to round {round_number}, which is not open "
-                         "now. Send /ballot to continue.")
+def _key(event: Event) -> str | None:
+    return None if event.update_key is None else str(event.update_key)

@@ -126,10 +126,10 @@ class Coordination:
         items = await ballot_items(session, opened)
         returning = await self._returning(session, opened.number, items)
         for expert in experts:
-            first = await self.conductor.card_for(session, expert, items[0])
+            first = await self.conductor.card_for(session, expert.id, items[0])
             intro = texts.round_opened(opened.number, len(items), returning,
                                        texts.format_time(opened.deadline,
-                                                         self.conductor.zone(expert)))
+                                                         self.conductor.zone(expert.timezone)))
             await enqueue(session, self.study_id, "round_open", [intro, first],
                           f"round-open:{self.study_id}:{opened.number}:{expert.id}", now,
                           participant_id=expert.id)

@@ -182,7 +182,7 @@ class Scheduler:
         if progress.submitted_at is not None:
             await schedule.claim(session, task.id, now, "skipped:submitted")
             return "skipped:submitted"
-        zone = self.conductor.zone(participant)
+        zone = self.conductor.zone(participant.timezone)
         quiet_until = self.quiet.end_of_quiet(now, zone)
         if quiet_until is not None:
             assert current.deadline is not None

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import ballots, revisions, rounds
+from engine import ballots, revisions, rounds, standing
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.enrolment import PlatformUser, create_invites, record_consent, redeem_invite
@@ -279,12 +279,12 @@ async def test_a_standing_sees_what_the_same_transaction_changed(
         participant = await redeem_invite(session, spec.study.id, token, who, clock.now())
         await rounds.open_round(session, spec.study.id, clock.now())
         await record_consent(session, participant.id, True, clock.now())
-        standing = await ballots.standing_of(session, spec.study.id, "telegram", "77")
-        assert standing is not None and standing.status == "active"
-        receipt = await ballots.record_rating(session, standing, 1, "S01", 5, clock.now())
+        found = await standing.standing_of(session, spec.study.id, "telegram", "77")
+        assert found is not None and found.status == "active"
+        receipt = await ballots.record_rating(session, found, 1, "S01", 5, clock.now())
     assert receipt.progress.answered == 1
     async with store.transaction() as session:
-        again = await ballots.standing(session, participant.id)
+        again = await standing.standing(session, participant.id)
     assert again.ballot_id is not None and list(again.given.values()) == [5]
     assert again.round is not None and again.round.number == 1
 
