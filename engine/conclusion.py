@@ -10,6 +10,7 @@ keys, so ``delphi analyze`` on the export reproduces the stored results.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -113,15 +114,22 @@ async def ratings_frame(session: AsyncSession, study_id: str,
     return frame
 
 
-def _analysed(spec: StudyFile, round_: Round, frame: pd.DataFrame, eligible: int
-              ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
-    """The analysis of every round up to ``round_`` and this round's rows by wording key."""
+def _analysis(spec: StudyFile, round_number: int, eligible: int,
+              frame: pd.DataFrame) -> pd.DataFrame:
+    """The analysis of every round in ``frame``, ``eligible`` experts expected in this
+    round (an empty table when nobody rated anything)."""
     if frame.empty:
-        return pd.DataFrame(), {}
-    results = analyze(frame, spec.consensus, spec.scale.points, spec.stopping,
-                      eligible={round_.number: eligible})
-    rows = results[results["round"] == round_.number]
-    return results, {str(r["statement"]): r for r in rows.to_dict("records")}
+        return pd.DataFrame()
+    return analyze(frame, spec.consensus, spec.scale.points, spec.stopping,
+                   eligible={round_number: eligible})
+
+
+def _by_key(results: pd.DataFrame, round_number: int) -> dict[str, dict[str, Any]]:
+    """This round's rows of the analysis, by wording key."""
+    if results.empty:
+        return {}
+    rows = results[results["round"] == round_number]
+    return {str(r["statement"]): r for r in rows.to_dict("records")}
 
 
 def _statistics(spec: StudyFile, round_: Round, item: BallotItem,
@@ -139,32 +147,67 @@ def _outcome(item: BallotItem, statistics: StatementStatistics, carried: bool,
 
 
 async def read_round(store: Store, study_id: str) -> RoundReading | None:
-    """The open round's ratings, read apart from any transaction before its close takes
-    the write lock (engine.round_reading); None when no round is open or the store
-    cannot read apart."""
+    """The open round's ratings and their analysis, read apart from any transaction
+    before its close takes the write lock, then once more brought up to date (apart
+    too), so that little is left to do inside (engine.round_reading). None when no round
+    is open or the store cannot read apart."""
     async def read(session: AsyncSession) -> RoundReading | None:
         round_ = await open_round_or_none(session, study_id)
         if round_ is None:
             return None
         spec = study_file_of(await get_study(session, study_id))
-        return RoundReading(round_.id, round_.number, spec.consensus.ballots == "submitted",
-                            await ratings_frame(session, study_id, round_.number),
-                            await ballot_marks(session, round_.id))
-    return await store.read_apart(read)
+        frame = await ratings_frame(session, study_id, round_.number)
+        eligible = await panel_size(session, round_)
+        return RoundReading.of(round_.id, round_.number,
+                               spec.consensus.ballots == "submitted", eligible, frame,
+                               _analysis(spec, round_.number, eligible, frame),
+                               await ballot_marks(session, round_.id))
+
+    async def catch_up(session: AsyncSession) -> RoundReading | None:
+        round_ = await session.get(Round, reading.round_id) if reading else None
+        if reading is None or round_ is None:
+            return reading
+        spec = study_file_of(await get_study(session, study_id))
+        return await _up_to_date(session, spec, round_, await panel_size(session, round_),
+                                 reading)
+
+    reading = await store.read_apart(read)
+    return await store.read_apart(catch_up) if reading is not None else None
 
 
-async def _round_frame(session: AsyncSession, spec: StudyFile, round_: Round,
-                       reading: RoundReading | None) -> pd.DataFrame:
-    """The ratings up to ``round_`` as they are now: the reading brought up to date when
-    it is of this round, else read here."""
+async def _up_to_date(session: AsyncSession, spec: StudyFile, round_: Round, eligible: int,
+                      reading: RoundReading) -> RoundReading:
+    """The reading as the ratings are now: only the ballots that changed since are read."""
+    marks = await ballot_marks(session, round_.id)
+    changed = reading.changed(marks)
+    if not changed and eligible == reading.panel_size:
+        return reading
+    fresh = await ratings_frame(session, spec.study.id, round_.number, ballots=changed)
+    return reading.updated(marks, fresh, eligible,
+                           functools.partial(_analysis, spec, round_.number, eligible))
+
+
+async def _results_now(session: AsyncSession, spec: StudyFile, round_: Round, eligible: int,
+                       reading: RoundReading) -> pd.DataFrame:
+    """:func:`_up_to_date`'s results alone, with work in proportion to what changed."""
+    marks = await ballot_marks(session, round_.id)
+    changed = reading.changed(marks)
+    if not changed and eligible == reading.panel_size:
+        return reading.results
+    fresh = await ratings_frame(session, spec.study.id, round_.number, ballots=changed)
+    return reading.results_now(marks, fresh, eligible,
+                               functools.partial(_analysis, spec, round_.number, eligible))
+
+
+async def _round_results(session: AsyncSession, spec: StudyFile, round_: Round,
+                         eligible: int, reading: RoundReading | None) -> pd.DataFrame:
+    """The analysis of the ratings up to ``round_`` as they are now: the reading brought
+    up to date when it is of this round, else everything read and analysed here."""
     if (reading is None or reading.round_id != round_.id
             or reading.submitted_only != (spec.consensus.ballots == "submitted")):
-        return await ratings_frame(session, spec.study.id, round_.number)
-    changed = reading.changed(await ballot_marks(session, round_.id))
-    if not changed:
-        return reading.frame
-    return reading.updated(changed, await ratings_frame(session, spec.study.id,
-                                                        round_.number, ballots=changed))
+        return _analysis(spec, round_.number, eligible,
+                         await ratings_frame(session, spec.study.id, round_.number))
+    return await _results_now(session, spec, round_, eligible, reading)
 
 
 async def conclude_round(session: AsyncSession, study_id: str, now: datetime,
@@ -176,8 +219,8 @@ async def conclude_round(session: AsyncSession, study_id: str, now: datetime,
     closed = await close_round(session, study_id, now)
     round_ = closed.round
     items = await ballot_items(session, round_)
-    frame = await _round_frame(session, spec, round_, reading)
-    results, by_key = _analysed(spec, round_, frame, closed.panel_size)
+    results = await _round_results(session, spec, round_, closed.panel_size, reading)
+    by_key = _by_key(results, round_.number)
     if results.empty:
         finished = round_.number >= spec.study.max_rounds
         carry = [] if finished else [i.code for i in items]
@@ -220,7 +263,8 @@ async def live_results(session: AsyncSession, study_id: str,
     items = await ballot_items(session, round_)
     frame = await ratings_frame(session, study_id, round_.number)
     frame = frame[frame["round"] == round_.number]
-    _, by_key = _analysed(spec, round_, frame, await panel_size(session, round_))
+    by_key = _by_key(_analysis(spec, round_.number, await panel_size(session, round_),
+                               frame), round_.number)
     rules = VerdictRules.of(spec)
     return [_outcome(item, _statistics(spec, round_, item, by_key), False, rules)
             for item in items]

@@ -1,27 +1,34 @@
-"""A round's ratings read before its close takes the write lock, and brought up to date
-inside it.
+"""A round's ratings and statistics, read before its close takes the write lock and
+brought up to date inside it.
 
-Reading a large round (1,000 experts x 100 statements: 100,000 ratings) takes the best
-part of a second. Inside the close's write transaction that would stall every press
-(SQLite has one writer, and its driver shares the bot's event loop). So the close reads
-first, apart from everything (engine.db.Store.read_apart), noting each ballot's revision
-(kept by the database, see engine.models.Ballot) and whether it was submitted. Inside its
-transaction it reads those marks again, a thousand small rows, and reads afresh only the
-ballots whose mark moved. Experts keep pressing meanwhile and no rating is lost: one
-written before the close's transaction moved its ballot's mark and is read again; one
-written after it finds the round closed and is refused.
+Reading a large round (1,000 experts x 100 statements: 100,000 ratings) and analysing it
+takes the best part of a second. Inside the close's write transaction that would stall
+every press (SQLite has one writer, and its driver shares the bot's event loop). So the
+close reads and analyses first, apart from everything (engine.db.Store.read_apart),
+noting each ballot's revision (kept by the database, see engine.models.Ballot) and
+whether it was submitted. Inside its transaction it reads those marks again, a thousand
+small rows, reads afresh only the ballots whose mark moved, and analyses again only the
+statements whose ratings those ballots changed. Experts keep pressing meanwhile and no
+rating is lost: one written before the close's transaction moved its ballot's mark and
+is read again; one written after it finds the round closed and is refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.models import Ballot, Participant
+from engine.stats.ordering import natural_key
+
+# Analyses a ratings frame the way the close does (engine.conclusion): its results table.
+Analysis = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -35,31 +42,119 @@ class BallotMark:
 
 @dataclass(frozen=True)
 class RoundReading:
-    """The ratings the close of round ``round_id`` needs, read before its transaction,
-    with the mark of every ballot of the round as it was in the same snapshot."""
+    """What the close of round ``round_id`` needs, read before its transaction: the
+    ratings up to this round (conclusion.ratings_frame), their analysis with
+    ``panel_size`` experts expected, and the mark of every ballot of the round as it was
+    in the same snapshot. Made by :meth:`of`, which indexes the frame's rows."""
 
     round_id: int
     round_number: int
     submitted_only: bool  # read under [consensus] ballots = "submitted"
-    frame: pd.DataFrame  # conclusion.ratings_frame up to this round
+    panel_size: int
+    frame: pd.DataFrame
+    results: pd.DataFrame
     marks: Mapping[int, BallotMark]  # ballot id -> mark
+    by_statement: Mapping[Hashable, np.ndarray]  # statement key -> its rows, every round
+    by_participant: Mapping[Hashable, np.ndarray]  # pseudonym -> their rows of this round
+
+    @classmethod
+    def of(cls, round_id: int, round_number: int, submitted_only: bool, panel_size: int,
+           frame: pd.DataFrame, results: pd.DataFrame,
+           marks: Mapping[int, BallotMark]) -> RoundReading:
+        rows = np.arange(len(frame))
+        this_round = (frame["round"] == round_number).to_numpy(dtype=bool)
+        return cls(round_id, round_number, submitted_only, panel_size, frame, results,
+                   dict(marks), _positions(frame["statement"], rows),
+                   _positions(frame["participant"][this_round], rows[this_round]))
 
     def changed(self, marks: Mapping[int, BallotMark]) -> list[int]:
         """The ballots (ids) whose mark differs from ``marks``, read now."""
         return sorted({b for b, mark in marks.items() if self.marks.get(b) != mark}
                       | {b for b in self.marks if b not in marks})
 
-    def updated(self, changed: list[int], fresh: pd.DataFrame) -> pd.DataFrame:
-        """The frame with the ``changed`` ballots' rows replaced by ``fresh`` (their
-        ratings read now). Row order does not matter to the statistics
-        (engine.stats.encoding orders statements and rounds itself)."""
-        stale = {self.marks[b].participant for b in changed if b in self.marks}
-        frame = self.frame
-        kept = frame[~((frame["round"] == self.round_number)
-                       & frame["participant"].isin(stale))]
-        if fresh.empty:
-            return kept.reset_index(drop=True)
-        return pd.concat([kept, fresh], ignore_index=True)
+    def results_now(self, marks: Mapping[int, BallotMark], fresh: pd.DataFrame,
+                    panel_size: int, analysis: Analysis) -> pd.DataFrame:
+        """The analysis of the ratings as they are now, given ``marks`` and ``fresh``
+        (the ratings of the ballots whose mark moved, read now): only the statements
+        whose ratings moved are analysed again, unless the panel size moved (it is every
+        statement's denominator). Work in proportion to what changed, for inside the
+        close's write transaction."""
+        if panel_size != self.panel_size:
+            return self.updated(marks, fresh, panel_size, analysis).results
+        stale = self._stale_rows(marks)
+        touched = _statements_differing(self.frame.take(stale), fresh)
+        if not touched:
+            return self.results
+        rows = np.setdiff1d(np.concatenate([self.by_statement.get(key, _NONE)
+                                            for key in touched]), stale, assume_unique=True)
+        subset = pd.concat([self.frame.take(rows),
+                            fresh[fresh["statement"].isin(touched)]], ignore_index=True)
+        return _merged(self.results, analysis(subset), self.round_number, touched)
+
+    def updated(self, marks: Mapping[int, BallotMark], fresh: pd.DataFrame,
+                panel_size: int, analysis: Analysis) -> RoundReading:
+        """This reading with the changed ballots' rows replaced by ``fresh`` and analysed
+        again where that changed anything. Row order does not matter to the statistics
+        (engine.stats.encoding orders rounds and statements itself)."""
+        stale = self._stale_rows(marks)
+        keep = np.ones(len(self.frame), dtype=bool)
+        keep[stale] = False
+        frame = pd.concat([self.frame[keep], fresh], ignore_index=True)
+        if panel_size != self.panel_size:
+            results = analysis(frame)
+        else:
+            touched = _statements_differing(self.frame.take(stale), fresh)
+            results = self.results if not touched else _merged(
+                self.results, analysis(frame[frame["statement"].isin(touched)]),
+                self.round_number, touched)
+        return RoundReading.of(self.round_id, self.round_number, self.submitted_only,
+                               panel_size, frame, results, marks)
+
+    def _stale_rows(self, marks: Mapping[int, BallotMark]) -> np.ndarray:
+        """This round's rows of the experts whose ballot's mark moved."""
+        people = {self.marks[b].participant for b in self.changed(marks) if b in self.marks}
+        found = [self.by_participant[who] for who in people if who in self.by_participant]
+        return np.concatenate(found) if found else _NONE
+
+
+_NONE = np.array([], dtype=np.intp)
+
+
+def _positions(keys: pd.Series, rows: np.ndarray) -> dict[Hashable, np.ndarray]:
+    """Each key's row positions (in ``rows``)."""
+    if not len(keys):
+        return {}
+    codes, uniques = pd.factorize(keys, sort=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {uniques[i]: rows[order[bounds[i]:bounds[i + 1]]] for i in range(len(uniques))}
+
+
+def _rows(frame: pd.DataFrame) -> set[tuple[Any, ...]]:
+    ratings = [None if pd.isna(value) else int(value) for value in frame["rating"]]
+    groups = [None if pd.isna(group) else group for group in frame["group"]]
+    return set(zip(frame["statement"], frame["participant"], ratings, groups, strict=True))
+
+
+def _statements_differing(old: pd.DataFrame, new: pd.DataFrame) -> set[Hashable]:
+    return {statement for statement, *_ in _rows(old) ^ _rows(new)}
+
+
+def _merged(results: pd.DataFrame, partial: pd.DataFrame, round_number: int,
+            touched: set[Hashable]) -> pd.DataFrame:
+    """``results`` with this round's rows of the ``touched`` statements taken from
+    ``partial`` (an analysis of those statements alone: their rows of this round are
+    what an analysis of everything gives; earlier rounds' rows are kept, as their
+    ratings cannot change), in the order a full analysis gives."""
+    if results.empty:
+        return partial.reset_index(drop=True)
+    kept = results[~((results["round"] == round_number)
+                     & results["statement"].isin(touched))]
+    mine = partial[partial["round"] == round_number] if len(partial) else partial
+    merged = pd.concat([kept, mine], ignore_index=True) if len(mine) else kept
+    order = sorted(range(len(merged)), key=lambda i: (
+        int(merged["round"].iat[i]), natural_key(merged["statement"].iat[i])))
+    return merged.iloc[order].reset_index(drop=True)
 
 
 async def ballot_marks(session: AsyncSession, round_id: int) -> dict[int, BallotMark]:

@@ -4,16 +4,22 @@ close is refused, and the results are those of a close that read everything insi
 
 from __future__ import annotations
 
+import random
 from statistics import median
 
+import pandas as pd
 import pytest
 from sqlalchemy import select
 
 from engine import ballots, conclusion, rounds
 from engine.clock import ManualClock
+from engine.conclusion import RATING_COLUMNS
 from engine.db import Store
 from engine.errors import RoundClosed
 from engine.models import Ballot, RoundResult, Statement, StatementVersion
+from engine.round_reading import BallotMark, RoundReading
+from engine.stats.api import analyze
+from engine.studyfile import ConsensusSection, StoppingSection
 from tests.engine.helpers import enrol_panel, loaded
 
 
@@ -90,3 +96,62 @@ async def test_the_stored_results_count_every_rating_as_it_was_at_the_close(
             .join(Statement, Statement.id == StatementVersion.statement_id))).all())
     stored = {versions[v]: result for v, result in (await _results(store)).items()}
     assert stored == {code: (4, median(values)) for code, values in given.items()}
+
+
+def _frame(rows: list[tuple[int, str, str, int | None, str | None]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=RATING_COLUMNS)
+    frame["rating"] = frame["rating"].astype("Int64")
+    return frame
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_reading_brought_up_to_date_analyses_as_if_everything_were_read_now(
+        seed: int) -> None:
+    """Round 2 of a study with groups and a revised statement: experts change, add and
+    (on an unsubmitted ballot) lose ratings after the reading. The reading brought up to
+    date gives exactly the analysis of all the ratings read afresh."""
+    chance = random.Random(seed)
+    consensus = ConsensusSection(rule="all_of", rules=[
+        ConsensusSection(rule="percent_agreement"), ConsensusSection(rule="median_iqr")],
+        min_valid=3)
+    stopping = StoppingSection(stability="wilcoxon")
+    people = [f"P{i:02}" for i in range(14)]
+    groups = {who: chance.choice(["clinician", "patient", None]) for who in people}
+    keys = {1: [f"S{i}" for i in range(1, 9)],
+            2: [f"S{i}" for i in range(1, 9) if i != 3] + ["S3.v2"]}
+
+    def rating() -> int | None:
+        return None if chance.random() < 0.1 else chance.randint(1, 9)
+
+    before = {(r, key, who): rating() for r in (1, 2) for key in keys[r]
+              for who in people[:12] if chance.random() < 0.9}
+    eligible = chance.choice([12, 14])
+
+    def analysis(frame: pd.DataFrame) -> pd.DataFrame:
+        return analyze(frame, consensus, 9, stopping, eligible={2: eligible})
+
+    def as_frame(ratings: dict[tuple[int, str, str], int | None]) -> pd.DataFrame:
+        return _frame([(r, key, who, value, groups[who])
+                       for (r, key, who), value in ratings.items()])
+
+    marks = {index: BallotMark(0, False, who) for index, who in enumerate(people[:12])}
+    frame = as_frame(before)
+    reading = RoundReading.of(7, 2, False, eligible, frame, analysis(frame), marks)
+    after = dict(before)
+    moved = chance.sample(people, 4)
+    for who in moved:
+        for key in chance.sample(keys[2], 3):
+            if chance.random() < 0.2:
+                after.pop((2, key, who), None)
+            else:
+                after[(2, key, who)] = rating()
+    now_marks = {index: BallotMark(1 if who in moved else 0, False, who)
+                 for index, who in enumerate(people)}
+    fresh = as_frame({k: v for k, v in after.items() if k[0] == 2 and k[2] in moved})
+    expected = analysis(as_frame(after))
+    pd.testing.assert_frame_equal(reading.results_now(now_marks, fresh, eligible, analysis),
+                                  expected)
+    updated = reading.updated(now_marks, fresh, eligible, analysis)
+    pd.testing.assert_frame_equal(updated.results, expected)
+    pd.testing.assert_frame_equal(  # and brought up to date once more, with nothing new
+        updated.results_now(now_marks, fresh.iloc[:0], eligible, analysis), expected)
