@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.ballots import BallotItem, ballot_items
@@ -31,6 +31,7 @@ from engine.models import (
     Participant,
     Rating,
     Round,
+    RoundResult,
     Statement,
     StatementVersion,
 )
@@ -239,11 +240,13 @@ async def conclude_round(session: AsyncSession, study_id: str, now: datetime,
         stop = (StopReason(decision.stopped_because) if decision.stopped_because
                 else StopReason.MAX_ROUNDS) if finished else None
     rules = VerdictRules.of(spec)
-    outcomes = []
+    outcomes, stored = [], []
     for item in items:
         statistics = _statistics(spec, round_, item, by_key)
         outcomes.append(_outcome(item, statistics, item.code in carry, rules))
-        session.add(statistics.to_row(round_.id, item.version_id, now))
+        stored.append(statistics.row_values(round_.id, item.version_id, now))
+    if stored:  # one statement for every row: this runs inside the close's write lock
+        await session.execute(insert(RoundResult), stored)
     draft = await prepare_next_round(session, study_id, carry) if carry else None
     if draft is None:
         stop = stop or StopReason.RESOLVED

@@ -131,9 +131,11 @@ def _positions(keys: pd.Series, rows: np.ndarray) -> dict[Hashable, np.ndarray]:
 
 
 def _rows(frame: pd.DataFrame) -> set[tuple[Any, ...]]:
-    ratings = [None if pd.isna(value) else int(value) for value in frame["rating"]]
-    groups = [None if pd.isna(group) else group for group in frame["group"]]
-    return set(zip(frame["statement"], frame["participant"], ratings, groups, strict=True))
+    """The rows as plain, comparable tuples ("unable to rate" as 0, no group as None)."""
+    ratings = frame["rating"].fillna(0).to_numpy(dtype=np.int64).tolist()
+    groups = frame["group"].astype(object).where(frame["group"].notna(), None).tolist()
+    return set(zip(frame["statement"].tolist(), frame["participant"].tolist(), ratings,
+                   groups, strict=True))
 
 
 def _statements_differing(old: pd.DataFrame, new: pd.DataFrame) -> set[Hashable]:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -226,9 +226,10 @@ async def set_round_items(
             select(Statement.id, Statement.position).where(
                 Statement.id.in_({v.statement_id for v in ordered})))).all())
     ordered.sort(key=lambda v: positions[v.statement_id])
-    session.add_all(RoundItem(round_id=round_.id, statement_version_id=v.id, position=i)
-                    for i, v in enumerate(ordered, start=1))
-    await session.flush()
+    if ordered:  # one statement for every item: a close prepares the next round in its lock
+        await session.execute(insert(RoundItem), [
+            {"round_id": round_.id, "statement_version_id": v.id, "position": i}
+            for i, v in enumerate(ordered, start=1)])
 
 
 async def prepare_next_round(

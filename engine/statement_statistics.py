@@ -116,7 +116,12 @@ class StatementStatistics:
 
     def to_row(self, round_id: int, version_id: int, computed_at: datetime) -> RoundResult:
         """The ``round_results`` row that :meth:`from_row` reads back unchanged."""
-        return RoundResult(
+        return RoundResult(**self.row_values(round_id, version_id, computed_at))
+
+    def row_values(self, round_id: int, version_id: int,
+                   computed_at: datetime) -> dict[str, Any]:
+        """:meth:`to_row`'s columns, for inserting many rows in one statement."""
+        return dict(
             round_id=round_id, statement_version_id=version_id, n=self.n,
             n_unable=self.n_unable, median=self.median, q1=self.q1, q3=self.q3,
             iqr=self.iqr, pct_agree=self.pct_agree, pct_disagree=self.pct_disagree,
