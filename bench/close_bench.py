@@ -37,7 +37,8 @@ from bench.soak_bench import pressed_value, write_study
 from bench.study_setup import prepare_study
 from bot.chat import actions
 from bot.chat.events import Pressed
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import SystemClock
 from engine.db import Store
 from engine.enrolment import PlatformUser
@@ -113,8 +114,9 @@ async def _measure() -> dict[str, Any]:
         try:
             clock = SystemClock()
             codes = await _rate_everything(store, spec.study.id, clock.now())
-            conductor = Conductor(store, clock, spec,
-                                  Coordinators(frozenset({(PLATFORM, COORDINATOR.user_id)})))
+            conductor = Conductor(StudyContext(
+                store, clock, spec,
+                Coordinators(frozenset({(PLATFORM, COORDINATOR.user_id)}))))
             stop, latencies = asyncio.Event(), []  # type: ignore[var-annotated]
             tasks = [asyncio.create_task(_expert(conductor, people[i], codes, i, stop,
                                                  latencies)) for i in range(pressers)]

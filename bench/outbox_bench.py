@@ -18,11 +18,12 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from adapters.telegram.adapter import TelegramAdapter
-from bot.app.config import TelegramSection
+from adapters.telegram.settings import TelegramSection
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.outbox import enqueue
 from bot.dialogue import texts
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import SystemClock
 from engine.conclusion import Conclusion, StatementOutcome
 from engine.db import Store
@@ -70,7 +71,7 @@ async def _broadcast() -> dict[str, Any]:
                     await enqueue(session, spec.study.id, "round_summary", [summary],
                                   f"summary:bench:{participant.id}", now,
                                   participant_id=participant.id)
-            conductor = Conductor(store, clock, spec, Coordinators.of())
+            conductor = Conductor(StudyContext(store, clock, spec, Coordinators.of()))
             settings = TelegramSection(token=SecretStr(fake.token), base_url=fake.base_url,
                                        base_file_url=fake.base_file_url, rate_limit=False)
             adapter = TelegramAdapter(conductor, settings, rate_limit=False)

@@ -138,7 +138,7 @@ class _StubConductor:
                                         for v in range(1, 6)),))
         self.rated = Card(heading=self.card.heading,
                           sections=(Section("✓ 4 · Agree", "bold"),))
-        self.on_outbox = lambda: None
+        self.title = "Benchmark"
 
     async def handle(self, event: Any) -> Any:
         from bot.chat.cards import Reply
@@ -153,7 +153,7 @@ async def _adapter_only(api_url: str, port: int) -> None:
     from pydantic import SecretStr
 
     from adapters.slack.adapter import SlackAdapter
-    from bot.app.config import SlackSection
+    from adapters.slack.settings import SlackSection
 
     settings = SlackSection(bot_token=SecretStr(os.environ["BENCH_SLACK_TOKEN"]),
                             signing_secret=SecretStr(SECRET), api_url=api_url, port=port)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.chat.cards import Button, Card, Document, Reply
 from bot.chat.events import Command, Event, Joined, Pressed, Texted
-from bot.dialogue.conductor import Conductor
+from bot.chat.ports import Dialogue
 from engine.enrolment import PlatformUser
 
 PLATFORM = "memory"
@@ -30,7 +30,7 @@ class ShownMessage:
 class MemoryChat:
     """One person's private chat with the bot."""
 
-    conductor: Conductor
+    dialogue: Dialogue
     user_id: str
     name: str = ""
     messages: list[ShownMessage] = field(default_factory=list)
@@ -47,7 +47,7 @@ class MemoryChat:
             self.messages.append(ShownMessage(next(self._ids), card))
 
     async def _handle(self, event: Event, pressed: ShownMessage | None = None) -> Reply:
-        reply = await self.conductor.handle(event)
+        reply = await self.dialogue.handle(event)
         if reply.toast:
             self.toasts.append(reply.toast)
         if reply.edit is not None and pressed is not None:
@@ -110,8 +110,8 @@ class MemoryMessenger:
     def __init__(self) -> None:
         self.chats: dict[str, MemoryChat] = {}
 
-    def chat(self, conductor: Conductor, user_id: str, name: str = "") -> MemoryChat:
-        chat = self.chats.setdefault(user_id, MemoryChat(conductor, user_id, name))
+    def chat(self, dialogue: Dialogue, user_id: str, name: str = "") -> MemoryChat:
+        chat = self.chats.setdefault(user_id, MemoryChat(dialogue, user_id, name))
         return chat
 
     async def deliver(self, address: str, cards: list[Card],

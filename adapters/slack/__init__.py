@@ -6,15 +6,15 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from adapters.slack.adapter import SlackAdapter
-    from bot.app.config import SlackSection
-    from bot.dialogue.conductor import Conductor
+    from adapters.slack.settings import SlackSection
+    from bot.chat.ports import Dialogue
 
 
-def build_slack_adapter(conductor: Conductor, settings: SlackSection) -> SlackAdapter:
+def build_slack_adapter(dialogue: Dialogue, settings: SlackSection) -> SlackAdapter:
     """The runtime's entry point; bolt and slack_sdk are imported only when Slack is used."""
     from adapters.slack.adapter import SlackAdapter
 
-    return SlackAdapter(conductor, settings)
+    return SlackAdapter(dialogue, settings)
 
 
 __all__ = ["build_slack_adapter"]

@@ -58,12 +58,11 @@ from adapters.slack.render import (
     render,
     unescape,
 )
+from adapters.slack.settings import SlackSection
 from adapters.slack.workspace import Installation, Malformed, check, foreign
-from bot.app.config import SlackSection
 from bot.chat.cards import Card, Document, Prompt, Reply
 from bot.chat.events import Attached, Command, Event, Joined, Pressed, Texted
-from bot.chat.ports import DeliveryError
-from bot.dialogue.conductor import Conductor
+from bot.chat.ports import DeliveryError, Dialogue
 from engine.enrolment import PlatformUser
 from engine.visible import is_blank
 
@@ -86,10 +85,10 @@ class SlackAdapter:
 
     platform = "slack"
 
-    def __init__(self, conductor: Conductor, settings: SlackSection, *,
+    def __init__(self, dialogue: Dialogue, settings: SlackSection, *,
                  host: str | None = None, port: int | None = None,
                  reply_rate_limit_retries: int = 2) -> None:
-        self.conductor = conductor
+        self.dialogue = dialogue
         self.settings = settings
         self.mode = settings.mode
         self.host = host or str(getattr(settings, "listen", "") or DEFAULT_HOST)
@@ -124,7 +123,9 @@ class SlackAdapter:
 
     # --- lifecycle --------------------------------------------------------------------
 
-    def invite_form(self, token: str) -> str:
+    @staticmethod
+    def invite_form(token: str) -> str:
+        """The same for every workspace, so known before the adapter starts."""
         return f"{COMMAND} join {token}"
 
     async def start(self) -> None:
@@ -297,7 +298,7 @@ class SlackAdapter:
             who = replace(who, timezone=await self._timezone(user_id))
         event: Event = (Joined(who, key, args) if name == "join"
                         else Command(who, key, name, args))
-        await self._show(who, await self.conductor.handle(event))
+        await self._show(who, await self.dialogue.handle(event))
 
     async def _on_press(self, ack: AsyncAck, body: dict[str, Any],
                         request: AsyncBoltRequest) -> None:
@@ -323,7 +324,7 @@ class SlackAdapter:
                 hint = channel  # our buttons only live in our DM with this user
         user = body.get("user") or {}
         who = await self._who(user_id, hint, name=user.get("username") or user.get("name"))
-        reply = await self.conductor.handle(Pressed(who, key, str(action.get("value") or "")))
+        reply = await self.dialogue.handle(Pressed(who, key, str(action.get("value") or "")))
         await self._show(who, reply, trigger_id=body.get("trigger_id"), pressed=pressed)
 
     async def _elsewhere_notice(self, user_id: str, channel: object) -> None:
@@ -375,12 +376,12 @@ class SlackAdapter:
 
     async def _attached(self, user_id: str, hint: object, key: str, caption: str) -> None:
         who = await self._who(user_id, hint if isinstance(hint, str) and hint else None)
-        await self._show(who, await self.conductor.handle(Attached(who, key, "file",
+        await self._show(who, await self.dialogue.handle(Attached(who, key, "file",
                                                                    caption)))
 
     async def _text(self, user_id: str, hint: object, key: str, text: str) -> None:
         who = await self._who(user_id, hint if isinstance(hint, str) and hint else None)
-        await self._show(who, await self.conductor.handle(Texted(who, key, text)))
+        await self._show(who, await self.dialogue.handle(Texted(who, key, text)))
 
     async def _on_home_opened(self, event: dict[str, Any],
                               request: AsyncBoltRequest) -> None:
@@ -394,8 +395,8 @@ class SlackAdapter:
         await self._in_lane(user_id, self._publish_home(user_id, str(channel or "")))
 
     async def _publish_home(self, user_id: str, channel: str) -> None:
-        card = await self.conductor.home(PlatformUser("slack", user_id, channel))
-        view = home_view(card, self.conductor.spec.study.title)
+        card = await self.dialogue.home(PlatformUser("slack", user_id, channel))
+        view = home_view(card, self.dialogue.title)
         try:
             await self.client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:

@@ -27,11 +27,10 @@ from telegram.ext import (
 )
 
 from adapters.telegram.render import render
-from bot.app.config import TelegramSection
+from adapters.telegram.settings import TelegramSection
 from bot.chat.cards import Card, Document, Reply
 from bot.chat.events import Attached, Command, Event, Joined, Pressed, Texted
-from bot.chat.ports import DeliveryError
-from bot.dialogue.conductor import Conductor
+from bot.chat.ports import DeliveryError, Dialogue
 from engine.enrolment import PlatformUser
 
 log = logging.getLogger(__name__)
@@ -125,9 +124,9 @@ def parse_command(text: str) -> tuple[str, str]:
 class TelegramAdapter:
     platform = "telegram"
 
-    def __init__(self, conductor: Conductor, settings: TelegramSection,
+    def __init__(self, dialogue: Dialogue, settings: TelegramSection,
                  rate_limit: bool | None = None) -> None:
-        self.conductor = conductor
+        self.dialogue = dialogue
         self.settings = settings
         builder = (ApplicationBuilder().token(settings.token.get_secret_value())
                    .concurrent_updates(PerUserOrder())
@@ -197,7 +196,7 @@ class TelegramAdapter:
         key = str(update.update_id)
         event: Event = (Joined(who, key, args) if name == "start" and args
                         else Command(who, key, name, args))
-        await self._render(update, event, await self.conductor.handle(event))
+        await self._render(update, event, await self.dialogue.handle(event))
 
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, who = update.effective_message, platform_user(update)
@@ -206,7 +205,7 @@ class TelegramAdapter:
         if not await self._private(update):
             return
         event = Texted(who, str(update.update_id), message.text)
-        await self._render(update, event, await self.conductor.handle(event))
+        await self._render(update, event, await self.dialogue.handle(event))
 
     async def _on_attachment(self, update: Update,
                              context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -219,7 +218,7 @@ class TelegramAdapter:
             return
         event = Attached(who, str(update.update_id), attachment_kind(message),
                          message.caption or "")
-        await self._render(update, event, await self.conductor.handle(event))
+        await self._render(update, event, await self.dialogue.handle(event))
 
     async def _on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query, who = update.callback_query, platform_user(update)
@@ -229,7 +228,7 @@ class TelegramAdapter:
             await self._answer(query, PRIVATE_ONLY, alert=True)
             return
         event = Pressed(who, str(update.update_id), query.data or "")
-        await self._render(update, event, await self.conductor.handle(event))
+        await self._render(update, event, await self.dialogue.handle(event))
 
     async def _private(self, update: Update) -> bool:
         chat = update.effective_chat

@@ -12,12 +12,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from adapters.slack.settings import SlackSection
+from adapters.telegram.settings import TelegramSection
 from engine.problems import FileProblems, Problem, pydantic_problems, toml_syntax_problem
 
 DEFAULT_DATABASE_URL = "sqlite:///delphi.db"
@@ -37,40 +39,6 @@ class DatabaseSection(_Section):
 
 class StudyRef(_Section):
     file: str = "study.toml"
-
-
-class TelegramSection(_Section):
-    token: SecretStr = SecretStr("")
-    token_env: str = ""
-    base_url: str = ""
-    base_file_url: str = ""
-    mode: Literal["polling", "webhook"] = "polling"
-    webhook_url: str = ""
-    listen: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 8443
-    secret_token: SecretStr = SecretStr("")
-    secret_token_env: str = ""
-    # PTB's AIORateLimiter for direct replies (about 30 messages/s overall); switch off only
-    # against a test server that has no limits.
-    rate_limit: bool = True
-
-
-class SlackSection(_Section):
-    bot_token: SecretStr = SecretStr("")
-    bot_token_env: str = ""
-    signing_secret: SecretStr = SecretStr("")
-    signing_secret_env: str = ""
-    api_url: str = ""
-    mode: Literal["http", "socket"] = "http"
-    app_token: SecretStr = SecretStr("")
-    app_token_env: str = ""
-    listen: str = "127.0.0.1"  # put a TLS reverse proxy in front; 0.0.0.0 to expose directly
-    port: Annotated[int, Field(ge=1, le=65535)] = 3000
-    # The workspace, app and Enterprise Grid organisation whose requests are answered;
-    # learned from auth.test at start-up when empty (app_id only if auth.test reports it).
-    team_id: str = ""
-    app_id: str = ""
-    enterprise_id: str = ""
 
 
 class CoordinatorsSection(_Section):

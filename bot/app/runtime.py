@@ -13,14 +13,16 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 
 from bot.app.config import Config
 from bot.app.failures import CommandError
 from bot.app.readiness import require_current_schema
-from bot.chat.ports import Adapter
+from bot.chat.ports import Adapter, Dialogue
 from bot.delivery.dispatcher import Dispatcher
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from bot.dialogue.scheduler import Scheduler
 from engine.clock import Clock, SystemClock
 from engine.db import Store
@@ -54,37 +56,45 @@ def missing_coordinators(config: Config) -> list[str]:
             for platform, (section, ids) in served.items() if section is not None and not ids]
 
 
-def build_conductor(store: Store, clock: Clock, spec: StudyFile, config: Config) -> Conductor:
-    return Conductor(store, clock, spec,
-                     Coordinators.of(config.coordinators.telegram, config.coordinators.slack))
+def coordinators_of(config: Config) -> Coordinators:
+    return Coordinators.of(config.coordinators.telegram, config.coordinators.slack)
 
 
-def build_adapters(conductor: Conductor, config: Config) -> list[Adapter]:
+def build_adapters(dialogue: Dialogue, config: Config) -> list[Adapter]:
     """The configured messengers. Imported here, at the composition root, because
     adapters depend on the bot package and not the other way round."""
     adapters: list[Adapter] = []
     if config.telegram is not None:
         from adapters.telegram.adapter import TelegramAdapter
 
-        adapters.append(TelegramAdapter(conductor, config.telegram))
+        adapters.append(TelegramAdapter(dialogue, config.telegram))
     if config.slack is not None:
         from adapters.slack import build_slack_adapter
 
-        adapters.append(build_slack_adapter(conductor, config.slack))
+        adapters.append(build_slack_adapter(dialogue, config.slack))
     return adapters
 
 
 class Service:
-    """Everything `delphi run` starts, in order, and stops in reverse."""
+    """Everything `delphi run` starts, built whole here, started in order, stopped in reverse.
 
-    def __init__(self, store: Store, conductor: Conductor, adapters: list[Adapter],
-                 clock: Clock) -> None:
+    The study context is made once, with the service's own ways to write an invite (through
+    every adapter) and to react to a commit that queued messages (wake the dispatcher,
+    re-plan the scheduler); ``adapters`` makes the messengers for the conductor.
+    """
+
+    def __init__(self, store: Store, clock: Clock, spec: StudyFile, coordinators: Coordinators,
+                 adapters: Callable[[Dialogue], Sequence[Adapter]]) -> None:
         self.store = store
-        self.conductor = conductor
-        self.adapters = adapters
-        self.dispatcher = Dispatcher(store, clock, {a.platform: a for a in adapters},
-                                     coordinators=conductor.coordinators.ids)
-        self.scheduler = Scheduler(conductor, clock, on_outbox=self.dispatcher.wake)
+        self.context = StudyContext(store, clock, spec, coordinators,
+                                    invite_link=self._invite_link,
+                                    outbox_committed=self._outbox_committed)
+        self.conductor = Conductor(self.context)
+        self.adapters = list(adapters(self.conductor))
+        self.dispatcher = Dispatcher(store, clock, {a.platform: a for a in self.adapters},
+                                     coordinators=coordinators.ids)
+        self.scheduler = Scheduler(self.context, self.conductor.coordination,
+                                   on_outbox=self.dispatcher.wake)
 
     async def start(self) -> None:
         started: list[Adapter] = []
@@ -96,8 +106,6 @@ class Service:
             for adapter in reversed(started):
                 await adapter.stop()
             raise
-        self.conductor.invite_forms = [a.invite_form for a in self.adapters]
-        self.conductor.on_outbox = self._outbox_committed
         try:
             await self.scheduler.start()  # catches up on what fell due while down
         except BaseException:
@@ -106,6 +114,10 @@ class Service:
                     await adapter.stop()
             raise
         self.dispatcher.start()
+
+    def _invite_link(self, token: str) -> str:
+        """How each served messenger redeems ``token``: a Telegram link, a Slack command."""
+        return " · ".join(adapter.invite_form(token) for adapter in self.adapters) or token
 
     def _outbox_committed(self) -> None:
         """A commit queued messages (a round opened, a deadline moved...): deliver them,
@@ -156,8 +168,8 @@ async def run_bot(config: Config, config_path: str) -> int:
     try:
         spec = await check_ready(store, config, config_path)
         clock = SystemClock()
-        conductor = build_conductor(store, clock, spec, config)
-        service = Service(store, conductor, build_adapters(conductor, config), clock)
+        service = Service(store, clock, spec, coordinators_of(config),
+                          lambda dialogue: build_adapters(dialogue, config))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,10 +1,16 @@
-"""What the core needs from a messenger adapter to deliver queued messages."""
+"""The two sides of the seam between a messenger adapter and the core.
+
+An adapter hands every event to a :class:`Dialogue` and renders the reply; the core delivers
+queued messages through the adapter as a :class:`Messenger`.
+"""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from bot.chat.cards import Card, Document
+from bot.chat.cards import Card, Document, Reply
+from bot.chat.events import Event
+from engine.enrolment import PlatformUser
 
 
 class DeliveryError(Exception):
@@ -40,4 +46,21 @@ class Adapter(Messenger, Protocol):
 
     def invite_form(self, token: str) -> str:
         """How an expert on this platform redeems an invite (a link or a command)."""
+        ...
+
+
+class Dialogue(Protocol):
+    """What an adapter hands its events to (the conductor, in every deployment)."""
+
+    @property
+    def title(self) -> str:
+        """The study's title, for a platform's home view."""
+        ...
+
+    async def handle(self, event: Event) -> Reply:
+        """Decide and commit; the reply is rendered only after the commit."""
+        ...
+
+    async def home(self, who: PlatformUser) -> Card:
+        """The card a platform's home view shows ``who``."""
         ...

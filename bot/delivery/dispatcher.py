@@ -39,12 +39,11 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot.chat.cards import Card, Picture
+from bot.chat.cards import Card, Picture, card
 from bot.chat.ports import DeliveryError, Messenger
 from bot.delivery.liveness import WorkerLock, lock_key
 from bot.delivery.outbox import cards_of, enqueue
 from bot.delivery.pacing import POLICIES, Pacer, PacingPolicy, pacers
-from bot.dialogue import texts
 from engine.clock import Clock
 from engine.db import Store
 from engine.models import Identity, OutboxMessage, Participant
@@ -426,7 +425,7 @@ class Dispatcher:
             if getattr(marked, "rowcount", 0) and self.coordinators:
                 pseudonym = await session.scalar(select(Participant.pseudonym).where(
                     Participant.id == message.participant_id))
-                notice = texts.unreachable(pseudonym or "?", str(error))
+                notice = unreachable(pseudonym or "?", str(error))
                 for platform, address in self.coordinators:
                     await enqueue(session, message.study_id, "unreachable", [notice],
                                   f"unreachable:{message.participant_id}:{now.isoformat()}:"
@@ -435,3 +434,11 @@ class Dispatcher:
                 told = True
         if told:
             self.wake()
+
+
+def unreachable(pseudonym: str, reason: str) -> Card:
+    """Told to the coordinators: an expert can no longer be reached (blocked the bot,
+    account deactivated). Pseudonym only; the coordinator knows whom to ask."""
+    return card(f"Expert {pseudonym} can no longer be reached ({reason[:120]}). Messages to "
+                "them have stopped; they stay on the panel. If they come back (unblock the "
+                "bot, send /ballot), messages resume.")

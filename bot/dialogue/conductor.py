@@ -10,8 +10,8 @@ Every adapter shares this code; none of it knows about Telegram or Slack.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -25,17 +25,17 @@ from bot.chat.events import Attached, Command, Event, Joined, Pressed, Texted
 from bot.delivery import outbox
 from bot.dialogue import closing, commands, relay, texts
 from bot.dialogue.closing import RoundCloser
+from bot.dialogue.context import StudyContext
 from bot.dialogue.coordination import Coordination, NotCoordinator
 from engine import ballots, conversation, enrolment, replies, standing
-from engine.clock import Clock, known_time_zone
-from engine.db import Store, refused_for_a_closed_round
+from engine.clock import known_time_zone
+from engine.db import refused_for_a_closed_round
 from engine.enrolment import PlatformUser
 from engine.errors import ConcurrentChange, DelphiError, NotEnrolled, RoundClosed, RoundNotOpen
 from engine.feedback import outlying, statement_feedback
 from engine.models import Participant
 from engine.round_reading import RoundReading
 from engine.standing import Standing, button_round, ensure_active
-from engine.studyfile import StudyFile
 from engine.visible import is_blank
 
 log = logging.getLogger(__name__)
@@ -50,44 +50,21 @@ SAME_MOMENT = ("Another change arrived at the same moment, so this one was not s
                "check and try again.")
 
 
-@dataclass(frozen=True)
-class Coordinators:
-    """The platform user ids allowed to run the study, from the config."""
-
-    ids: frozenset[tuple[str, str]]
-
-    @classmethod
-    def of(cls, telegram: Sequence[int | str] = (), slack: Sequence[str] = ()) -> Coordinators:
-        return cls(frozenset({("telegram", str(i)) for i in telegram}
-                             | {("slack", str(i)) for i in slack}))
-
-    def __contains__(self, who: object) -> bool:
-        platform, user_id = getattr(who, "platform", None), getattr(who, "user_id", None)
-        return (platform, user_id) in self.ids
-
-
-InviteForm = Callable[[str], str]
-
-
 class Conductor:
-    def __init__(
-        self,
-        store: Store,
-        clock: Clock,
-        spec: StudyFile,
-        coordinators: Coordinators,
-        invite_forms: Sequence[InviteForm] = (),
-    ) -> None:
-        self.store = store
-        self.clock = clock
-        self.spec = spec
-        self.study_id = spec.study.id
-        self.coordinators = coordinators
-        self.invite_forms = list(invite_forms)
-        # Called after a commit that queued outbox messages, to deliver them promptly.
-        self.on_outbox: Callable[[], None] = lambda: None
-        self.closer = RoundCloser(store, self.study_id, spec.feedback.chart)
-        self.coordination = Coordination(self)
+    def __init__(self, context: StudyContext) -> None:
+        self.context = context
+        self.store = context.store
+        self.clock = context.clock
+        self.spec = context.spec
+        self.study_id = context.study_id
+        self.coordinators = context.coordinators
+        self.closer = RoundCloser(context.store, context.study_id, context.spec.feedback.chart)
+        self.coordination = Coordination(context, self.card_for, self.closer)
+
+    @property
+    def title(self) -> str:
+        """The study's title, for an adapter's home view."""
+        return self.spec.study.title
 
     # --- the one way in ---------------------------------------------------------------
 
@@ -129,7 +106,7 @@ class Conductor:
             return self._refuse(event, COULD_NOT_SAVE if isinstance(event, Pressed)
                                 else COULD_NOT_SAVE_MESSAGE)
         if queued:
-            self.on_outbox()  # after the commit: the queued messages may go out now
+            self.context.outbox_committed()  # the queued messages may go out now
         if reply.render is not None:  # slow output, made after the commit
             made = await reply.render()
             reply = replace(reply, documents=[*reply.documents, *made], render=None)
@@ -225,7 +202,7 @@ class Conductor:
 
     def zone(self, own: str | None = None) -> str:
         """The time zone to show a person times in: their own, or the study's."""
-        return own or self.spec.study.timezone
+        return self.context.zone(own)
 
     async def card_for(self, session: AsyncSession, participant_id: int,
                        item: ballots.BallotItem,
@@ -334,7 +311,7 @@ class Conductor:
         if name == "ask":
             if participant.status == "withdrawn":
                 return Reply(send=[texts.withdrawn()])
-            return await relay.to_coordinators(self, session, participant, event.args,
+            return await relay.to_coordinators(self.context, session, participant, event.args,
                                                event.update_key, now)
         ensure_active(participant)
         return await self._set_timezone(session, participant, event.args)
@@ -536,7 +513,7 @@ class Conductor:
             return Reply(send=[texts.withdrawn()])
         pending = await conversation.pending_input(session, participant.id)
         if pending is None or pending.kind not in ("comment", "reason", "reply"):
-            return await relay.to_coordinators(self, session, participant, event.text,
+            return await relay.to_coordinators(self.context, session, participant, event.text,
                                                event.update_key, now)
         if pending.kind == "reason" and not await self._still_outlying(
                 session, participant.id, pending.statement_code):

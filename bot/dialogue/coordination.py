@@ -7,9 +7,8 @@ so, nothing changes, and the attempt is audited. Every accepted action is audite
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +18,7 @@ from bot.chat.cards import Button, Card, Document, Reply, Section, card
 from bot.chat.events import Command, Event, Pressed
 from bot.delivery.outbox import enqueue
 from bot.dialogue import arguments, closing, texts
+from bot.dialogue.context import StudyContext
 from engine import conclusion, enrolment, revisions, rounds, schedule
 from engine.audit import record_audit
 from engine.ballots import BallotItem, ballot_items
@@ -40,8 +40,8 @@ from engine.numbers import fmt, iqr_range
 from engine.panel import enrolment_counts
 from engine.visible import is_blank
 
-if TYPE_CHECKING:
-    from bot.dialogue.conductor import Conductor
+# Draws an expert's card for a statement (the conductor's): open_now queues each first card.
+CardFor = Callable[[AsyncSession, int, BallotItem], Awaitable[Card]]
 
 
 class NotCoordinator(DelphiError):
@@ -54,13 +54,16 @@ def actor(event: Event) -> str:
 
 
 class Coordination:
-    def __init__(self, conductor: Conductor) -> None:
-        self.conductor = conductor
-        self.spec = conductor.spec
-        self.study_id = conductor.study_id
+    def __init__(self, context: StudyContext, card_for: CardFor,
+                 closer: closing.RoundCloser) -> None:
+        self.context = context
+        self.card_for = card_for
+        self.closer = closer
+        self.spec = context.spec
+        self.study_id = context.study_id
 
     def require(self, event: Event, what: str) -> None:
-        if event.who not in self.conductor.coordinators:
+        if event.who not in self.context.coordinators:
             raise NotCoordinator(f"{what} is only for the study coordinators; nothing was "
                                  "changed. To become one, send /whoami and ask whoever runs "
                                  "the bot to add that id under [coordinators] in its config.")
@@ -126,10 +129,10 @@ class Coordination:
         items = await ballot_items(session, opened)
         returning = await self._returning(session, opened.number, items)
         for expert in experts:
-            first = await self.conductor.card_for(session, expert.id, items[0])
+            first = await self.card_for(session, expert.id, items[0])
             intro = texts.round_opened(opened.number, len(items), returning,
                                        texts.format_time(opened.deadline,
-                                                         self.conductor.zone(expert.timezone)))
+                                                         self.context.zone(expert.timezone)))
             await enqueue(session, self.study_id, "round_open", [intro, first],
                           f"round-open:{self.study_id}:{opened.number}:{expert.id}", now,
                           participant_id=expert.id)
@@ -189,7 +192,7 @@ class Coordination:
             raise RoundNotOpen(f"Round {action.round} was already closed; nothing was changed."
                                if closed is not None else f"Round {action.round} is not open; "
                                "nothing was changed.")
-        outcome = await self.conductor.closer.close(
+        outcome = await self.closer.close(
             session, now, actor(event), session.info.pop(closing.READ_BEFORE, None))
         return Reply(toast=f"Round {outcome.round} closed.",
                      edit=card(f"Round {outcome.round} closed."),
@@ -397,8 +400,7 @@ class Coordination:
     async def _invite(self, session: AsyncSession, args: str, now: datetime) -> Reply:
         count = arguments.number(args, 1, 200, "Use: /invite <number from 1 to 200>")
         tokens = await enrolment.create_invites(session, self.study_id, count, now)
-        lines = [" · ".join(form(token) for form in self.conductor.invite_forms) or token
-                 for token in tokens]
+        lines = [self.context.invite_link(token) for token in tokens]
         return Reply(send=[card(
             f"{count} single-use invites (each works once; send one to each expert):",
             Section("\n".join(lines), "mono"))])

@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Card, Reply, Section, card
 from bot.delivery.outbox import enqueue
+from bot.dialogue.context import StudyContext
 from bot.dialogue.coordination import Coordination
 from engine.errors import InvalidValue, NotEnrolled
 from engine.privacy import participant_by_pseudonym
 
 if TYPE_CHECKING:
-    from bot.dialogue.conductor import Conductor
     from engine.models import Participant
 
 MAX_MESSAGE = 1200  # a relayed message stays phone-sized with its heading and hint
@@ -60,20 +60,20 @@ def answer_card(text: str) -> Card:
                 heading="From the study coordinators")
 
 
-async def to_coordinators(conductor: Conductor, session: AsyncSession,
+async def to_coordinators(context: StudyContext, session: AsyncSession,
                           participant: Participant, text: str, update_key: str | None,
                           now: datetime) -> Reply:
     """Relay an expert's message to every coordinator under the expert's pseudonym."""
     text = _checked(text, "Write your question after /ask, e.g. /ask How long should a "
                           "comment be?")
-    coordinators = sorted(conductor.coordinators.ids)
+    coordinators = sorted(context.coordinators.ids)
     if not coordinators:
         return Reply(send=[card("No coordinator can be reached through the bot yet; please "
                                 "contact the study team the way you were invited.")])
     message = question_card(participant.pseudonym, text)
-    key = _key("ask", conductor.study_id, participant.id, text, update_key, now)
+    key = _key("ask", context.study_id, participant.id, text, update_key, now)
     for platform, address in coordinators:
-        await enqueue(session, conductor.study_id, "relay_question", [message],
+        await enqueue(session, context.study_id, "relay_question", [message],
                       f"{key}:{platform}:{address}", now, platform=platform, address=address)
     return Reply(send=[card(f"Sent to the study coordinators under your code name "
                             f"{participant.pseudonym}; their answer will come here. Your "

@@ -70,7 +70,7 @@ async def extend(coordination: Coordination, session: AsyncSession, args: str,
     await schedule.plan_round(session, coordination.spec, current, now)
     told = 0
     for expert, _ in await _incomplete(session, coordination.study_id):
-        zone = coordination.conductor.zone(expert.timezone)
+        zone = coordination.context.zone(expert.timezone)
         await enqueue(session, coordination.study_id, "deadline_moved",
                       [texts.deadline_moved(current.number, deadline, zone)],
                       f"extend:{coordination.study_id}:{current.number}:"
@@ -102,7 +102,7 @@ async def nudge(coordination: Coordination, session: AsyncSession, args: str,
     quiet = schedule.QuietHours.parse(coordination.spec.schedule.quiet_hours)
     sent = resting = 0
     for expert, progress in await _incomplete(session, coordination.study_id):
-        zone = coordination.conductor.zone(expert.timezone)
+        zone = coordination.context.zone(expert.timezone)
         if quiet.end_of_quiet(now, zone) is not None:
             resting += 1
             continue

@@ -20,23 +20,21 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Card
 from bot.delivery import outbox
 from bot.dialogue import closing, texts
+from bot.dialogue.context import StudyContext
+from bot.dialogue.coordination import Coordination
 from engine import ballots, rounds, schedule
-from engine.clock import Clock
 from engine.errors import DelphiError
 from engine.locks import hold_study
 from engine.models import Participant, ScheduledTask
 from engine.panel import seconds_per_statement
 from engine.round_reading import RoundReading
-
-if TYPE_CHECKING:
-    from bot.dialogue.conductor import Conductor
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +47,21 @@ JOB_PREFIX = "delphi:due:"
 
 
 class Scheduler:
-    def __init__(self, conductor: Conductor, clock: Clock | None = None, *,
+    def __init__(self, context: StudyContext, coordination: Coordination, *,
                  on_outbox: Callable[[], None] = lambda: None,
                  resync_seconds: float = RESYNC_SECONDS) -> None:
-        self.conductor = conductor
-        self.store = conductor.store
-        self.clock = clock or conductor.clock
-        self.spec = conductor.spec
-        self.study_id = conductor.study_id
-        self.closer = conductor.closer
+        """``coordination`` closes a round at its deadline, the same close as the
+        coordinator's button; ``on_outbox`` is called after a run queued messages."""
+        self.context = context
+        self.coordination = coordination
+        self.closer = coordination.closer
+        self.store = context.store
+        self.clock = context.clock
+        self.spec = context.spec
+        self.study_id = context.study_id
         # Coordinators are addressed by platform and user id (a Telegram user id is their
         # private chat id; Slack's chat.postMessage takes a user id for the DM).
-        self.coordinators = sorted(conductor.coordinators.ids)
+        self.coordinators = sorted(context.coordinators.ids)
         self.quiet = schedule.QuietHours.parse(self.spec.schedule.quiet_hours)
         self.on_outbox = on_outbox
         self.resync_seconds = resync_seconds
@@ -145,7 +146,7 @@ class Scheduler:
         if action == "close":
             closed = await self.closer.close(session, now, ACTOR,
                                              session.info.pop(closing.READ_BEFORE, None))
-            results = self.conductor.coordination.results_card(
+            results = self.coordination.results_card(
                 closed.round, closed.outcomes, final=True, next_round=closed.next_round)
             await self._to_coordinators(session, "deadline_closed",
                                         [texts.closed_at_deadline(closed.round), results],
@@ -182,7 +183,7 @@ class Scheduler:
         if progress.submitted_at is not None:
             await schedule.claim(session, task.id, now, "skipped:submitted")
             return "skipped:submitted"
-        zone = self.conductor.zone(participant.timezone)
+        zone = self.context.zone(participant.timezone)
         quiet_until = self.quiet.end_of_quiet(now, zone)
         if quiet_until is not None:
             assert current.deadline is not None

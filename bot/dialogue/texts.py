@@ -534,7 +534,7 @@ def report_sent(study_id: str) -> str:
             "every figure as PNG (300 dpi), SVG and PDF.")
 
 
-# --- deadlines, nudges, digests, unreachable experts (dialogue/scheduler, delivery/dispatcher)
+# --- deadlines, nudges, digests (dialogue/scheduler) ------------------------------------
 
 def time_left(left: int, pace: float | None) -> str:
     """How long ``left`` statements take: at the expert's own pace when known, else at
@@ -597,14 +597,6 @@ def digest(title: str, counts: Sequence[RoundCounts], zone: str) -> Card:
                                        if c.status == "open" else "") for c in counts]
     return card("\n".join(lines) or "No round has been opened yet.",
                 heading=f"{title} · daily responses")
-
-
-def unreachable(pseudonym: str, reason: str) -> Card:
-    """Told to the coordinators: an expert can no longer be reached (blocked the bot,
-    account deactivated). Pseudonym only; the coordinator knows whom to ask."""
-    return card(f"Expert {pseudonym} can no longer be reached ({reason[:120]}). Messages to "
-                "them have stopped; they stay on the panel. If they come back (unblock the "
-                "bot, send /ballot), messages resume.")
 
 
 def nudged(sent: int, quiet: int, round_number: int) -> Card:

@@ -25,7 +25,8 @@ from bot.app.outputs import write_files
 from bot.chat import actions
 from bot.delivery.dispatcher import Dispatcher
 from bot.dialogue import texts
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from bot.dialogue.scheduler import Scheduler
 from bot.tools.simulation import Expert, Panel, PanelFile, load_panel_file
 from engine.ballots import ballot_items
@@ -124,11 +125,11 @@ class Demo:
         self.spec = spec
         self.clock = ManualClock()
         self.messenger = MemoryMessenger()
-        self.conductor = Conductor(store, self.clock, spec,
-                                   Coordinators(frozenset({(PLATFORM, COORDINATOR)})),
-                                   invite_forms=[lambda token: token])
+        context = StudyContext(store, self.clock, spec,
+                               Coordinators(frozenset({(PLATFORM, COORDINATOR)})))
+        self.conductor = Conductor(context)
         self.dispatcher = Dispatcher(store, self.clock, {PLATFORM: self.messenger})
-        self.scheduler = Scheduler(self.conductor, self.clock)
+        self.scheduler = Scheduler(context, self.conductor.coordination)
         self.opened_at = self.clock.now()
         self.coordinator = self.messenger.chat(self.conductor, COORDINATOR, "Coordinator")
         self.panel = Panel(seed, [(s.id, s.domain) for s in spec.statements], size,

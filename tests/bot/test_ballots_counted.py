@@ -8,7 +8,8 @@ import io
 import pytest
 from sqlalchemy import select
 
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.exports import export_tables
@@ -25,8 +26,9 @@ async def _panel(store: Store, clock: ManualClock, ballots: str | None) -> Panel
     text = TINY if ballots is None else TINY.replace(
         "threshold = 0.75", f'threshold = 0.75\nballots = "{ballots}"')
     spec = await loaded(store, clock.now(), parse_study(text))
-    conductor = Conductor(store, clock, spec, Coordinators(frozenset({(PLATFORM, "coord")})),
-                          invite_forms=[lambda token: f"token:{token}"])
+    conductor = Conductor(StudyContext(
+        store, clock, spec, Coordinators(frozenset({(PLATFORM, "coord")})),
+        invite_link=lambda token: f"token:{token}"))
     panel = Panel(store, clock, conductor)
     await panel.enrol(4)
     return panel

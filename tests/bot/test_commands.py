@@ -7,7 +7,8 @@ from sqlalchemy import select
 from adapters.memory import MemoryMessenger
 from bot.chat.commands import COORDINATOR_COMMANDS, EXPERT_COMMANDS
 from bot.dialogue import commands
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import AuditEntry
@@ -22,7 +23,8 @@ def test_every_coordinator_command_has_one_handler_and_no_name_is_both() -> None
 async def test_a_stranger_is_refused_every_coordinator_command_and_each_try_is_audited(
         store: Store, clock: ManualClock) -> None:
     spec = await loaded(store, clock.now())
-    conductor = Conductor(store, clock, spec, Coordinators(frozenset({("memory", "coord")})))
+    conductor = Conductor(StudyContext(
+        store, clock, spec, Coordinators(frozenset({("memory", "coord")}))))
     stranger = MemoryMessenger().chat(conductor, "someone", "Mallory")
     for name in COORDINATOR_COMMANDS:
         reply = await stranger.command(name, "1")
@@ -35,7 +37,8 @@ async def test_a_stranger_is_refused_every_coordinator_command_and_each_try_is_a
 
 async def test_a_command_nobody_offers_is_unknown(store: Store, clock: ManualClock) -> None:
     spec = await loaded(store, clock.now())
-    conductor = Conductor(store, clock, spec, Coordinators(frozenset({("memory", "coord")})))
+    conductor = Conductor(StudyContext(
+        store, clock, spec, Coordinators(frozenset({("memory", "coord")}))))
     coordinator = MemoryMessenger().chat(conductor, "coord", "Dr Coordinator")
     await coordinator.command("closeroud")
     assert "Unknown command /closeroud" in coordinator.last.plain_text()

@@ -10,7 +10,8 @@ from sqlalchemy import event, func, select
 from adapters.memory import MemoryChat, MemoryMessenger
 from bot.chat.events import Pressed
 from bot.delivery.dispatcher import Dispatcher
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import AuditEntry, Comment, Rating, RoundResult
@@ -48,8 +49,9 @@ class Study:
 @pytest.fixture
 async def study(store: Store, clock: ManualClock) -> Study:
     spec = await loaded(store, clock.now())
-    conductor = Conductor(store, clock, spec, Coordinators(frozenset({(PLATFORM, "coord")})),
-                          invite_forms=[lambda token: f"token:{token}"])
+    conductor = Conductor(StudyContext(
+        store, clock, spec, Coordinators(frozenset({(PLATFORM, "coord")})),
+        invite_link=lambda token: f"token:{token}"))
     return Study(store, clock, conductor)
 
 

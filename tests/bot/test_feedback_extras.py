@@ -13,7 +13,8 @@ from sqlalchemy import select, update
 
 from adapters.memory import MemoryChat, MemoryMessenger
 from bot.delivery.dispatcher import Dispatcher
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Comment, Participant, Rating
@@ -48,9 +49,10 @@ def spec_with(name: str) -> StudyFile:
 class Panel:
     def __init__(self, store: Store, clock: ManualClock, spec: StudyFile) -> None:
         self.store, self.clock, self.spec = store, clock, spec
-        self.conductor = Conductor(store, clock, spec,
-                                   Coordinators(frozenset({(PLATFORM, "coord")})),
-                                   invite_forms=[lambda token: f"token:{token}"])
+        self.conductor = Conductor(StudyContext(
+            store, clock, spec,
+            Coordinators(frozenset({(PLATFORM, "coord")})),
+            invite_link=lambda token: f"token:{token}"))
         self.messenger = MemoryMessenger()
         self.dispatcher = Dispatcher(store, clock, {PLATFORM: self.messenger})
         self.coordinator = self.messenger.chat(self.conductor, "coord", "Dr Coordinator")

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from adapters.memory import MemoryChat
 from bot.app.logs import guard_logging
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from bot.tools.demo import example_study
 from engine.clock import ManualClock
 from engine.db import Store
@@ -23,9 +24,10 @@ from tests.engine.helpers import loaded
 
 
 def conductor_for(store: Store, clock: ManualClock, spec: object) -> Conductor:
-    return Conductor(store, clock, spec,  # type: ignore[arg-type]
-                     Coordinators(frozenset({(PLATFORM, "coord")})),
-                     invite_forms=[lambda token: f"token:{token}"])
+    return Conductor(StudyContext(  # type: ignore[arg-type]
+        store, clock, spec,
+        Coordinators(frozenset({(PLATFORM, "coord")})),
+        invite_link=lambda token: f"token:{token}"))
 
 
 @pytest.fixture

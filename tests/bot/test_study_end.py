@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from adapters.memory import MemoryChat, MemoryMessenger
 from bot.delivery.dispatcher import Dispatcher
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Round, StatementVersion, Study
@@ -64,8 +65,9 @@ class Panel:
 @pytest.fixture
 async def panel(store: Store, clock: ManualClock) -> Panel:
     spec = await loaded(store, clock.now())
-    conductor = Conductor(store, clock, spec, Coordinators(frozenset({(PLATFORM, "coord")})),
-                          invite_forms=[lambda token: f"token:{token}"])
+    conductor = Conductor(StudyContext(
+        store, clock, spec, Coordinators(frozenset({(PLATFORM, "coord")})),
+        invite_link=lambda token: f"token:{token}"))
     result = Panel(store, clock, conductor)
     await result.enrol(4)
     return result

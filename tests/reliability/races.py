@@ -13,7 +13,8 @@ from sqlalchemy import func, select, text
 
 from adapters.memory import MemoryChat, MemoryMessenger
 from bot.delivery.dispatcher import Dispatcher
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from bot.dialogue.scheduler import Scheduler
 from engine.clock import ManualClock
 from engine.db import Store
@@ -42,8 +43,9 @@ class TwoWorkers:
                  spec: StudyFile) -> None:
         self.stores, self.clock, self.spec = stores, clock, spec
         self.messenger = MemoryMessenger()
-        self.conductors = [Conductor(store, clock, spec, COORDINATORS,
-                                     invite_forms=[lambda token: f"token:{token}"])
+        self.conductors = [Conductor(StudyContext(
+            store, clock, spec, COORDINATORS,
+            invite_link=lambda token: f"token:{token}"))
                            for store in stores]
         self.coordinators = [MemoryChat(self.conductors[0], "coord", "Cora"),
                              MemoryChat(self.conductors[1], "coord2", "Cole")]
@@ -51,7 +53,7 @@ class TwoWorkers:
             self.messenger.chats[chat.user_id] = chat
         self.dispatcher = Dispatcher(stores[0], clock, {PLATFORM: self.messenger},
                                      coordinators=sorted(COORDINATORS.ids))
-        self.scheduler = Scheduler(self.conductors[0], clock)
+        self.scheduler = Scheduler(self.conductors[0].context, self.conductors[0].coordination)
 
     async def warm_up(self) -> None:
         """Connect both pools now, so neither request of a race pays for connecting."""

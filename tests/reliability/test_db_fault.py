@@ -101,7 +101,7 @@ async def test_an_unforeseen_error_still_answers_the_press_and_the_message(
         async def broken(event: object) -> None:
             raise RuntimeError("an unforeseen fault")
 
-        monkeypatch.setattr(bot.adapter.conductor, "handle", broken)
+        monkeypatch.setattr(bot.adapter.dialogue, "handle", broken)
         answered = await expert.press_button(first, "4").wait_answered()
         assert answered.answer_text == SORRY_PRESS and answered.show_alert
         sent = expert.send_text("hello")

@@ -41,7 +41,8 @@ from bot.chat import actions
 from bot.chat.cards import Reply
 from bot.chat.events import Pressed
 from bot.delivery.dispatcher import Dispatcher
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.enrolment import PlatformUser
@@ -88,8 +89,9 @@ async def build_study(store: Store, clock: ManualClock) -> Study:
     """Round 1 closed, S02 dropped, S03 revised, round 2 open with experts in every state,
     all through the conductor, as coordinator and experts would do it."""
     spec = await loaded(store, clock.now())
-    conductor = Conductor(store, clock, spec, Coordinators(frozenset({(PLATFORM, COORDINATOR)})),
-                          invite_forms=[lambda token: f"token:{token}"])
+    conductor = Conductor(StudyContext(
+        store, clock, spec, Coordinators(frozenset({(PLATFORM, COORDINATOR)})),
+        invite_link=lambda token: f"token:{token}"))
     messenger = MemoryMessenger()
     dispatcher = Dispatcher(store, clock, {PLATFORM: messenger})
     coordinator = messenger.chat(conductor, COORDINATOR, "Dr Coordinator")

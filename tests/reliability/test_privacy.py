@@ -16,7 +16,8 @@ from bot.app.cli import main
 from bot.chat.cards import card
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.outbox import enqueue
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.ballots import record_rating
 from engine.clock import ManualClock, SystemClock
 from engine.conversation import expect_comment
@@ -163,8 +164,9 @@ async def test_withdrawal_erases_the_identity_when_the_study_says_so(
     text = (EXAMPLES / "tiny.toml").read_text()
     spec = await loaded(store, clock.now(), parse_study(
         text + f"\n[privacy]\nerase_on_withdrawal = {'true' if erase else 'false'}\n"))
-    conductor = Conductor(store, clock, spec, Coordinators(frozenset({(PLATFORM, "coord")})),
-                          invite_forms=[lambda token: f"token:{token}"])
+    conductor = Conductor(StudyContext(
+        store, clock, spec, Coordinators(frozenset({(PLATFORM, "coord")})),
+        invite_link=lambda token: f"token:{token}"))
     messenger = MemoryMessenger()
     dispatcher = Dispatcher(store, clock, {PLATFORM: messenger})
     coordinator = messenger.chat(conductor, "coord", "Dr Coordinator")

@@ -27,7 +27,8 @@ import pytest
 from adapters.memory import MemoryChat, MemoryMessenger
 from bot.app.cli import main as cli_main
 from bot.delivery.dispatcher import Dispatcher
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.db import Store, make_engine
 from tests.engine.helpers import EXAMPLES, loaded
@@ -81,9 +82,10 @@ async def _rate(chat: MemoryChat, values: list[int | None],
 
 async def run_study(store: Store, clock: ManualClock) -> FinishedStudy:
     spec = await loaded(store, clock.now())
-    conductor = Conductor(store, clock, spec,
-                          Coordinators(frozenset({(PLATFORM, COORDINATOR)})),
-                          invite_forms=[lambda token: f"token:{token}"])
+    conductor = Conductor(StudyContext(
+        store, clock, spec,
+        Coordinators(frozenset({(PLATFORM, COORDINATOR)})),
+        invite_link=lambda token: f"token:{token}"))
     messenger = MemoryMessenger()
     dispatcher = Dispatcher(store, clock, {PLATFORM: messenger})
     coordinator = messenger.chat(conductor, COORDINATOR, "Dr Coordinator Quill")

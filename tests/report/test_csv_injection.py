@@ -25,7 +25,8 @@ from adapters.memory import MemoryChat, MemoryMessenger
 from bot.app.analyze_cli import main as analyze_main
 from bot.app.cli import main as cli_main
 from bot.delivery.dispatcher import Dispatcher
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.csvsafe import csv_text, guard, unguard
 from engine.db import Store
@@ -98,9 +99,10 @@ async def _rate(chat: MemoryChat, values: list[int], comment: str | None) -> Non
 async def _hostile_study(store: Store, clock: ManualClock) -> MemoryChat:
     """Round 1 with formula comments; round 2 drafted with formula texts, rated, closed."""
     spec = await loaded(store, clock.now())
-    conductor = Conductor(store, clock, spec, Coordinators(frozenset({("memory",
-                                                                        COORDINATOR)})),
-                          invite_forms=[lambda token: f"token:{token}"])
+    conductor = Conductor(StudyContext(
+        store, clock, spec, Coordinators(frozenset({("memory",
+        COORDINATOR)})),
+        invite_link=lambda token: f"token:{token}"))
     messenger = MemoryMessenger()
     dispatcher = Dispatcher(store, clock, {"memory": messenger})
     coordinator = messenger.chat(conductor, COORDINATOR, "Coordinator")

@@ -17,7 +17,8 @@ from adapters.slack.adapter import SlackAdapter
 from adapters.telegram.adapter import TelegramAdapter
 from bot.chat.cards import Card, Picture, Section
 from bot.delivery.dispatcher import Dispatcher
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import OutboxMessage, Participant, RoundResult
@@ -83,8 +84,9 @@ async def _charted_study_joined(store: Store, clock: ManualClock
     """A charted tiny study whose two invited experts have consented, no round open yet:
     the start every picture test shares."""
     spec = await loaded(store, clock.now(), parse_study(TINY + "\n[feedback]\nchart = true\n"))
-    conductor = Conductor(store, clock, spec, Coordinators(frozenset({("memory", "c-1")})),
-                          invite_forms=[lambda token: f"token:{token}"])
+    conductor = Conductor(StudyContext(
+        store, clock, spec, Coordinators(frozenset({("memory", "c-1")})),
+        invite_link=lambda token: f"token:{token}"))
     messenger = MemoryMessenger()
     coordinator = messenger.chat(conductor, "c-1")
     await coordinator.command("invite", "2")

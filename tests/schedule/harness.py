@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from adapters.memory import MemoryChat, MemoryMessenger
 from bot.delivery.dispatcher import Dispatcher
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from bot.dialogue.scheduler import Scheduler
 from engine.clock import ManualClock
 from engine.db import Store
@@ -33,9 +34,10 @@ class Study:
     def __init__(self, store: Store, clock: ManualClock, spec: StudyFile) -> None:
         self.store, self.clock, self.spec = store, clock, spec
         self.messenger = MemoryMessenger()
-        self.conductor = Conductor(store, clock, spec,
-                                   Coordinators(frozenset({(PLATFORM, "coord")})),
-                                   invite_forms=[lambda token: f"token:{token}"])
+        self.context = StudyContext(store, clock, spec,
+                                    Coordinators(frozenset({(PLATFORM, "coord")})),
+                                    invite_link=lambda token: f"token:{token}")
+        self.conductor = Conductor(self.context)
         self.coordinator = self.messenger.chat(self.conductor, "coord", "Dr Coordinator")
         self.dispatcher = self.new_dispatcher()
         self.scheduler = self.new_scheduler()
@@ -46,10 +48,10 @@ class Study:
 
     def new_scheduler(self, store: Store | None = None) -> Scheduler:
         """A scheduler as a fresh process would build it (e.g. after a restart)."""
-        conductor = self.conductor
-        if store is not None:
-            conductor = Conductor(store, self.clock, self.spec, self.conductor.coordinators)
-        return Scheduler(conductor, self.clock)
+        if store is None:
+            return Scheduler(self.context, self.conductor.coordination)
+        context = StudyContext(store, self.clock, self.spec, self.context.coordinators)
+        return Scheduler(context, Conductor(context).coordination)
 
     async def enrol(self, count: int) -> list[MemoryChat]:
         await self.coordinator.command("invite", str(count))

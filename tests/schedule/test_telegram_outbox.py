@@ -15,11 +15,12 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from adapters.telegram.adapter import TelegramAdapter
-from bot.app.config import TelegramSection
+from adapters.telegram.settings import TelegramSection
 from bot.chat.cards import card
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.outbox import enqueue
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.enrolment import PlatformUser, create_invites, record_consent, redeem_invite
@@ -59,7 +60,8 @@ async def test_429s_5xx_and_a_blocked_user_lose_nothing_and_keep_order(
             for participant_id in ids:
                 await enqueue(session, spec.study.id, "test", [card(f"message {n}")],
                               f"test:{participant_id}:{n}", now, participant_id=participant_id)
-    conductor = Conductor(store, clock, spec, Coordinators.of(telegram=[coordinator.id]))
+    conductor = Conductor(StudyContext(
+        store, clock, spec, Coordinators.of(telegram=[coordinator.id])))
     settings = TelegramSection(token=SecretStr(fake.token), base_url=fake.base_url,
                                base_file_url=fake.base_file_url)
     adapter = TelegramAdapter(conductor, settings, rate_limit=False)

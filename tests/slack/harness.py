@@ -18,9 +18,10 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from adapters.slack.adapter import SlackAdapter
-from bot.app.config import SlackSection
+from adapters.slack.settings import SlackSection
 from bot.delivery.dispatcher import Dispatcher
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Base
@@ -106,9 +107,10 @@ class SlackStudy:
 async def running_study(fake: FakeSlackApi, store: Store, clock: ManualClock,
                         spec: StudyFile) -> AsyncIterator[SlackStudy]:
     coordinator = fake.create_user("carol", real_name="Carol Coordinator")
-    conductor = Conductor(store, clock, spec, Coordinators.of(slack=[coordinator.id]))
+    conductor = Conductor(StudyContext(
+        store, clock, spec, Coordinators.of(slack=[coordinator.id]),
+        invite_link=SlackAdapter.invite_form))
     adapter = SlackAdapter(conductor, slack_settings(fake), port=0)
-    conductor.invite_forms = [adapter.invite_form]
     await adapter.start()
     try:
         assert adapter.url is not None

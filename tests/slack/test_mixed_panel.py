@@ -21,10 +21,11 @@ from pydantic import SecretStr
 from adapters.memory import MemoryMessenger
 from adapters.slack.adapter import SlackAdapter
 from adapters.telegram.adapter import TelegramAdapter
-from bot.app.config import TelegramSection
+from adapters.telegram.settings import TelegramSection
 from bot.app.runtime import Service
 from bot.delivery.dispatcher import Dispatcher
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.exports import export_tables
@@ -97,12 +98,16 @@ async def test_mixed_panel_one_study_one_outbox(store: Store, clock: ManualClock
     spec = await loaded(store, clock.now())
     async with running_telegram_fake() as telegram_api, running_slack_fake() as slack_api:
         carol = slack_api.create_user("carol", real_name="Carol Coordinator")
-        conductor = Conductor(store, clock, spec, Coordinators.of(slack=[carol.id]))
-        telegram = TelegramAdapter(conductor, TelegramSection(
+        telegram_settings = TelegramSection(
             token=SecretStr(telegram_api.token), base_url=telegram_api.base_url,
-            base_file_url=telegram_api.base_file_url), rate_limit=False)
-        slack = SlackAdapter(conductor, slack_settings(slack_api), port=0)
-        service = Service(store, conductor, [telegram, slack], clock)
+            base_file_url=telegram_api.base_file_url)
+        service = Service(store, clock, spec, Coordinators.of(slack=[carol.id]),
+                          lambda dialogue: [
+                              TelegramAdapter(dialogue, telegram_settings, rate_limit=False),
+                              SlackAdapter(dialogue, slack_settings(slack_api), port=0)])
+        conductor = service.conductor
+        slack = service.adapters[1]
+        assert isinstance(slack, SlackAdapter)
         service.dispatcher.poll_seconds = 0.05
         await service.start()
         try:
@@ -222,9 +227,9 @@ async def single_platform_export(spec: StudyFile, clock: ManualClock,
     await store.create_all()
     try:
         await loaded(store, clock.now(), spec)
-        conductor = Conductor(store, clock, spec, Coordinators.of(),
-                              invite_forms=[lambda token: f"token:{token}"])
-        conductor.coordinators = Coordinators(frozenset({("memory", "coord")}))
+        conductor = Conductor(StudyContext(
+            store, clock, spec, Coordinators(frozenset({("memory", "coord")})),
+            invite_link=lambda token: f"token:{token}"))
         messenger = MemoryMessenger()
         coordinator = messenger.chat(conductor, "coord")
         await coordinator.command("invite", "4")

@@ -27,7 +27,8 @@ from adapters.slack import build_slack_adapter
 from adapters.slack.adapter import SlackAdapter
 from bot.app.config import parse_config
 from bot.app.runtime import build_adapters
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Participant
@@ -80,10 +81,11 @@ async def test_socket_mode_reaches_the_same_handlers(
     monkeypatch.setattr(AsyncSocketModeHandler, "connect_async", connect)
     spec = await loaded(store, clock.now())
     coordinator = fake.create_user("carol")
-    conductor = Conductor(store, clock, spec, Coordinators.of(slack=[coordinator.id]))
+    conductor = Conductor(StudyContext(
+        store, clock, spec, Coordinators.of(slack=[coordinator.id]),
+        invite_link=SlackAdapter.invite_form))
     adapter = SlackAdapter(conductor, slack_settings(
         fake, mode="socket", app_token=SecretStr(APP_TOKEN), signing_secret=SecretStr("")))
-    conductor.invite_forms = [adapter.invite_form]
     await adapter.start()
     try:
         handler = adapter.socket
@@ -118,7 +120,7 @@ async def test_the_runtime_builds_the_slack_adapter(fake: FakeSlackApi, store: S
         '[slack]\nbot_token_env = "T"\nsigning_secret_env = "S"\n'
         f'api_url = "{fake.api_url}"\nport = 3999\n', tmp_path / "config.toml",
         env={"T": fake.bot_token, "S": "secret"})
-    conductor = Conductor(store, clock, spec, Coordinators.of())
+    conductor = Conductor(StudyContext(store, clock, spec, Coordinators.of()))
     [adapter] = build_adapters(conductor, config)
     assert isinstance(adapter, SlackAdapter) and adapter.platform == "slack"
     assert adapter.port == 3999 and adapter.mode == "http"
@@ -132,7 +134,7 @@ async def test_stop_waits_for_work_in_flight(fake: FakeSlackApi, store: Store,
     """A request acknowledged just before shutdown is still answered."""
     spec = await loaded(store, clock.now())
     coordinator = fake.create_user("carol")
-    conductor = Conductor(store, clock, spec, Coordinators.of(slack=[coordinator.id]))
+    conductor = Conductor(StudyContext(store, clock, spec, Coordinators.of(slack=[coordinator.id])))
     adapter = SlackAdapter(conductor, slack_settings(fake), port=0)
     await adapter.start()
     assert adapter.url is not None

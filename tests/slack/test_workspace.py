@@ -20,7 +20,8 @@ import pytest
 
 from adapters.slack.adapter import ELSEWHERE, FOREIGN, SlackAdapter
 from adapters.slack.workspace import Installation
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.conductor import Conductor
+from bot.dialogue.context import Coordinators, StudyContext
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.models import Rating
@@ -141,7 +142,7 @@ async def test_a_configured_workspace_wins_over_the_token(fake: FakeSlackApi, st
                                                           clock: ManualClock) -> None:
     spec = await loaded(store, clock.now())
     coordinator = fake.create_user("carol")
-    conductor = Conductor(store, clock, spec, Coordinators.of(slack=[coordinator.id]))
+    conductor = Conductor(StudyContext(store, clock, spec, Coordinators.of(slack=[coordinator.id])))
     adapter = SlackAdapter(conductor, slack_settings(fake, team_id="T0CONFIGURED",
                                                      app_id="A0CONFIGURED"), port=0)
     await adapter.start()

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from adapters.telegram.adapter import TelegramAdapter
-from bot.app.config import TelegramSection
+from adapters.telegram.settings import TelegramSection
 from bot.app.runtime import Service
-from bot.dialogue.conductor import Conductor, Coordinators
+from bot.dialogue.context import Coordinators
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.studyfile import StudyFile
@@ -54,9 +54,10 @@ async def running_bot(fake: FakeTelegram, store: Store, clock: ManualClock, spec
         settings = settings.model_copy(update={
             "webhook_url": f"http://127.0.0.1:{port}/telegram", "port": port,
             "listen": "127.0.0.1", "secret_token": SecretStr(secret)})
-    conductor = Conductor(store, clock, spec, Coordinators.of(telegram=[coordinator.id]))
-    adapter = TelegramAdapter(conductor, settings, rate_limit=False)
-    service = Service(store, conductor, [adapter], clock)
+    service = Service(store, clock, spec, Coordinators.of(telegram=[coordinator.id]),
+                      lambda dialogue: [TelegramAdapter(dialogue, settings, rate_limit=False)])
+    [adapter] = service.adapters
+    assert isinstance(adapter, TelegramAdapter)
     service.dispatcher.poll_seconds = 0.05
     await service.start()
     try:
