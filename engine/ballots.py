@@ -114,10 +114,11 @@ _BALLOT_ID = select(_BALLOTS.c.id).where(_BALLOTS.c.round_id == bindparam("round
 async def ballot_items(session: AsyncSession, round_: RoundRef) -> list[BallotItem]:
     """The statements of a round in ballot order.
 
-    An open round's ballot cannot change (revisions go to the next draft), so it is read
-    once per database and kept in the store's memo; other rounds are read afresh.
+    Only a draft's ballot changes (revisions go to the next draft; an open or closed
+    round's never does), so an open or closed round's is read once per database and kept
+    in the store's memo (the close then finds it there); a draft's is read afresh.
     """
-    memo = session.info.get("memo") if round_.status == "open" else None
+    memo = session.info.get("memo") if round_.status != "draft" else None
     key = ("ballot_items", round_.id)
     if memo is not None and key in memo:
         cached: list[BallotItem] = memo[key]

@@ -11,8 +11,8 @@ keys, so ``delphi analyze`` on the export reproduces the stored results.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +76,8 @@ class Conclusion:
     panel_size: int
     submitted: int
     stopped_because: StopReason | None = None  # set when this round ended the study
+    # Each statement's wording in this round, by version id (what the summaries quote).
+    wording: Mapping[int, str] = field(default_factory=dict)
 
 
 async def ratings_frame(session: AsyncSession, study_id: str,
@@ -256,7 +258,8 @@ async def conclude_round(session: AsyncSession, study_id: str, now: datetime,
                       next_round=draft.number if draft else None,
                       finished=draft is None, reason=reason,
                       panel_size=closed.panel_size, submitted=submitted,
-                      stopped_because=stop if draft is None else None)
+                      stopped_because=stop if draft is None else None,
+                      wording={item.version_id: item.text for item in items})
 
 
 async def live_results(session: AsyncSession, study_id: str,

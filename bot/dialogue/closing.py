@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Card, Section
@@ -22,7 +21,6 @@ from bot.dialogue import texts
 from engine import conclusion
 from engine.audit import record_audit
 from engine.db import Store
-from engine.models import StatementVersion
 from engine.round_reading import RoundReading
 
 # Where a reading made before a transaction waits in that transaction's session for the
@@ -52,10 +50,7 @@ class RoundCloser:
 
     async def _queue_summaries(self, session: AsyncSession, outcome: conclusion.Conclusion,
                                now: datetime) -> None:
-        wording = dict((await session.execute(
-            select(StatementVersion.id, StatementVersion.text).where(StatementVersion.id.in_(
-                [o.version_id for o in outcome.outcomes])))).all())
-        summary = texts.round_summary(outcome, wording)
+        summary = texts.round_summary(outcome, outcome.wording)
         # The picture is drawn by the dispatcher when it is sent, outside this transaction.
         extra = ([Card(sections=(Section(texts.chart_caption(outcome.round)),),
                        chart_round=outcome.round)] if self.chart else [])
