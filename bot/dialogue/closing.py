@@ -10,9 +10,11 @@ every expert's summary queued and the close audited, committed together or not a
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Card, Section
@@ -22,6 +24,8 @@ from engine import conclusion
 from engine.audit import record_audit
 from engine.db import Store
 from engine.round_reading import RoundReading
+
+log = logging.getLogger(__name__)
 
 # Where a reading made before a transaction waits in that transaction's session for the
 # close it was made for (the conductor reads before it knows which handler will run).
@@ -35,8 +39,14 @@ class RoundCloser:
     chart: bool  # [feedback] chart: each expert's summary carries the round's picture
 
     async def read(self) -> RoundReading | None:
-        """The open round's ratings, read before the write transaction."""
-        return await conclusion.read_round(self.store, self.study_id)
+        """The open round's ratings, read before the write transaction. Only a head
+        start: if the database cannot be read apart, the close reads inside."""
+        try:
+            return await conclusion.read_round(self.store, self.study_id)
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("could not read the round before closing it (%s); the close "
+                        "reads it inside its transaction", type(error).__name__)
+            return None
 
     async def close(self, session: AsyncSession, now: datetime, actor: str,
                     reading: RoundReading | None = None) -> conclusion.Conclusion:
