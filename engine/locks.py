@@ -14,8 +14,8 @@ before it would keep the values it had then.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from engine.models import Study
 
@@ -29,3 +29,26 @@ async def hold_study(session: AsyncSession, study_id: str) -> bool:
     """Lock the study until this transaction ends (waiting for whoever holds it); False
     when there is no such study (the caller's own reads then say so)."""
     return await session.scalar(_LOCK.where(Study.id == study_id)) is not None
+
+
+# PostgreSQL session advisory locks, on a connection of their own, name live workers
+# (bot.delivery.liveness). The two-key form's first key ("Delp") keeps ours apart from
+# another application's single-key locks on the same database.
+NAMESPACE = 0x44656C70
+_TRY = text("SELECT pg_try_advisory_lock(:namespace, :key)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:namespace, :key)")
+_PING = text("SELECT 1")
+
+
+async def try_worker_lock(connection: AsyncConnection, key: int) -> bool:
+    """Take worker lock ``key`` on this connection's session if it is free."""
+    return bool(await connection.scalar(_TRY, {"namespace": NAMESPACE, "key": key}))
+
+
+async def release_worker_lock(connection: AsyncConnection, key: int) -> None:
+    await connection.scalar(_UNLOCK, {"namespace": NAMESPACE, "key": key})
+
+
+async def ping(connection: AsyncConnection) -> None:
+    """A round trip to the server on this connection (raises when the session is gone)."""
+    await connection.scalar(_PING)

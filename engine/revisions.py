@@ -81,6 +81,19 @@ async def _draft_versions(session: AsyncSession, draft: Round) -> list[Statement
 Wording = tuple[int, str]
 
 
+async def domains(session: AsyncSession, study_id: str) -> list[str]:
+    """The study's domains, in the order of their first statement."""
+    return list(dict.fromkeys((await session.scalars(
+        select(Statement.domain).where(Statement.study_id == study_id)
+        .order_by(Statement.position))).all()))
+
+
+async def statement_code(session: AsyncSession, version: StatementVersion) -> str:
+    """The code of the statement a version belongs to."""
+    return str(await session.scalar(select(Statement.code).where(
+        Statement.id == version.statement_id)))
+
+
 async def newest_wording(session: AsyncSession, study_id: str, code: str) -> Wording | None:
     """The id and text of a statement's newest version, read without loading it: what a
     /revise is based on, to be compared again once the study is locked."""

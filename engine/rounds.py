@@ -29,10 +29,12 @@ from engine.models import (
     Rating,
     Round,
     RoundItem,
+    RoundResult,
     Statement,
     StatementVersion,
     round_status_is,
 )
+from engine.statement_statistics import StatementStatistics
 
 # Built once per status: these lookups are frequent (see engine.db.upsert), and the
 # status is written into the SQL (see engine.models.round_status_is).
@@ -62,6 +64,29 @@ async def open_round_deadline(session: AsyncSession,
 async def latest_round(session: AsyncSession, study_id: str) -> Round | None:
     return await session.scalar(select(Round).where(Round.study_id == study_id)
                                 .order_by(Round.number.desc()))
+
+
+async def verdicts(session: AsyncSession, study_id: str, number: int) -> dict[int, str]:
+    """Round ``number``'s consensus class of each statement version it concluded (empty
+    when that round has no results)."""
+    return dict((await session.execute(
+        select(RoundResult.statement_version_id, RoundResult.consensus)
+        .join(Round, Round.id == RoundResult.round_id)
+        .where(Round.study_id == study_id, Round.number == number))).all())
+
+
+async def stored_statistics(session: AsyncSession, study_id: str, number: int
+                            ) -> list[StatementStatistics]:
+    """The statistics round ``number`` stored when it closed, one per statement."""
+    rows = (await session.execute(
+        select(Statement.code, StatementVersion.version, RoundResult)
+        .join(Round, Round.id == RoundResult.round_id)
+        .join(StatementVersion, StatementVersion.id == RoundResult.statement_version_id)
+        .join(Statement, Statement.id == StatementVersion.statement_id)
+        .where(Round.study_id == study_id, Round.number == number)
+        .order_by(Statement.position))).all()
+    return [StatementStatistics.from_row(row, number, code, version)
+            for code, version, row in rows]
 
 
 async def open_round(

@@ -35,18 +35,15 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
-
 from bot.chat.cards import Card, Picture, card
 from bot.chat.ports import DeliveryError, Messenger
 from bot.delivery.liveness import WorkerLock, lock_key
 from bot.delivery.outbox import cards_of, enqueue
 from bot.delivery.pacing import POLICIES, Pacer, PacingPolicy, pacers
+from engine import outbox
 from engine.clock import Clock
 from engine.db import Store
-from engine.models import Identity, OutboxMessage, Participant
+from engine.models import OutboxMessage
 from engine.report.feedback_chart import RoundCharts
 
 log = logging.getLogger(__name__)
@@ -149,9 +146,7 @@ class Dispatcher:
 
     async def release_leases(self) -> None:
         async with self.store.transaction() as session:
-            await session.execute(update(OutboxMessage).where(
-                OutboxMessage.claimed_by == self.worker, OutboxMessage.status == "pending")
-                .values(claimed_until=None))
+            await outbox.give_back(session, self.worker)
 
     async def recover_orphaned_leases(self) -> int:
         """On SQLite only one dispatcher may run per database, so at start-up any lease
@@ -161,10 +156,7 @@ class Dispatcher:
         if not self.store.sqlite:
             return 0
         async with self.store.transaction() as session:
-            result = await session.execute(update(OutboxMessage).where(
-                OutboxMessage.status == "pending", OutboxMessage.claimed_until.is_not(None))
-                .values(claimed_until=None, claimed_by=None))
-        released = int(getattr(result, "rowcount", 0) or 0)
+            released = await outbox.release_every_lease(session)
         if released:
             log.info("released %d outbox leases left by a stopped process", released)
         return released
@@ -212,13 +204,10 @@ class Dispatcher:
             return 0
         mine = self.lock.worker
         async with self.store.transaction() as session:
-            owners = set((await session.scalars(select(OutboxMessage.claimed_by).where(
-                OutboxMessage.status == "pending", OutboxMessage.claimed_by.is_not(None),
-                OutboxMessage.claimed_by != mine,
-                OutboxMessage.claimed_until >= self.clock.now()).distinct())).all())
+            owners = await outbox.lease_holders(session, mine, self.clock.now())
         seen = time.monotonic()
         dead = []
-        for owner in sorted(o for o in owners if o is not None and lock_key(o) is not None):
+        for owner in sorted(o for o in owners if lock_key(o) is not None):
             if not await self.lock.is_dead(owner):
                 self._free_since.pop(owner, None)
                 continue
@@ -229,10 +218,7 @@ class Dispatcher:
         if not dead:
             return 0
         async with self.store.transaction() as session:
-            result = await session.execute(update(OutboxMessage).where(
-                OutboxMessage.status == "pending", OutboxMessage.claimed_by.in_(dead))
-                .values(claimed_until=None, claimed_by=None))
-        released = int(getattr(result, "rowcount", 0) or 0)
+            released = await outbox.release_leases_of(session, dead)
         for owner in dead:
             self._free_since.pop(owner, None)
         log.info("released %d outbox leases of %s: their database session ended",
@@ -267,39 +253,10 @@ class Dispatcher:
         worker = self._claimant()
         if worker is None:
             return []
-        earlier = aliased(OutboxMessage)
-        queued_before = exists().where(
-            earlier.status == "pending", earlier.id < OutboxMessage.id,
-            or_(and_(OutboxMessage.participant_id.is_not(None),
-                     earlier.participant_id == OutboxMessage.participant_id),
-                and_(OutboxMessage.address.is_not(None),
-                     earlier.platform == OutboxMessage.platform,
-                     earlier.address == OutboxMessage.address)))
-        query = (select(OutboxMessage)
-                 .where(OutboxMessage.status == "pending",
-                        OutboxMessage.not_before <= now,
-                        or_(OutboxMessage.claimed_until.is_(None),
-                            OutboxMessage.claimed_until < now),
-                        ~queued_before)
-                 .order_by(OutboxMessage.id).limit(self.batch))
-        if not self.store.sqlite:
-            query = query.with_for_update(skip_locked=True, of=OutboxMessage)
         async with self.store.transaction() as session:
-            rows = list((await session.scalars(query)).all())
-            if not rows:
-                return []
-            await session.execute(update(OutboxMessage)
-                                  .where(OutboxMessage.id.in_([r.id for r in rows]))
-                                  .values(claimed_by=worker, claimed_until=now + LEASE))
-            people = [r.participant_id for r in rows if r.participant_id is not None]
-            identities = {pid: (platform, chat) for pid, platform, chat in (
-                await session.execute(select(Identity.participant_id, Identity.platform,
-                                             Identity.chat_id)
-                                      .where(Identity.participant_id.in_(people))))}
-        return [_Claimed(row, (row.platform, row.address)
-                         if row.address is not None and row.platform is not None
-                         else identities.get(row.participant_id or -1), worker)
-                for row in rows]
+            claimed = await outbox.claim(session, worker, now, now + LEASE, self.batch,
+                                         skip_locked=not self.store.sqlite)
+        return [_Claimed(c.row, c.target, worker) for c in claimed]
 
     # --- delivering -------------------------------------------------------------------
 
@@ -367,25 +324,11 @@ class Dispatcher:
         """Record that the first ``sent`` cards are out, so a retry does not repeat them."""
         message.payload = {**message.payload, "sent": sent}
         async with self.store.transaction() as session:
-            await session.execute(update(OutboxMessage).where(
-                OutboxMessage.id == message.id).values(payload=message.payload))
+            await outbox.record_sent(session, message.id, message.payload)
 
-    async def _finish(self, message: OutboxMessage, status: str, error: str | None,
-                      session: AsyncSession | None = None) -> None:
-        now = self.clock.now()
-        async with contextlib.AsyncExitStack() as stack:
-            if session is None:
-                session = await stack.enter_async_context(self.store.transaction())
-            await session.execute(update(OutboxMessage).where(
-                OutboxMessage.id == message.id, OutboxMessage.status == "pending").values(
-                status=status, delivered_at=now if status == "delivered" else None,
-                last_error=error[:500] if error else None, claimed_until=None,
-                attempts=OutboxMessage.attempts + 1))
-            if status == "delivered" and message.participant_id is not None:
-                # They read us again (e.g. unblocked the bot): reachable.
-                await session.execute(update(Participant).where(
-                    Participant.id == message.participant_id,
-                    Participant.unreachable_since.is_not(None)).values(unreachable_since=None))
+    async def _finish(self, message: OutboxMessage, status: str, error: str | None) -> None:
+        async with self.store.transaction() as session:
+            await outbox.finish(session, message, status, error, self.clock.now())
 
     async def _failed(self, message: OutboxMessage, error: DeliveryError) -> None:
         now = self.clock.now()
@@ -400,10 +343,8 @@ class Dispatcher:
         delay = error.retry_after if error.retry_after is not None else 2.0 ** message.attempts
         delay = min(600.0, max(MIN_RETRY_SECONDS, delay))
         async with self.store.transaction() as session:
-            await session.execute(update(OutboxMessage).where(
-                OutboxMessage.id == message.id).values(
-                attempts=OutboxMessage.attempts + 1, last_error=str(error)[:500],
-                claimed_until=None, not_before=now + timedelta(seconds=delay)))
+            await outbox.retry_later(session, message.id, str(error),
+                                     now + timedelta(seconds=delay))
 
     async def _unreachable(self, message: OutboxMessage, error: DeliveryError,
                            now: datetime) -> None:
@@ -412,20 +353,12 @@ class Dispatcher:
         log.warning("outbox %s: recipient unreachable: %s", message.id, error)
         told = False
         async with self.store.transaction() as session:
-            await self._finish(message, "failed", str(error), session)
+            await outbox.finish(session, message, "failed", str(error), now)
             if message.participant_id is None:
                 return
-            await session.execute(update(OutboxMessage).where(
-                OutboxMessage.participant_id == message.participant_id,
-                OutboxMessage.status == "pending").values(
-                status="failed", last_error="recipient unreachable", claimed_until=None))
-            marked = await session.execute(update(Participant).where(
-                Participant.id == message.participant_id,
-                Participant.unreachable_since.is_(None)).values(unreachable_since=now))
-            if getattr(marked, "rowcount", 0) and self.coordinators:
-                pseudonym = await session.scalar(select(Participant.pseudonym).where(
-                    Participant.id == message.participant_id))
-                notice = unreachable(pseudonym or "?", str(error))
+            pseudonym = await outbox.mark_unreachable(session, message.participant_id, now)
+            if pseudonym is not None and self.coordinators:
+                notice = unreachable(pseudonym, str(error))
                 for platform, address in self.coordinators:
                     await enqueue(session, message.study_id, "unreachable", [notice],
                                   f"unreachable:{message.participant_id}:{now.isoformat()}:"

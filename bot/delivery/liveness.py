@@ -21,16 +21,12 @@ import contextlib
 import re
 import secrets
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-# First key of the two-key advisory lock form ("Delp"), so our locks cannot collide with
-# another application's single-key locks on the same database.
-NAMESPACE = 0x44656C70
+from engine.locks import ping, release_worker_lock, try_worker_lock
+
 PREFIX = "dispatcher-L"
 _ID = re.compile(r"^dispatcher-L([0-9a-f]{8})$")
-_TRY = text("SELECT pg_try_advisory_lock(:namespace, :key)")
-_UNLOCK = text("SELECT pg_advisory_unlock(:namespace, :key)")
 CLOSE_TIMEOUT_SECONDS = 2.0
 
 
@@ -67,7 +63,7 @@ class WorkerLock:
                 connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
                 for _ in range(8):  # a key another live worker holds: draw again
                     key = secrets.randbelow(2**31 - 1) + 1
-                    if await connection.scalar(_TRY, {"namespace": NAMESPACE, "key": key}):
+                    if await try_worker_lock(connection, key):
                         self._connection, self._key, self.worker = connection, key, worker_id(key)
                         return self.worker
             except BaseException:
@@ -83,7 +79,7 @@ class WorkerLock:
             if self._connection is None:
                 return False
             try:
-                await asyncio.wait_for(self._connection.scalar(text("SELECT 1")), within)
+                await asyncio.wait_for(ping(self._connection), within)
             except Exception:
                 await self._drop()
                 return False
@@ -98,11 +94,10 @@ class WorkerLock:
         async with self._mutex:
             if self._connection is None:
                 return False
-            params = {"namespace": NAMESPACE, "key": key}
             try:
-                taken = bool(await self._connection.scalar(_TRY, params))
+                taken = await try_worker_lock(self._connection, key)
                 if taken:
-                    await self._connection.scalar(_UNLOCK, params)
+                    await release_worker_lock(self._connection, key)
             except Exception:
                 await self._drop()
                 return False
@@ -113,9 +108,8 @@ class WorkerLock:
         async with self._mutex:
             if self._connection is not None and self._key is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._connection.scalar(
-                        _UNLOCK, {"namespace": NAMESPACE, "key": self._key}),
-                        CLOSE_TIMEOUT_SECONDS)
+                    await asyncio.wait_for(release_worker_lock(self._connection, self._key),
+                                           CLOSE_TIMEOUT_SECONDS)
             await self._drop()
 
     async def _drop(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import actions
@@ -19,7 +19,7 @@ from bot.chat.events import Command, Event, Pressed
 from bot.delivery.outbox import enqueue
 from bot.dialogue import arguments, closing, texts
 from bot.dialogue.context import StudyContext
-from engine import conclusion, enrolment, revisions, rounds, schedule
+from engine import conclusion, enrolment, panel, revisions, rounds, schedule
 from engine.audit import record_audit
 from engine.ballots import BallotItem, ballot_items
 from engine.careless import careless_flags
@@ -29,12 +29,7 @@ from engine.exports import export_files
 from engine.feedback import statement_feedback
 from engine.locks import hold_study
 from engine.models import (
-    Ballot,
-    Participant,
-    Rating,
     Round,
-    RoundResult,
-    Statement,
 )
 from engine.numbers import fmt, iqr_range
 from engine.panel import enrolment_counts
@@ -83,7 +78,7 @@ class Coordination:
 
     async def _openround(self, session: AsyncSession, args: str, now: datetime) -> Reply:
         deadline = self.parse_deadline(args, now)
-        if not await self._active_experts(session):
+        if not await panel.active_experts(session, self.study_id):
             draft = await rounds.round_by_status(session, self.study_id, "draft")
             if draft is not None and await rounds.open_round_or_none(
                     session, self.study_id) is None:
@@ -115,17 +110,12 @@ class Coordination:
                            round=action.round)
         return Reply(toast=f"Round {action.round} is open.", edit=reply.send[0])
 
-    async def _active_experts(self, session: AsyncSession) -> list[Participant]:
-        return list((await session.scalars(select(Participant).where(
-            Participant.study_id == self.study_id, Participant.status == "active")
-            .order_by(Participant.id))).all())
-
     async def open_now(self, session: AsyncSession, now: datetime, deadline: datetime | None,
                        number: int | None = None) -> Reply:
         """Open the draft round and queue every active expert's first card, with what
         comes back from the last round and why (true now: revisions are done)."""
         opened = await rounds.open_round(session, self.study_id, now, deadline, number=number)
-        experts = await self._active_experts(session)
+        experts = await panel.active_experts(session, self.study_id)
         items = await ballot_items(session, opened)
         returning = await self._returning(session, opened.number, items)
         for expert in experts:
@@ -146,11 +136,7 @@ class Coordination:
         """Why each statement of round ``number`` is on the ballot again."""
         if number == 1:
             return texts.Returning()
-        previous = await session.scalar(select(Round).where(
-            Round.study_id == self.study_id, Round.number == number - 1))
-        verdicts = dict((await session.execute(
-            select(RoundResult.statement_version_id, RoundResult.consensus)
-            .where(RoundResult.round_id == (previous.id if previous else -1)))).all())
+        verdicts = await rounds.verdicts(session, self.study_id, number - 1)
         revised = new = stability = open_ = 0
         for item in items:
             if item.version_id in verdicts:
@@ -233,9 +219,7 @@ class Coordination:
                 "opened, the report states that the coordinator ended the study, and every "
                 "expert is told. Send /endstudy confirm to end it.")])
         last = await end_by_coordinator(session, self.study_id, now)
-        recipients = (await session.scalars(select(Participant.id).where(
-            Participant.study_id == self.study_id,
-            Participant.status == "active").order_by(Participant.id))).all()
+        recipients = [p.id for p in await panel.active_experts(session, self.study_id)]
         notice = texts.study_ended_by_coordinator(last)
         for participant_id in recipients:
             await enqueue(session, self.study_id, "study_ended", [notice],
@@ -279,26 +263,17 @@ class Coordination:
             return Reply(send=[card(f"{state} Panel: {texts.enrolment_line(counts)}.",
                                     texts.next_step(counts, latest))])
         items = len(await ballot_items(session, current))
-        rows = (await session.execute(
-            select(Participant.pseudonym, Participant.status, Ballot.submitted_at,
-                   func.count(Rating.id))
-            .outerjoin(Ballot, (Ballot.participant_id == Participant.id)
-                       & (Ballot.round_id == current.id))
-            .outerjoin(Rating, Rating.ballot_id == Ballot.id)
-            .where(Participant.study_id == self.study_id)
-            .group_by(Participant.pseudonym, Participant.status, Ballot.submitted_at)
-            .order_by(Participant.pseudonym))).all()
         groups: dict[str, list[str]] = {"submitted": [], "in progress": [], "not started": [],
                                         "not active": []}
-        for pseudonym, status, submitted_at, answered in rows:
-            if status != "active":
-                groups["not active"].append(f"{pseudonym} ({status})")
-            elif submitted_at is not None:
-                groups["submitted"].append(pseudonym)
-            elif answered:
-                groups["in progress"].append(f"{pseudonym} {answered}/{items}")
+        for expert in await panel.ballot_states(session, self.study_id, current.id):
+            if expert.status != "active":
+                groups["not active"].append(f"{expert.pseudonym} ({expert.status})")
+            elif expert.submitted_at is not None:
+                groups["submitted"].append(expert.pseudonym)
+            elif expert.answered:
+                groups["in progress"].append(f"{expert.pseudonym} {expert.answered}/{items}")
             else:
-                groups["not started"].append(pseudonym)
+                groups["not started"].append(expert.pseudonym)
         lines = [f"{name.capitalize()} ({len(members)}): {', '.join(members) or '–'}"
                  for name, members in groups.items()]
         deadline = texts.format_time(current.deadline, self.spec.study.timezone)
@@ -377,9 +352,7 @@ class Coordination:
             raise InvalidValue("Use: /add <domain> | <statement text>")
         new_domain = domain.startswith("+")
         domain = domain[1:].strip() if new_domain else domain
-        known = list(dict.fromkeys((await session.scalars(
-            select(Statement.domain).where(Statement.study_id == self.study_id)
-            .order_by(Statement.position))).all()))
+        known = await revisions.domains(session, self.study_id)
         match = next((d for d in known if d.casefold() == domain.casefold()), None)
         if match is None and not new_domain and not is_blank(domain):
             return Reply(send=[card(
@@ -388,8 +361,7 @@ class Coordination:
                 f"/add +{domain} | {text.strip()[:80]}{'…' if len(text.strip()) > 80 else ''}")])
         version = await revisions.add_statement(session, self.study_id, match or domain, text,
                                                 now)
-        code = await session.scalar(select(Statement.code).where(
-            Statement.id == version.statement_id))
+        code = await revisions.statement_code(session, version)
         return Reply(send=[card(f"Added {code} ({match or domain}) for round "
                                 f"{version.created_for_round}: {version.text} /revise {code} or "
                                 f"/drop {code} change it before the round opens; /preview shows "

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Document, Reply, Section, card
 from bot.dialogue import arguments, texts
 from bot.dialogue.coordination import Coordination
+from engine import rounds
 from engine.models import Round
 from engine.report.moderation import (
     list_comments,
@@ -48,8 +48,7 @@ async def report(coordination: Coordination, session: AsyncSession, args: str,
 async def default_comments_round(session: AsyncSession, study_id: str) -> Round | None:
     """The round a coordinator reads comments of when revising: the last closed one (its
     comments are the feedback of the next round); before any round closed, the open one."""
-    closed = await session.scalar(select(Round).where(
-        Round.study_id == study_id, Round.status == "closed").order_by(Round.number.desc()))
+    closed = await rounds.round_by_status(session, study_id, "closed")
     return closed or await moderation_round(session, study_id)
 
 

@@ -15,18 +15,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Reply, card
 from bot.delivery.outbox import enqueue
 from bot.dialogue import texts
 from bot.dialogue.coordination import Coordination
-from engine import ballots, rounds, schedule
+from engine import outbox, rounds, schedule
 from engine.errors import ConcurrentChange, InvalidValue, RoundNotOpen
 from engine.locks import hold_study
-from engine.models import OutboxMessage, Participant, Round
-from engine.panel import seconds_per_statement
+from engine.models import Round
+from engine.panel import incomplete_ballots, seconds_per_statement
 
 
 async def _open_round(coordination: Coordination, session: AsyncSession) -> Round:
@@ -34,20 +33,6 @@ async def _open_round(coordination: Coordination, session: AsyncSession) -> Roun
     if current is None:
         raise RoundNotOpen("No round is open, so there is no deadline to move or remind of.")
     return current
-
-
-async def _incomplete(session: AsyncSession, study_id: str) -> list[tuple[Participant,
-                                                                         ballots.Progress]]:
-    """Active, reachable experts whose ballot in the open round is not submitted."""
-    experts = (await session.scalars(select(Participant).where(
-        Participant.study_id == study_id, Participant.status == "active",
-        Participant.unreachable_since.is_(None)).order_by(Participant.id))).all()
-    found = []
-    for expert in experts:
-        progress = await ballots.progress(session, expert.id)
-        if progress.submitted_at is None:
-            found.append((expert, progress))
-    return found
 
 
 async def extend(coordination: Coordination, session: AsyncSession, args: str,
@@ -69,7 +54,7 @@ async def extend(coordination: Coordination, session: AsyncSession, args: str,
     await schedule.move_deadline(session, current, deadline, now)
     await schedule.plan_round(session, coordination.spec, current, now)
     told = 0
-    for expert, _ in await _incomplete(session, coordination.study_id):
+    for expert, _ in await incomplete_ballots(session, coordination.study_id):
         zone = coordination.context.zone(expert.timezone)
         await enqueue(session, coordination.study_id, "deadline_moved",
                       [texts.deadline_moved(current.number, deadline, zone)],
@@ -84,8 +69,7 @@ async def extend(coordination: Coordination, session: AsyncSession, args: str,
 
 async def _last_nudge(session: AsyncSession, study_id: str) -> int | None:
     """The newest reminder queued by /nudge (its outbox id)."""
-    return await session.scalar(select(func.max(OutboxMessage.id)).where(
-        OutboxMessage.dedupe_key.startswith(f"nudge-now:{study_id}:", autoescape=True)))
+    return await outbox.newest(session, f"nudge-now:{study_id}:")
 
 
 async def nudge(coordination: Coordination, session: AsyncSession, args: str,
@@ -101,7 +85,7 @@ async def nudge(coordination: Coordination, session: AsyncSession, args: str,
                            "first, or close the round.")
     quiet = schedule.QuietHours.parse(coordination.spec.schedule.quiet_hours)
     sent = resting = 0
-    for expert, progress in await _incomplete(session, coordination.study_id):
+    for expert, progress in await incomplete_ballots(session, coordination.study_id):
         zone = coordination.context.zone(expert.timezone)
         if quiet.end_of_quiet(now, zone) is not None:
             resting += 1

@@ -29,10 +29,10 @@ from bot.delivery import outbox
 from bot.dialogue import closing, texts
 from bot.dialogue.context import StudyContext
 from bot.dialogue.coordination import Coordination
-from engine import ballots, rounds, schedule
+from engine import ballots, panel, rounds, schedule
 from engine.errors import DelphiError
 from engine.locks import hold_study
-from engine.models import Participant, ScheduledTask
+from engine.models import ScheduledTask
 from engine.panel import seconds_per_statement
 from engine.round_reading import RoundReading
 
@@ -166,7 +166,7 @@ class Scheduler:
         """Nudge one expert if it is still useful: round open, deadline ahead, ballot not
         submitted, expert reachable and not in their quiet hours (else postpone or skip)."""
         current = await rounds.open_round_or_none(session, self.study_id)
-        participant = await session.get(Participant, task.participant_id)
+        participant = await panel.participant(session, task.participant_id)
         reason: str | None = None
         if current is None or current.id != task.round_id:
             reason = "skipped:closed"

@@ -16,8 +16,6 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from adapters.memory import MemoryChat, MemoryMessenger
 from adapters.memory.chat import PLATFORM, ShownMessage
 from bot.app.failures import CommandError
@@ -29,15 +27,14 @@ from bot.dialogue.conductor import Conductor
 from bot.dialogue.context import Coordinators, StudyContext
 from bot.dialogue.scheduler import Scheduler
 from bot.tools.simulation import Expert, Panel, PanelFile, load_panel_file
+from engine import outbox, rounds
 from engine.ballots import ballot_items
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.exports import export_files
 from engine.loading import load_study
-from engine.models import OutboxMessage, Round, RoundResult, Statement, StatementVersion
 from engine.report import build_report
 from engine.schema import upgrade
-from engine.statement_statistics import StatementStatistics
 from engine.studyfile import StudyFile, describe, parse_study
 from engine.verdict import Verdict, VerdictRules
 
@@ -267,7 +264,7 @@ class Demo:
             code = line.split(",")[1].split(".")[0]
             counts[code] = counts.get(code, 0) + 1
         async with self.store.transaction() as session:
-            draft = await session.scalar(select(Round).where(Round.status == "draft"))
+            draft = await rounds.round_by_status(session, self.spec.study.id, "draft")
         if draft is None:
             return []
         async with self.store.transaction() as session:
@@ -301,16 +298,8 @@ class Demo:
         """One row of the demo's table: the verdicts after the round (engine.verdict)."""
         rules = VerdictRules.of(self.spec)
         async with self.store.transaction() as session:
-            results = [StatementStatistics.from_row(row, round_number, code, version)
-                       for code, version, row in (await session.execute(
-                           select(Statement.code, StatementVersion.version, RoundResult)
-                           .join(Round, Round.id == RoundResult.round_id)
-                           .join(StatementVersion,
-                                 StatementVersion.id == RoundResult.statement_version_id)
-                           .join(Statement, Statement.id == StatementVersion.statement_id)
-                           .where(Round.number == round_number))).all()]
-            nudged = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
-                OutboxMessage.kind == "nudge", OutboxMessage.status == "delivered")) or 0
+            results = await rounds.stored_statistics(session, self.spec.study.id, round_number)
+            nudged = await outbox.delivered(session, "nudge")
         kinds = [result.verdict(rules) for result in results]
         earlier = sum(row[-1] for row in self.tallies)
         tally = (round_number, len(kinds), kinds.count(Verdict.ENDORSED),

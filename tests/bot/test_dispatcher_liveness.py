@@ -16,12 +16,13 @@ from sqlalchemy import select, text
 from adapters.memory import MemoryMessenger
 from bot.chat.cards import Card, Document, card
 from bot.delivery.dispatcher import Dispatcher
-from bot.delivery.liveness import NAMESPACE, PREFIX, WorkerLock, lock_key, worker_id
+from bot.delivery.liveness import PREFIX, WorkerLock, lock_key, worker_id
 from bot.delivery.outbox import enqueue
 from bot.delivery.pacing import PacingPolicy
 from engine.clock import ManualClock
 from engine.db import Store
 from engine.enrolment import PlatformUser, create_invites, redeem_invite
+from engine.locks import NAMESPACE
 from engine.models import OutboxMessage
 from tests.conftest import Backend
 from tests.engine.helpers import loaded
