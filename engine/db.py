@@ -61,7 +61,7 @@ def _prepare_sqlite_file(url: str) -> None:
         os.close(fd)
 
 
-def _configure_sqlite(engine: AsyncEngine, begin: str = "BEGIN IMMEDIATE") -> None:
+def _configure_sqlite(engine: AsyncEngine, begin: str = sqlite_driver.BEGIN_WRITE) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred).
@@ -72,6 +72,8 @@ def _configure_sqlite(engine: AsyncEngine, begin: str = "BEGIN IMMEDIATE") -> No
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        if isinstance(dbapi_connection, sqlite_driver.InLoopConnection):
+            dbapi_connection.write_wait_s = SQLITE_BUSY_TIMEOUT_MS / 1000
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -155,6 +157,10 @@ class Store:
         self.engine = engine
         self._snapshots = snapshots
         self.sqlite = engine.dialect.name == "sqlite"
+        # The in-loop driver waits for another process's write lock itself, so a
+        # transaction need not begin in a trip of its own (engine.sqlite_driver).
+        self._begins_on_first_statement = isinstance(engine.dialect,
+                                                     sqlite_driver.InLoopSQLiteDialect)
         # Per-database memo for data that cannot change once written (an open round's
         # ballot); sessions reach it through ``session.info["memo"]``.
         self.memo: dict[Any, Any] = {}
@@ -208,7 +214,8 @@ class Store:
             # back) and close together. This runs once per button press.
             session = self._sessions()
             try:
-                await _begin_immediate(session)
+                if not self._begins_on_first_statement:
+                    await _begin_immediate(session)
                 yield session
             except BaseException:
                 await session.run_sync(_end, commit=False)
@@ -236,9 +243,10 @@ def _end(session: Session, commit: bool) -> None:
 
 
 async def _begin_immediate(session: AsyncSession) -> None:
-    """Take SQLite's write lock (the ``begin`` hook issues BEGIN IMMEDIATE), retrying
-    with asynchronous sleeps while another process holds it, for up to
-    SQLITE_BUSY_TIMEOUT_MS; the event loop keeps serving everyone meanwhile."""
+    """Take SQLite's write lock through aiosqlite (the ``begin`` hook issues BEGIN
+    IMMEDIATE), retrying with asynchronous sleeps while another process holds it, for up
+    to SQLITE_BUSY_TIMEOUT_MS; the event loop keeps serving everyone meanwhile. (The
+    in-loop driver waits the same way inside the first statement's own trip.)"""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
     pause = 0.005

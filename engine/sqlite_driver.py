@@ -13,7 +13,9 @@ Running SQLite on the loop's thread is safe here because nothing in it waits lon
 - writers inside this process queue on the Store's asyncio lock, so a statement never
   waits for another of our transactions;
 - the only wait left is another process's write (a ``delphi invite`` or ``participant
-  erase`` run beside the bot), which lasts milliseconds and is bounded by busy_timeout.
+  erase`` run beside the bot), which lasts milliseconds: ``BEGIN IMMEDIATE`` waits for it
+  asynchronously, retrying while the loop serves everyone else (:meth:`_Cursor._begin`),
+  so a transaction takes the write lock with its first statement, in the same trip.
 
 The dialect is SQLAlchemy's own pysqlite one (the standard library's ``sqlite3``),
 declared usable by the asyncio extension: AsyncSession runs its sync work in a greenlet
@@ -23,7 +25,9 @@ URLs keep aiosqlite's threads for anyone who prefers them.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import pool
@@ -33,6 +37,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
 DRIVER = "delphi_inloop"
+BEGIN_WRITE = "BEGIN IMMEDIATE"
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 async def _already_done() -> None:
@@ -46,9 +52,29 @@ class _Cursor(sqlite3.Cursor):
         # AsyncConnection.execute insists that the driver awaited something (it guards
         # against sync drivers used by mistake); hand it an awaitable that completes at
         # once: a greenlet switch, no trip through the event loop.
-        if in_greenlet():
-            await_(_already_done())
+        if not in_greenlet():
+            return super().execute(sql, parameters)
+        await_(_already_done())
+        if sql == BEGIN_WRITE:
+            return self._begin(sql)
         return super().execute(sql, parameters)
+
+    def _begin(self, sql: str) -> Any:
+        """Take SQLite's write lock, waiting asynchronously while another process holds
+        it (sleeps on the event loop, which keeps serving everyone), for up to the
+        connection's ``write_wait_s``."""
+        wait = self.connection.write_wait_s if isinstance(self.connection,
+                                                          InLoopConnection) else 0.0
+        give_up = time.monotonic() + wait
+        pause = 0.005
+        while True:
+            try:
+                return super().execute(sql)
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode not in _BUSY or time.monotonic() + pause > give_up:
+                    raise
+            await_(asyncio.sleep(pause))
+            pause = min(pause * 2, 0.1)
 
     async def _async_soft_close(self) -> None:
         """Called by SQLAlchemy's asyncio results on every driver cursor before the rows
@@ -56,7 +82,10 @@ class _Cursor(sqlite3.Cursor):
         fetched). A sqlite3 cursor is read on this same thread, so there is nothing to do."""
 
 
-class _Connection(sqlite3.Connection):
+class InLoopConnection(sqlite3.Connection):
+    # How long BEGIN IMMEDIATE waits for another process's write lock (engine.db sets it).
+    write_wait_s = 0.0
+
     def cursor(self, factory: Any = _Cursor) -> Any:
         return super().cursor(factory)
 
@@ -69,7 +98,7 @@ class InLoopSQLiteDialect(SQLiteDialect_pysqlite):
 
     def create_connect_args(self, url: URL) -> Any:
         args, options = super().create_connect_args(url)
-        options["factory"] = _Connection  # cursors that answer the asyncio extension
+        options["factory"] = InLoopConnection  # cursors that answer the asyncio extension
         return args, options
 
     @classmethod

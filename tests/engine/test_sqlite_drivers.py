@@ -144,8 +144,8 @@ async def test_a_write_lock_held_too_long_is_an_error_not_a_hang(
         await loaded(store, clock.now())
         async with write_lock_held_elsewhere(path, seconds=1.5):
             with pytest.raises(OperationalError, match="locked"):
-                async with store.transaction():
-                    pass
+                async with store.transaction() as session:  # the lock comes with a statement
+                    await session.execute(text("SELECT 1"))
         async with store.transaction() as session:  # free again: works
             assert await session.scalar(select(func.count()).select_from(Rating)) == 0
     finally:
