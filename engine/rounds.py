@@ -48,6 +48,12 @@ async def round_by_status(session: AsyncSession, study_id: str, status: str) -> 
     return await session.scalar(_ROUND_BY_STATUS[status], {"study_id": study_id})
 
 
+async def status_of(session: AsyncSession, study_id: str, number: int) -> str | None:
+    """Round ``number``'s status (draft, open, closed); None when there is no such round."""
+    return await session.scalar(select(Round.status).where(
+        Round.study_id == study_id, Round.number == number))
+
+
 async def open_round_or_none(session: AsyncSession, study_id: str) -> Round | None:
     return await round_by_status(session, study_id, "open")
 

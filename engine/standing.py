@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine import rounds
 from engine.db import in_one_trip, upsert_statement
 from engine.errors import NotEnrolled, ParticipantInactive, RoundClosed, RoundNotOpen, Step
 from engine.models import (
@@ -103,9 +104,7 @@ async def button_round(session: AsyncSession, expert: Standing,
     ensure_active(expert)
     current = expert.round
     if round_number is not None and (current is None or current.number != round_number):
-        status = await session.scalar(select(Round.status).where(
-            Round.study_id == expert.study_id, Round.number == round_number))
-        if status == "closed":
+        if await rounds.status_of(session, expert.study_id, round_number) == "closed":
             raise RoundClosed(f"Round {round_number} has closed; this button no longer works. "
                               "Send ", Step("ballot"), " for the current round.")
         raise RoundNotOpen(f"Round {round_number} is not open, so this button does nothing "

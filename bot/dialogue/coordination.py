@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import actions
@@ -28,9 +27,6 @@ from engine.errors import DelphiError, InvalidValue, RoundNotOpen
 from engine.exports import export_files
 from engine.feedback import statement_feedback
 from engine.locks import hold_study
-from engine.models import (
-    Round,
-)
 from engine.numbers import fmt, iqr_range
 from engine.panel import enrolment_counts
 from engine.visible import is_blank
@@ -172,11 +168,9 @@ class Coordination:
         await hold_study(session, self.study_id)
         current = await rounds.open_round_or_none(session, self.study_id)
         if current is None or current.number != action.round:
-            closed = await session.scalar(select(Round.id).where(
-                Round.study_id == self.study_id, Round.number == action.round,
-                Round.status == "closed"))
+            closed = await rounds.status_of(session, self.study_id, action.round) == "closed"
             raise RoundNotOpen(f"Round {action.round} was already closed; nothing was changed."
-                               if closed is not None else f"Round {action.round} is not open; "
+                               if closed else f"Round {action.round} is not open; "
                                "nothing was changed.")
         outcome = await self.closer.close(
             session, now, actor(event), session.info.pop(closing.READ_BEFORE, None))
