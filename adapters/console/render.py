@@ -9,6 +9,7 @@ from __future__ import annotations
 import textwrap
 
 from bot.chat.cards import Button, Card
+from bot.chat.text import spell
 
 WIDTH = 78
 
@@ -22,11 +23,12 @@ def render(card: Card) -> str:
     if card.heading:
         lines += [card.heading, "-" * min(WIDTH, len(card.heading))]
     for section in card.sections:
+        text = spell(section.text)
         if section.style == "mono":
-            lines += section.text.splitlines()
+            lines += text.splitlines()
         else:
             prefix = "  > " if section.style == "quote" else ""
-            for paragraph in section.text.splitlines() or [""]:
+            for paragraph in text.splitlines() or [""]:
                 lines += textwrap.wrap(paragraph, WIDTH - len(prefix),
                                        initial_indent=prefix, subsequent_indent=prefix) or [""]
         lines.append("")

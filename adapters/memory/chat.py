@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from bot.chat.cards import Button, Card, Document, Reply
+from bot.chat.cards import TOAST_LIMIT, Button, Card, Document, Reply
 from bot.chat.events import Command, Event, Joined, Pressed, Texted
 from bot.chat.ports import Dialogue
+from bot.chat.text import spell
 from engine.enrolment import PlatformUser
 
 PLATFORM = "memory"
@@ -49,7 +50,7 @@ class MemoryChat:
     async def _handle(self, event: Event, pressed: ShownMessage | None = None) -> Reply:
         reply = await self.dialogue.handle(event)
         if reply.toast:
-            self.toasts.append(reply.toast)
+            self.toasts.append(spell(reply.toast)[:TOAST_LIMIT])
         if reply.edit is not None and pressed is not None:
             pressed.history.append(pressed.card)
             pressed.card = reply.edit

@@ -52,6 +52,7 @@ from adapters.slack.render import (
     COMMENT_BLOCK,
     COMMENT_CALLBACK,
     COMMENT_INPUT,
+    SLASH_COMMAND,
     comment_modal,
     home_view,
     notice_text,
@@ -68,7 +69,7 @@ from engine.visible import is_blank
 
 log = logging.getLogger(__name__)
 
-COMMAND = "/delphi"
+COMMAND = SLASH_COMMAND
 EVENTS_PATH = "/slack/events"
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_HOST = "127.0.0.1"  # Slack needs https: a reverse proxy terminates TLS in front

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from bot.chat.cards import PHONE_LIMIT, Button, Card, Prompt, Section
-from bot.chat.commands import NAMES
 from bot.chat.splitting import split_text
+from bot.chat.text import Words, spell
 
 Block = dict[str, Any]
 
@@ -40,11 +39,8 @@ ACTION_PREFIX = "delphi."
 COMMENT_CALLBACK = "delphi_comment"
 COMMENT_BLOCK = "comment"
 COMMENT_INPUT = "text"
-
-# The conductor names commands the Telegram way (/ballot); in Slack they are /delphi ballot.
-_COMMAND_NAMES = "|".join(sorted(NAMES, key=len, reverse=True))
-_COMMAND = re.compile(rf"(?<![\w/])/({_COMMAND_NAMES})\b")
-
+# The app's one slash command; the chat commands are its first word (``/delphi ballot``).
+SLASH_COMMAND = "/delphi"
 
 @dataclass(frozen=True)
 class SlackMessage:
@@ -64,15 +60,14 @@ def unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def slack_commands(text: str) -> str:
-    """``/ballot`` -> ``/delphi ballot`` (``/start`` -> ``/delphi``): what a Slack user types."""
-    return _COMMAND.sub(lambda m: "/delphi" if m.group(1) == "start" else
-                        f"/delphi {m.group(1)}", text)
+def slack_command(name: str) -> str:
+    """What a Slack user types for a command: ``/delphi ballot`` (``/delphi`` for start)."""
+    return SLASH_COMMAND if name == "start" else f"{SLASH_COMMAND} {name}"
 
 
-def notice_text(text: str) -> str:
+def notice_text(text: Words) -> str:
     """A one-line notice (a refusal shown ephemerally) as mrkdwn."""
-    return escape(slack_commands(text))
+    return escape(spell(text, slack_command))
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -122,7 +117,7 @@ def _fit(text: str, style: str, limit: int) -> list[str]:
 
 def section_texts(section: Section) -> list[str]:
     """One neutral section as one or more mrkdwn section texts."""
-    text = section.text if section.style == "quote" else slack_commands(section.text)
+    text = spell(section.text, slack_command)
     return _fit(text, section.style, min(SECTION_TEXT_LIMIT, PHONE_LIMIT) - 116)
 
 
@@ -182,8 +177,9 @@ def _block_chars(block: Block) -> int:
 
 def _fallback(card: Card, part: int) -> str:
     """Notification text: the heading (or first section), escaped like everything else."""
-    first = card.heading or next((s.text for s in card.sections if s.text.strip()), "")
-    text = _shorten(slack_commands(first), FALLBACK_LIMIT) or "Delphi study"
+    texts = (spell(s.text, slack_command) for s in card.sections)
+    first = card.heading or next((text for text in texts if text.strip()), "")
+    text = _shorten(first, FALLBACK_LIMIT) or "Delphi study"
     return escape(text if part == 0 else f"{text} (continued)")
 
 

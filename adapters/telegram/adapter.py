@@ -28,9 +28,10 @@ from telegram.ext import (
 
 from adapters.telegram.render import render
 from adapters.telegram.settings import TelegramSection
-from bot.chat.cards import Card, Document, Reply
+from bot.chat.cards import TOAST_LIMIT, Card, Document, Reply
 from bot.chat.events import Attached, Command, Event, Joined, Pressed, Texted
 from bot.chat.ports import DeliveryError, Dialogue
+from bot.chat.text import spell
 from engine.enrolment import PlatformUser
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ class TelegramAdapter:
     @staticmethod
     async def _answer(query: CallbackQuery, text: str | None, alert: bool = False) -> None:
         try:
-            await query.answer(text=text and text[:200], show_alert=alert)
+            await query.answer(text=text and text[:TOAST_LIMIT], show_alert=alert)
         except BadRequest as error:
             if not _harmless(error):
                 raise
@@ -252,7 +253,7 @@ class TelegramAdapter:
         query = update.callback_query
         chat = update.effective_chat
         if query is not None:
-            await self._answer(query, reply.toast or None, reply.alert)
+            await self._answer(query, spell(reply.toast or "") or None, reply.alert)
             if reply.edit is not None and isinstance(query.message, Message):
                 await self._edit(query.message, reply.edit)
         if chat is not None:

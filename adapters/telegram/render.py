@@ -13,6 +13,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.chat.cards import PHONE_LIMIT, Card, Section
 from bot.chat.splitting import split_text
+from bot.chat.text import spell
 
 MESSAGE_LIMIT = 4096
 # Room for the tags around one section's text (<blockquote>...</blockquote> etc.).
@@ -36,7 +37,7 @@ class TelegramMessage:
 def _section_pieces(section: Section) -> list[str]:
     opening, closing = _TAGS[section.style]
     return [f"{opening}{html.escape(piece, quote=False)}{closing}"
-            for piece in split_text(section.text, min(SECTION_LIMIT, PHONE_SECTION))]
+            for piece in split_text(spell(section.text), min(SECTION_LIMIT, PHONE_SECTION))]
 
 
 def keyboard(card: Card) -> InlineKeyboardMarkup | None:

@@ -2,7 +2,8 @@
 
 All text here is plain, unescaped text; each adapter escapes it for its own markup
 (Telegram HTML, Slack mrkdwn), so user-written text can never inject formatting,
-mentions or links into another expert's chat.
+mentions or links into another expert's chat. Text that names a command is a
+:class:`bot.chat.text.Text`, which each adapter spells its own way.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bot.chat.text import Words, spell, words_from_json, words_to_json
+
 Style = Literal["plain", "bold", "italic", "quote", "mono"]
 
 # The longest message an expert should have to read on a phone (characters). Adapters
 # split a longer card into several messages at section boundaries, buttons on the last.
 PHONE_LIMIT = 1500
+# The longest answer to a button press (Telegram's limit for answerCallbackQuery).
+TOAST_LIMIT = 200
 
 
 @dataclass(frozen=True)
 class Section:
-    text: str
+    text: Words
     style: Style = "plain"
 
 
@@ -58,13 +63,13 @@ class Card:
     def plain_text(self) -> str:
         """The card as a person would read it without formatting (for logs and tests)."""
         parts = [self.heading] if self.heading else []
-        parts += [s.text for s in self.sections]
+        parts += [spell(s.text) for s in self.sections]
         return "\n\n".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "heading": self.heading,
-            "sections": [[s.text, s.style] for s in self.sections],
+            "sections": [[words_to_json(s.text), s.style] for s in self.sections],
             "buttons": [[[b.label, b.data] for b in row] for row in self.buttons],
         }
         if self.image is not None:
@@ -79,7 +84,8 @@ class Card:
         image = data.get("image")
         return cls(
             heading=data.get("heading"),
-            sections=tuple(Section(text, style) for text, style in data["sections"]),
+            sections=tuple(Section(words_from_json(text), style)
+                           for text, style in data["sections"]),
             buttons=tuple(tuple(Button(label, d) for label, d in row)
                           for row in data["buttons"]),
             image=Picture(image[0], base64.b64decode(image[1])) if image else None,
@@ -87,9 +93,9 @@ class Card:
         )
 
 
-def card(*texts: str | Section, heading: str | None = None,
+def card(*texts: Words | Section, heading: str | None = None,
          buttons: tuple[tuple[Button, ...], ...] = ()) -> Card:
-    """Shorthand: strings become plain sections."""
+    """Shorthand: strings and Texts become plain sections."""
     sections = tuple(t if isinstance(t, Section) else Section(t) for t in texts)
     return Card(sections=sections, buttons=buttons, heading=heading)
 
@@ -122,7 +128,7 @@ class Reply:
     messages to the same chat, in order.
     """
 
-    toast: str | None = None
+    toast: Words | None = None
     edit: Card | None = None
     send: list[Card] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)

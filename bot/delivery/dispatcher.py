@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 
 from bot.chat.cards import Card, Picture, card
 from bot.chat.ports import DeliveryError, Messenger
+from bot.chat.text import Step, say
 from bot.delivery.liveness import WorkerLock, lock_key
 from bot.delivery.outbox import cards_of, enqueue
 from bot.delivery.pacing import POLICIES, Pacer, PacingPolicy, pacers
@@ -372,6 +373,6 @@ class Dispatcher:
 def unreachable(pseudonym: str, reason: str) -> Card:
     """Told to the coordinators: an expert can no longer be reached (blocked the bot,
     account deactivated). Pseudonym only; the coordinator knows whom to ask."""
-    return card(f"Expert {pseudonym} can no longer be reached ({reason[:120]}). Messages to "
-                "them have stopped; they stay on the panel. If they come back (unblock the "
-                "bot, send /ballot), messages resume.")
+    return card(say(f"Expert {pseudonym} can no longer be reached ({reason[:120]}). Messages "
+                    "to them have stopped; they stay on the panel. If they come back (unblock "
+                    "the bot, send ", Step("ballot"), "), messages resume."))

@@ -20,6 +20,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.chat.text import Words, parts_of
 from engine.errors import InvalidValue
 
 MAX_DIGITS = 10
@@ -32,18 +33,18 @@ _RELATIVE = re.compile(r"\+?([0-9]{1,6})[ ]*([dh])", re.IGNORECASE)
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]+([0-9]{2}):([0-9]{2}))?")
 
 
-def number(text: str, low: int, high: int, usage: str) -> int:
+def number(text: str, low: int, high: int, usage: Words) -> int:
     """The whole number in ``text`` (ASCII digits), from ``low`` to ``high``.
 
     ``usage`` is the sentence for anything that is not such a number; a number out of
     range is told the range."""
     text = text.strip()
     if not _NUMBER.fullmatch(text):
-        raise InvalidValue(usage)
+        raise InvalidValue(*parts_of(usage))
     value = int(text)
     if not low <= value <= high:
-        raise InvalidValue(f"{usage} ({text} is not from {low} to {high}.)"
-                           if len(text) <= 6 else usage)
+        raise InvalidValue(*parts_of(usage), *((f" ({text} is not from {low} to {high}.)",)
+                                               if len(text) <= 6 else ()))
     return value
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Reply
 from bot.chat.events import Command
+from bot.chat.text import Step
 from bot.dialogue import relay, report_commands, schedule_commands
 from bot.dialogue.coordination import Coordination, actor
 from engine.audit import record_audit
@@ -72,7 +73,7 @@ async def run(coordination: Coordination, session: AsyncSession, event: Command,
               now: datetime) -> Reply:
     """Refuse a non-coordinator, take the lock the command needs, answer, audit."""
     name = event.name.lower()
-    coordination.require(event, f"/{name}")
+    coordination.require(event, Step(name))
     command = TABLE[name]
     if command.locking is Locking.STUDY:
         await hold_study(session, coordination.study_id)

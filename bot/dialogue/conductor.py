@@ -22,6 +22,7 @@ from bot.chat import actions
 from bot.chat.cards import Card, Prompt, Reply, card
 from bot.chat.commands import COORDINATOR_COMMANDS, EXPERT_COMMANDS
 from bot.chat.events import Attached, Command, Event, Joined, Pressed, Texted
+from bot.chat.text import Step, Words, say
 from bot.delivery import outbox
 from bot.dialogue import closing, commands, relay, texts
 from bot.dialogue.closing import RoundCloser
@@ -125,7 +126,8 @@ class Conductor:
             return await self.closer.read()
         return None
 
-    async def _refused(self, event: Event, refusal: Exception, now: datetime) -> Reply:
+    async def _refused(self, event: Event, refusal: actions.BadAction | DelphiError,
+                       now: datetime) -> Reply:
         try:
             async with self.store.transaction() as session:
                 if event.update_key is not None:
@@ -139,15 +141,15 @@ class Conductor:
                         _cause(error))
         if isinstance(refusal, actions.BadAction):
             log.info("bad button data from %s: %s", event.who.platform, refusal)
-            return self._refuse(event, "This button is not valid (it may be from an old "
-                                       "message). Send /ballot to continue.")
-        return self._refuse(event, str(refusal))
+            return self._refuse(event, say("This button is not valid (it may be from an old "
+                                           "message). Send ", Step("ballot"), " to continue."))
+        return self._refuse(event, say(*refusal.parts))
 
     @staticmethod
-    def _refuse(event: Event, sentence: str) -> Reply:
+    def _refuse(event: Event, sentence: Words) -> Reply:
         """A press is answered with an alert on the button; anything else in the chat."""
         if isinstance(event, Pressed):
-            return Reply(toast=sentence[:200], alert=True)
+            return Reply(toast=sentence, alert=True)
         return Reply(send=[card(sentence)])
 
     async def _dispatch(self, session: AsyncSession, event: Event, expert: Standing | None,
@@ -181,7 +183,7 @@ class Conductor:
             try:
                 state = await ballots.progress(session, expert)
             except DelphiError as refusal:
-                return card(str(refusal))
+                return card(say(*refusal.parts))
             return texts.progress_text(state, self.zone(expert.timezone))
 
     # --- helpers ----------------------------------------------------------------------
@@ -292,8 +294,8 @@ class Conductor:
                 return Reply(send=[texts.need_invite()])
             return Reply(send=await self._resume_enrolment(session, found))
         if name not in EXPERT_COMMANDS:
-            return Reply(send=[card(f"Unknown command /{name}. Send /help for the "
-                                          "list.")])
+            return Reply(send=[card(say(f"Unknown command /{name}. Send ", Step("help"),
+                                        " for the list."))])
         if name in ("ballot", "progress"):
             expert = self.expert(sender)
             ensure_active(expert)
@@ -320,15 +322,15 @@ class Conductor:
                             zone: str) -> Reply:
         zone = zone.strip()
         if not zone:
-            return Reply(send=[card(
-                f"Your time zone is {self.zone(participant.timezone)}. To change it send "
-                "e.g. /timezone Europe/Berlin (an IANA time zone name).")])
+            return Reply(send=[card(say(
+                f"Your time zone is {self.zone(participant.timezone)}. To change it send e.g. ",
+                Step("timezone"), " Europe/Berlin (an IANA time zone name)."))])
         if not known_time_zone(zone):
-            return Reply(send=[card(
-                f"Your time zone is {self.zone(participant.timezone)}. To change it send "
-                "e.g. /timezone Europe/Berlin (an IANA time zone name). "
+            return Reply(send=[card(say(
+                f"Your time zone is {self.zone(participant.timezone)}. To change it send e.g. ",
+                Step("timezone"), " Europe/Berlin (an IANA time zone name). "
                 f"{zone[:40]!r} is not a time zone name I know; try a region/city name "
-                "like America/New_York or Asia/Tokyo.")])
+                "like America/New_York or Asia/Tokyo."))])
         participant.timezone = zone
         return Reply(send=[card(f"Times are now shown in {zone}.")])
 

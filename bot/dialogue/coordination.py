@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.chat import actions
 from bot.chat.cards import Button, Card, Document, Reply, Section, card
 from bot.chat.events import Command, Event, Pressed
+from bot.chat.text import Step, say
 from bot.delivery.outbox import enqueue
 from bot.dialogue import arguments, closing, texts
 from bot.dialogue.context import StudyContext
@@ -53,11 +54,12 @@ class Coordination:
         self.spec = context.spec
         self.study_id = context.study_id
 
-    def require(self, event: Event, what: str) -> None:
+    def require(self, event: Event, what: str | Step) -> None:
         if event.who not in self.context.coordinators:
-            raise NotCoordinator(f"{what} is only for the study coordinators; nothing was "
-                                 "changed. To become one, send /whoami and ask whoever runs "
-                                 "the bot to add that id under [coordinators] in its config.")
+            raise NotCoordinator(what, " is only for the study coordinators; nothing was "
+                                 "changed. To become one, send ", Step("whoami"), " and ask "
+                                 "whoever runs the bot to add that id under [coordinators] in "
+                                 "its config.")
 
     async def audit_refusal(self, session: AsyncSession, event: Event, now: datetime) -> None:
         what = event.name if isinstance(event, Command) else "round control (button)"
@@ -87,10 +89,10 @@ class Coordination:
         counts = await enrolment_counts(session, self.study_id)
         minutes = int(deadline.timestamp() // 60) if deadline is not None else 0
         first = (" and freezes the consensus definition" if number == 1 else "")
-        return card(
+        return card(say(
             f"No expert is on the panel yet ({texts.enrolment_line(counts)}). Opening round "
             f"{number} now starts its deadline for nobody{first}. Open it anyway, or wait "
-            "until experts have joined (/status shows who has).",
+            "until experts have joined (", Step("status"), " shows who has)."),
             buttons=((Button(f"Open round {number} anyway",
                              actions.encode(actions.OpenRound(number, minutes))),),))
 
@@ -196,22 +198,22 @@ class Coordination:
         reached = sum(1 for o in outcomes if o.verdict.reached)
         head = (f"Round {round_number} results" if final
                 else f"Round {round_number} so far (live, not final)")
-        tail = [f"{reached} of {len(outcomes)} statements reached consensus."]
+        tail = say(f"{reached} of {len(outcomes)} statements reached consensus.")
         if final:
-            tail.append(f"Round {next_round} is prepared as a draft: revise, drop or add "
-                        "statements, then /openround." if next_round else
-                        "No further round: the study is complete"
-                        + (f" ({stopped.label})" if stopped else "") + ". Run the report.")
+            tail = say(tail, " ", say(f"Round {next_round} is prepared as a draft: revise, drop "
+                                      "or add statements, then ", Step("openround"), ".")
+                       if next_round else "No further round: the study is complete"
+                       + (f" ({stopped.label})" if stopped else "") + ". Run the report.")
         return Card(heading=head, sections=(Section("\n".join(lines), "mono"),
-                                            Section(" ".join(tail), "bold")))
+                                            Section(tail, "bold")))
 
     async def _endstudy(self, session: AsyncSession, args: str, now: datetime) -> Reply:
         """End the study between rounds (recorded as "the coordinator ended it")."""
         if args.lower() != "confirm":
-            return Reply(send=[card(
+            return Reply(send=[card(say(
                 "Ending the study removes the prepared next round; no further round can be "
                 "opened, the report states that the coordinator ended the study, and every "
-                "expert is told. Send /endstudy confirm to end it.")])
+                "expert is told. Send ", Step("endstudy"), " confirm to end it."))])
         last = await end_by_coordinator(session, self.study_id, now)
         recipients = [p.id for p in await panel.active_experts(session, self.study_id)]
         notice = texts.study_ended_by_coordinator(last)
@@ -227,7 +229,7 @@ class Coordination:
         current = await rounds.open_round_or_none(session, self.study_id)
         if current is None:
             raise RoundNotOpen("No round is open; the results of closed rounds are in the "
-                               "summary and in /export.")
+                               "summary and in ", Step("export"), ".")
         outcomes = await conclusion.live_results(session, self.study_id, current)
         return Reply(send=[self.results_card(current.number, outcomes, final=False)])
 
@@ -235,8 +237,8 @@ class Coordination:
         """The coordinator's live view of the open round: response counts, consensus so far."""
         current = await rounds.open_round_or_none(session, self.study_id)
         if current is None:
-            return card(f"{self.spec.study.title}: no round is open. /openround starts the "
-                        "next one.")
+            return card(say(f"{self.spec.study.title}: no round is open. ", Step("openround"),
+                            " starts the next one."))
         counts = await schedule.round_counts(session, current)
         live = self.results_card(current.number,
                                  await conclusion.live_results(session, self.study_id, current),
@@ -292,14 +294,15 @@ class Coordination:
                                "or the study has no further round).")
         items = await ballot_items(session, draft)
         if not items:
-            return Reply(send=[card(f"Round {draft.number} has no statements yet; /add or "
-                                    "/revise adds them.")])
-        position = arguments.number(args, 1, len(items), f"Use: /preview [1 to {len(items)}]"
-                                    ) if args else 1
+            return Reply(send=[card(say(f"Round {draft.number} has no statements yet; ",
+                                        Step("add"), " or ", Step("revise"), " adds them."))])
+        position = arguments.number(args, 1, len(items), say(
+            "Use: ", Step("preview"), f" [1 to {len(items)}]")) if args else 1
         returning = await self._returning(session, draft.number, items)
         days = self.spec.schedule.round_days
         intro = texts.round_opened(draft.number, len(items), returning,
-                                   f"<the deadline: {days} days after /openround by default>")
+                                   say(f"<the deadline: {days} days after ", Step("openround"),
+                                       " by default>"))
         listing = card(Section("\n".join(f"{i.position}. {i.code} ({i.domain}): "
                                          f"{texts.shorten(i.text, 90)}" for i in items)),
                        heading=f"Round {draft.number} draft: {len(items)} statements")
@@ -308,8 +311,9 @@ class Coordination:
         feedback = await statement_feedback(session, 0, self.study_id, item, groups)
         sample = texts.statement_card(self.spec, item, feedback,
                                       replies=self.spec.feedback.replies)
-        note = card(f"Above: what experts will get when round {draft.number} opens, card "
-                    f"{position} as an example (/preview <n> shows another). Nothing was sent.",
+        note = card(say(f"Above: what experts will get when round {draft.number} opens, card "
+                        f"{position} as an example (", Step("preview"), " <n> shows another). "
+                        "Nothing was sent."),
                     heading="Preview")
         return Reply(send=[listing, intro, sample, note])
 
@@ -319,7 +323,7 @@ class Coordination:
         code, _, rest = args.partition(" ")
         text, bar, reason = rest.rpartition("|") if "|" in rest else (rest, "", "")
         if not code or not text.strip() or (bar and not reason.strip()):
-            raise InvalidValue("Use: /revise <statement id> <new text> [| reason]")
+            raise InvalidValue("Use: ", Step("revise"), " <statement id> <new text> [| reason]")
         note = " ".join(reason.split()) or "revised by the steering committee"
         seen = await revisions.newest_wording(session, self.study_id, code)
         await hold_study(session, self.study_id)
@@ -331,7 +335,7 @@ class Coordination:
     async def _drop(self, session: AsyncSession, args: str, now: datetime) -> Reply:
         code, _, reason = args.partition(" ")
         if not code:
-            raise InvalidValue("Use: /drop <statement id> [reason]")
+            raise InvalidValue("Use: ", Step("drop"), " <statement id> [reason]")
         statement = await revisions.drop_statement(session, self.study_id, code, now,
                                                    None if is_blank(reason) else reason.strip())
         return Reply(send=[card(f"{code} dropped from round "
@@ -343,28 +347,31 @@ class Coordination:
         domain, bar, text = args.partition("|")
         domain = domain.strip()
         if not bar or not domain.removeprefix("+").strip() or not text.strip():
-            raise InvalidValue("Use: /add <domain> | <statement text>")
+            raise InvalidValue("Use: ", Step("add"), " <domain> | <statement text>")
         new_domain = domain.startswith("+")
         domain = domain[1:].strip() if new_domain else domain
         known = await revisions.domains(session, self.study_id)
         match = next((d for d in known if d.casefold() == domain.casefold()), None)
         if match is None and not new_domain and not is_blank(domain):
-            return Reply(send=[card(
+            return Reply(send=[card(say(
                 f"There is no domain {domain!r} yet (domains: {', '.join(known)}). Nothing was "
-                f"added. To create it, send the command again with a + before the domain: "
-                f"/add +{domain} | {text.strip()[:80]}{'…' if len(text.strip()) > 80 else ''}")])
+                "added. To create it, send the command again with a + before the domain: ",
+                Step("add"),
+                f" +{domain} | {text.strip()[:80]}{'…' if len(text.strip()) > 80 else ''}"))])
         version = await revisions.add_statement(session, self.study_id, match or domain, text,
                                                 now)
         code = await revisions.statement_code(session, version)
-        return Reply(send=[card(f"Added {code} ({match or domain}) for round "
-                                f"{version.created_for_round}: {version.text} /revise {code} or "
-                                f"/drop {code} change it before the round opens; /preview shows "
-                                "the round.")])
+        return Reply(send=[card(say(
+            f"Added {code} ({match or domain}) for round {version.created_for_round}: "
+            f"{version.text} ", Step("revise"), f" {code} or ", Step("drop"),
+            f" {code} change it before the round opens; ", Step("preview"),
+            " shows the round."))])
 
     # --- people and data ----------------------------------------------------------------
 
     async def _invite(self, session: AsyncSession, args: str, now: datetime) -> Reply:
-        count = arguments.number(args, 1, 200, "Use: /invite <number from 1 to 200>")
+        count = arguments.number(args, 1, 200,
+                                 say("Use: ", Step("invite"), " <number from 1 to 200>"))
         tokens = await enrolment.create_invites(session, self.study_id, count, now)
         lines = [self.context.invite_link(token) for token in tokens]
         return Reply(send=[card(

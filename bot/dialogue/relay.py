@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Card, Reply, Section, card
+from bot.chat.text import Step, Words, parts_of, say
 from bot.delivery.outbox import enqueue
 from bot.dialogue.context import StudyContext
 from bot.dialogue.coordination import Coordination
@@ -36,10 +37,10 @@ def _key(kind: str, study_id: str, who: int | str, text: str, update_key: str | 
     return f"{kind}:{study_id}:{who}:{origin}"
 
 
-def _checked(text: str, usage: str) -> str:
+def _checked(text: str, usage: Words) -> str:
     text = text.strip()
     if not text:
-        raise InvalidValue(usage)
+        raise InvalidValue(*parts_of(usage))
     if len(text) > MAX_MESSAGE:
         raise InvalidValue(f"Please keep a message under {MAX_MESSAGE} characters (this one "
                            f"has {len(text)}); send the rest in a second message.")
@@ -48,15 +49,15 @@ def _checked(text: str, usage: str) -> str:
 
 def question_card(pseudonym: str, text: str) -> Card:
     return card(Section(text, "quote"),
-                Section(f"Answer with /reply {pseudonym} <your answer>; the expert sees it "
-                        "from \"the study coordinators\", and you never see their account.",
-                        "italic"),
+                Section(say("Answer with ", Step("reply"), f" {pseudonym} <your answer>; the "
+                            "expert sees it from \"the study coordinators\", and you never see "
+                            "their account."), "italic"),
                 heading=f"Message from expert {pseudonym}")
 
 
 def answer_card(text: str) -> Card:
     return card(Section(text, "quote"),
-                Section("To answer, just write here (or use /ask).", "italic"),
+                Section(say("To answer, just write here (or use ", Step("ask"), ")."), "italic"),
                 heading="From the study coordinators")
 
 
@@ -64,8 +65,8 @@ async def to_coordinators(context: StudyContext, session: AsyncSession,
                           participant: Participant, text: str, update_key: str | None,
                           now: datetime) -> Reply:
     """Relay an expert's message to every coordinator under the expert's pseudonym."""
-    text = _checked(text, "Write your question after /ask, e.g. /ask How long should a "
-                          "comment be?")
+    text = _checked(text, say("Write your question after ", Step("ask"), ", e.g. ",
+                              Step("ask"), " How long should a comment be?"))
     coordinators = sorted(context.coordinators.ids)
     if not coordinators:
         return Reply(send=[card("No coordinator can be reached through the bot yet; please "
@@ -75,17 +76,17 @@ async def to_coordinators(context: StudyContext, session: AsyncSession,
     for platform, address in coordinators:
         await enqueue(session, context.study_id, "relay_question", [message],
                       f"{key}:{platform}:{address}", now, platform=platform, address=address)
-    return Reply(send=[card(f"Sent to the study coordinators under your code name "
-                            f"{participant.pseudonym}; their answer will come here. Your "
-                            "ballot is unchanged: /ballot continues it.")])
+    return Reply(send=[card(say(f"Sent to the study coordinators under your code name "
+                                f"{participant.pseudonym}; their answer will come here. Your "
+                                "ballot is unchanged: ", Step("ballot"), " continues it."))])
 
 
 async def reply(coordination: Coordination, session: AsyncSession, args: str,
                 now: datetime) -> Reply:
     """``/reply P07 <answer>``: back to the expert, through the outbox."""
     pseudonym, _, text = args.strip().partition(" ")
-    text = _checked(text, "Use: /reply <code name> <your answer>, e.g. /reply P07 Yes, "
-                          "please rate it as written.")
+    text = _checked(text, say("Use: ", Step("reply"), " <code name> <your answer>, e.g. ",
+                              Step("reply"), " P07 Yes, please rate it as written."))
     found = await participant_by_pseudonym(session, pseudonym.upper(), coordination.study_id)
     if not found:
         raise NotEnrolled(f"There is no expert {pseudonym!r} in this study; the code name is "

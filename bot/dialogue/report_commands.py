@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Document, Reply, Section, card
+from bot.chat.text import Step, say
 from bot.dialogue import arguments, texts
 from bot.dialogue.coordination import Coordination
 from engine import rounds
@@ -55,7 +56,7 @@ async def default_comments_round(session: AsyncSession, study_id: str) -> Round 
 async def comments(coordination: Coordination, session: AsyncSession, args: str,
                    now: datetime) -> Reply:
     if args.strip():
-        number = arguments.number(args, 1, 999, "Use: /comments [round number]")
+        number = arguments.number(args, 1, 999, say("Use: ", Step("comments"), " [round number]"))
     else:
         found = await default_comments_round(session, coordination.study_id)
         if found is None:
@@ -73,8 +74,9 @@ async def comments(coordination: Coordination, session: AsyncSession, args: str,
 
 async def _set(coordination: Coordination, session: AsyncSession, args: str,
                hidden: bool) -> Reply:
-    usage = (f"Use: /{'hide' if hidden else 'unhide'} <comment number>, e.g. "
-             f"/{'hide' if hidden else 'unhide'} 12 (see /comments).")
+    command = Step("hide" if hidden else "unhide")
+    usage = say("Use: ", command, " <comment number>, e.g. ", command, " 12 (see ",
+                Step("comments"), ").")
     given = args.strip().removeprefix("#").split(" ", 1)[0]
     comment_id = arguments.number(given, 1, arguments.MAX_ID, usage)
     comment = await set_hidden(session, coordination.study_id, comment_id, hidden)

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.cards import Reply, card
+from bot.chat.text import Step
 from bot.delivery.outbox import enqueue
 from bot.dialogue import texts
 from bot.dialogue.coordination import Coordination
@@ -38,8 +39,9 @@ async def _open_round(coordination: Coordination, session: AsyncSession) -> Roun
 async def extend(coordination: Coordination, session: AsyncSession, args: str,
                  now: datetime) -> Reply:
     if not args:
-        raise InvalidValue("Use: /extend <when>, e.g. /extend 3d (three more days), "
-                           "/extend 2026-12-01 or /extend 2026-12-01 18:00")
+        command = Step("extend")
+        raise InvalidValue("Use: ", command, " <when>, e.g. ", command, " 3d (three more days), ",
+                           command, " 2026-12-01 or ", command, " 2026-12-01 18:00")
     seen = await rounds.open_round_deadline(session, coordination.study_id)
     await hold_study(session, coordination.study_id)
     current = await _open_round(coordination, session)
@@ -77,12 +79,12 @@ async def nudge(coordination: Coordination, session: AsyncSession, args: str,
     seen = await _last_nudge(session, coordination.study_id)
     await hold_study(session, coordination.study_id)
     if await _last_nudge(session, coordination.study_id) != seen:
-        raise ConcurrentChange("The experts were just reminded by another coordinator's "
-                               "/nudge; nothing more was sent.")
+        raise ConcurrentChange("The experts were just reminded by another coordinator's ",
+                               Step("nudge"), "; nothing more was sent.")
     current = await _open_round(coordination, session)
     if current.deadline is not None and now >= current.deadline:
-        raise InvalidValue(f"The deadline of round {current.number} has passed; /extend it "
-                           "first, or close the round.")
+        raise InvalidValue(f"The deadline of round {current.number} has passed; ",
+                           Step("extend"), " it first, or close the round.")
     quiet = schedule.QuietHours.parse(coordination.spec.schedule.quiet_hours)
     sent = resting = 0
     for expert, progress in await incomplete_ballots(session, coordination.study_id):

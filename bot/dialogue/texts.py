@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.chat import actions
 from bot.chat.cards import PHONE_LIMIT, Button, Card, Section, card
+from bot.chat.text import Step, Words, say, spell
 from engine.ballots import BallotItem, Progress
 from engine.codec import version_key
 from engine.conclusion import Conclusion, StatementOutcome
@@ -75,9 +76,9 @@ def consent(spec: StudyFile) -> Card:
         Section("What is kept: your ratings and comments, under a code name instead of your "
                 "name. Your messenger account is kept apart from them, only to send you "
                 "messages, and never appears in feedback, exports or the report.", "italic"),
-        Section("Feedback is anonymous: other experts see the group's distribution and "
-                "comments without names. You can withdraw at any time with /withdraw.",
-                "italic"),
+        Section(say("Feedback is anonymous: other experts see the group's distribution and "
+                    "comments without names. You can withdraw at any time with ",
+                    Step("withdraw"), "."), "italic"),
         heading=spec.study.title,
         buttons=((Button("I agree to take part", actions.encode(actions.Consent(True))),
                   Button("I do not agree", actions.encode(actions.Consent(False)))),),
@@ -371,7 +372,7 @@ class Returning:
     open: int = 0        # no consensus yet, unchanged
 
 
-def round_opened(number: int, total: int, returning: Returning, deadline: str) -> Card:
+def round_opened(number: int, total: int, returning: Returning, deadline: Words) -> Card:
     """The first message of a round: how much, until when, and (round 2 on) why these
     statements come back: written when the round opens, so it is true."""
     parts = [(returning.open, "without consensus yet"),
@@ -379,12 +380,13 @@ def round_opened(number: int, total: int, returning: Returning, deadline: str) -
              (returning.stability, "asked again to check that the agreement holds"),
              (returning.new, "new")]
     why = "; ".join(f"{n} {words}" for n, words in parts if n)
-    text = (f"Round {number} is open: {total} statement{'s' if total != 1 else ''}, until "
-            f"{deadline}.")
+    text = say(f"Round {number} is open: {total} statement{'s' if total != 1 else ''}, until ",
+               deadline, ".")
     if why:
-        text += f" On the ballot: {why}. Each card shows the group's answers from the last round."
-    return card(text + " Tap a number to rate each statement; /ballot resumes where you left "
-                "off.")
+        text = say(text, f" On the ballot: {why}. Each card shows the group's answers from the "
+                   "last round.")
+    return card(say(text, " Tap a number to rate each statement; ", Step("ballot"),
+                    " resumes where you left off."))
 
 
 def enrolment_line(counts: EnrolmentCounts) -> str:
@@ -396,12 +398,12 @@ def enrolment_line(counts: EnrolmentCounts) -> str:
 
 def next_step(counts: EnrolmentCounts, latest: Round | None) -> Section:
     if counts.invited == 0:
-        hint = "Next: /invite <n> makes invite links to send to the experts."
+        hint = say("Next: ", Step("invite"), " <n> makes invite links to send to the experts.")
     elif latest is not None and latest.status == "draft":
-        hint = (f"Next: /preview shows round {latest.number} as the experts will see it; "
-                "/openround opens it.")
+        hint = say("Next: ", Step("preview"), f" shows round {latest.number} as the experts "
+                   "will see it; ", Step("openround"), " opens it.")
     else:
-        hint = "The study has no further round; /report writes the report."
+        hint = say("The study has no further round; ", Step("report"), " writes the report.")
     return Section(hint, "italic")
 
 
@@ -415,17 +417,22 @@ def whoami(platform: str, user_id: str, coordinator: bool) -> Card:
 
 
 def expert_help(coordinator: bool) -> Card:
-    text = ("Commands: /ballot continues your ballot at the first unanswered statement; "
-            "/progress shows how far you are; /withdraw leaves the study; /help shows this. "
-            "Rate each statement with the buttons; \"Comment\" adds a comment. A question "
-            "for the study coordinators: just write it here (or /ask <question>); they see "
-            "your code name, not your account. /timezone shows or sets your time zone.")
+    text = say("Commands: ", Step("ballot"), " continues your ballot at the first unanswered "
+               "statement; ", Step("progress"), " shows how far you are; ", Step("withdraw"),
+               " leaves the study; ", Step("help"), " shows this. Rate each statement with the "
+               "buttons; \"Comment\" adds a comment. A question for the study coordinators: "
+               "just write it here (or ", Step("ask"), " <question>); they see your code name, "
+               "not your account. ", Step("timezone"), " shows or sets your time zone.")
     if coordinator:
-        text += ("\n\nCoordinator commands: /status, /preview, /openround [deadline], "
-                 "/closeround, /extend <when>, /nudge, /results, /revise <id> <new text> "
-                 "[| reason], /drop <id> [reason], /add <domain> | <text>, /invite <n>, "
-                 "/comments [round], /hide <id>, /unhide <id>, /reply <P07> <answer>, /export, "
-                 "/report, /endstudy, /whoami.")
+        text = say(text, "\n\nCoordinator commands: ", Step("status"), ", ", Step("preview"),
+                   ", ", Step("openround"), " [deadline], ", Step("closeround"), ", ",
+                   Step("extend"), " <when>, ", Step("nudge"), ", ", Step("results"), ", ",
+                   Step("revise"), " <id> <new text> [| reason], ", Step("drop"),
+                   " <id> [reason], ", Step("add"), " <domain> | <text>, ", Step("invite"),
+                   " <n>, ", Step("comments"), " [round], ", Step("hide"), " <id>, ",
+                   Step("unhide"), " <id>, ", Step("reply"), " <P07> <answer>, ",
+                   Step("export"), ", ", Step("report"), ", ", Step("endstudy"), ", ",
+                   Step("whoami"), ".")
     return card(text)
 
 
@@ -496,7 +503,7 @@ def _summary_sections(head: Section, reached: Sequence[StatementOutcome], shown:
 
 
 def _length(sections: Sequence[Section], round_number: int) -> int:
-    return len(f"Round {round_number} summary") + sum(len(s.text) + 2 for s in sections)
+    return len(f"Round {round_number} summary") + sum(len(spell(s.text)) + 2 for s in sections)
 
 
 def study_ended_by_coordinator(last_round: int) -> Card:
@@ -508,9 +515,9 @@ def study_ended_by_coordinator(last_round: int) -> Card:
 
 # --- report and comment moderation (bot/dialogue/report_commands.py) --------------------------
 
-COMMENTS_HINT = ("Hidden comments are not shown to experts in the feedback; they stay in "
-                 "the export, marked. /hide <number> hides one, /unhide <number> shows it "
-                 "again.")
+COMMENTS_HINT = say("Hidden comments are not shown to experts in the feedback; they stay in "
+                    "the export, marked. ", Step("hide"), " <number> hides one, ",
+                    Step("unhide"), " <number> shows it again.")
 
 
 def comment_line(comment_id: int, code: str, version: int, text: str, hidden: bool,
@@ -554,10 +561,10 @@ def nudge(progress: Progress, zone: str, pace: float | None = None) -> Card:
     left = progress.total - progress.answered
     when = format_time(progress.deadline, zone)
     if left:
-        body = (f"Round {progress.round} closes {when}. You have {left} of {progress.total} "
-                f"statement{'s' if progress.total != 1 else ''} left to rate: "
-                f"{time_left(left, pace)}. /ballot or the button continues where you left "
-                "off.")
+        body: Words = say(f"Round {progress.round} closes {when}. You have {left} of "
+                          f"{progress.total} statement{'s' if progress.total != 1 else ''} left "
+                          f"to rate: {time_left(left, pace)}. ", Step("ballot"),
+                          " or the button continues where you left off.")
         label = "Continue rating"
     else:
         body = (f"Round {progress.round} closes {when}. You have rated every statement; "
@@ -576,9 +583,9 @@ def deadline_moved(round_number: int, deadline: datetime, zone: str) -> Card:
 def deadline_ask(round_number: int, submitted: int, panel: int) -> Card:
     """The coordinators' question when a round's deadline passes and the study says ask."""
     return card(
-        f"The deadline of round {round_number} has passed. {submitted} of {panel} experts "
-        "have submitted. Close the round now (results and summaries go out), or keep it "
-        "open with /extend <when>, e.g. /extend 3d.",
+        say(f"The deadline of round {round_number} has passed. {submitted} of {panel} experts "
+            "have submitted. Close the round now (results and summaries go out), or keep it "
+            "open with ", Step("extend"), " <when>, e.g. ", Step("extend"), " 3d."),
         heading=f"Round {round_number}: deadline reached",
         buttons=((Button("Close the round",
                          actions.encode(actions.CloseRound(round_number, True))),
@@ -620,7 +627,7 @@ def not_text(kind: str, prompt: str | None, captioned: bool) -> Card:
         lost += ", and neither can its caption"
     if prompt is not None:
         what = "comment" if prompt == "comment" else "answer"
-        return card(f"Please type your {what} as text: {lost}. Send it as a message, or "
-                    "/ballot to go on without it.")
-    return card(f"I can only read text and button presses: {lost}. Please use the buttons "
-                "to rate, or send /ballot to continue.")
+        return card(say(f"Please type your {what} as text: {lost}. Send it as a message, or ",
+                        Step("ballot"), " to go on without it."))
+    return card(say(f"I can only read text and button presses: {lost}. Please use the buttons "
+                    "to rate, or send ", Step("ballot"), " to continue."))

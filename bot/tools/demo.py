@@ -21,6 +21,7 @@ from adapters.memory.chat import PLATFORM, ShownMessage
 from bot.app.failures import CommandError
 from bot.app.outputs import write_files
 from bot.chat import actions
+from bot.chat.text import spell
 from bot.delivery.dispatcher import Dispatcher
 from bot.dialogue import texts
 from bot.dialogue.conductor import Conductor
@@ -144,7 +145,7 @@ class Demo:
     async def enrol(self) -> None:
         await self.coordinator.command("invite", str(len(self.panel.experts)))
         invite_card = self.coordinator.last
-        tokens = invite_card.sections[-1].text.split()
+        tokens = spell(invite_card.sections[-1].text).split()
         for expert, token in zip(self.panel.experts, tokens, strict=True):
             chat = self.messenger.chat(self.conductor, f"expert-{expert.index + 1:02d}",
                                        expert.name)
@@ -156,7 +157,7 @@ class Demo:
     async def _screen(self, chat: MemoryChat, expert: Expert) -> None:
         questions = {q.question: q for q in self.spec.screening}
         while chat.last.heading and chat.last.heading.startswith(texts.SCREENING_HEADING):
-            question = questions[chat.last.sections[0].text]
+            question = questions[spell(chat.last.sections[0].text)]
             if question.assigns_group:
                 answer = question.options[expert.index % len(question.options)]
             else:

@@ -19,6 +19,7 @@ from typing import TextIO
 
 from adapters.console.render import choices, render
 from adapters.memory import MemoryChat
+from bot.chat.text import spell
 from bot.tools.demo import Demo, example_study
 from engine.db import Store
 from engine.loading import load_study
@@ -145,7 +146,7 @@ async def run_pilot(study: Path | None, seed: int, out: TextIO = sys.stdout,
                 await load_study(session, spec, demo.clock.now())
             await demo.enrol()
             await demo.coordinator.command("invite", "1")
-            token = demo.coordinator.last.sections[-1].text.strip()
+            token = spell(demo.coordinator.last.sections[-1].text).strip()
             pilot = demo.messenger.chat(demo.conductor, "pilot", "Pilot")
             out.write(f"Piloting {spec.study.title}\n{HELP}\n\n")
             await pilot.command("start", token)

@@ -28,7 +28,7 @@ async def test_a_stranger_is_refused_every_coordinator_command_and_each_try_is_a
     stranger = MemoryMessenger().chat(conductor, "someone", "Mallory")
     for name in COORDINATOR_COMMANDS:
         reply = await stranger.command(name, "1")
-        assert f"/{name} is only for the study coordinators" in (reply.toast or "") + " ".join(
+        assert f"/{name} is only for the study coordinators" in str(reply.toast or "") + " ".join(
             c.plain_text() for c in reply.send), name
     async with store.transaction() as session:
         audited = (await session.execute(select(AuditEntry.action, AuditEntry.allowed))).all()

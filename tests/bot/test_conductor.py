@@ -136,11 +136,11 @@ async def test_refusals_answer_clearly_and_write_nothing(study: Study) -> None:
     reply = await expert.press_data("1|r|1|S01|9")  # no round open; 9 outside the scale
     assert reply.alert and reply.toast
     reply = await expert.press_data("garbage")
-    assert reply.alert and reply.toast and "not valid" in reply.toast
+    assert reply.alert and reply.toast and "not valid" in str(reply.toast)
     await study.coordinator.command("openround", "7d")
     await study.deliver()
     reply = await expert.press_data("1|r|1|S99|3")
-    assert reply.alert and reply.toast and "S99 is not on the ballot" in reply.toast
+    assert reply.alert and reply.toast and "S99 is not on the ballot" in str(reply.toast)
     reply = await expert.press_data("1|r|2|S01|3")
     assert reply.alert and reply.toast and "round 2 is not open" in reply.toast.lower()
     assert await count(study.store, Rating) == 0

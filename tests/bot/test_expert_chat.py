@@ -170,7 +170,7 @@ def test_the_consent_is_plain_and_the_declarations_are_called_so(finished: Demo)
     chat = finished.chats[0]
     card = next(card for shown in chat.messages for card in versions(shown)
                 if card.heading == finished.spec.study.title)  # type: ignore[attr-defined]
-    consent = "\n".join(s.text for s in card.sections[1:])  # type: ignore[attr-defined]
+    consent = "\n".join(str(s.text) for s in card.sections[1:])  # type: ignore[attr-defined]
     for jargon in ("table", "database", "pseudonym"):
         assert jargon not in consent.lower(), jargon
     assert "under a code name instead of your name" in consent

@@ -90,7 +90,7 @@ async def test_openround_with_no_expert_asks_first_and_the_button_opens_what_was
     assert await open_rounds(tiny) == 0
     stranger = tiny.chat("u-stranger", "Sam Stranger")
     refused = await stranger.press("Open round 1 anyway", tiny.coordinator.messages[-1])
-    assert refused.alert and "only for the study coordinators" in (refused.toast or "")
+    assert refused.alert and "only for the study coordinators" in str(refused.toast)
     assert await open_rounds(tiny) == 0
     reply = await tiny.coordinator.press("Open round 1 anyway")
     assert reply.toast == "Round 1 is open."

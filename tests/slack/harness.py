@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.settings import SlackSection
+from bot.chat.commands import NAMES
 from bot.delivery.dispatcher import Dispatcher
 from bot.dialogue.conductor import Conductor
 from bot.dialogue.context import Coordinators, StudyContext
@@ -32,6 +33,9 @@ from tests.fakes.slack_state import Control
 
 SIGNING_SECRET = "delphi-test-signing-secret"
 CARD = re.compile(r"Round (\d+) · Statement (\d+) of (\d+)")
+# A command spelled the Telegram way, which a Slack user cannot type.
+_NAMES = "|".join(sorted(NAMES, key=len, reverse=True))
+BARE_COMMAND = re.compile(rf"(?<![\w/])/({_NAMES})\b")
 TOKENS = re.compile(r"/delphi join ([A-Za-z0-9_-]+)")
 
 
@@ -158,6 +162,12 @@ def card_of(message: FakeMessage) -> tuple[int, int, int] | None:
 
 def statement_cards(user: SimulatedUser) -> list[FakeMessage]:
     return [m for m in user.messages if card_of(m) is not None]
+
+
+def bare_commands(user: SimulatedUser) -> list[str]:
+    """Commands the bot showed ``user`` as ``/ballot`` instead of ``/delphi ballot``."""
+    return [found.group(0) for text in everything_seen(user)
+            for found in BARE_COMMAND.finditer(text)]
 
 
 def everything_seen(user: SimulatedUser) -> Iterator[str]:

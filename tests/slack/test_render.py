@@ -13,12 +13,13 @@ from adapters.slack.render import (
     comment_modal,
     escape,
     home_view,
+    notice_text,
     render,
     section_texts,
-    slack_commands,
     unescape,
 )
 from bot.chat.cards import Button, Card, Prompt, Section, card
+from bot.chat.text import Step, say
 from tests.fakes.slack_blockkit import validate_blocks, validate_view
 
 WORDS = st.lists(st.text(alphabet="ab<>&*_`~ü\n", min_size=1, max_size=12)
@@ -43,9 +44,8 @@ def test_sections_fit_and_keep_every_word(words: list[str], separator: str,
     text = separator.join(words)
     pieces = section_texts(Section(text, style))  # type: ignore[arg-type]
     assert all(0 < len(p) <= SECTION_TEXT_LIMIT for p in pieces)
-    expected = text if style == "quote" else slack_commands(text)
     joined = " ".join(_unformat(p, style) for p in pieces)
-    assert joined.split() == expected.split()  # nothing lost, nothing cut mid-word
+    assert joined.split() == text.split()  # nothing lost, nothing cut mid-word
 
 
 def test_escaping_defuses_mentions_pings_and_links() -> None:
@@ -59,12 +59,22 @@ def test_escaping_defuses_mentions_pings_and_links() -> None:
 
 
 def test_commands_are_named_the_slack_way() -> None:
-    assert slack_commands("Send /ballot to continue; /help lists the commands; /start.") == (
-        "Send /delphi ballot to continue; /delphi help lists the commands; /delphi.")
-    assert slack_commands("/timezone Europe/Berlin, https://x.org/help, a/help") == (
-        "/delphi timezone Europe/Berlin, https://x.org/help, a/help")
-    [piece] = section_texts(Section("Try /help", "quote"))  # an expert's words stay theirs
-    assert piece == ">Try /help"
+    text = say("Send ", Step("ballot"), " to continue; ", Step("help"),
+               " lists the commands; ", Step("start"), ".")
+    [piece] = section_texts(Section(text))
+    assert piece == "Send /delphi ballot to continue; /delphi help lists the commands; /delphi."
+    [piece] = section_texts(Section(say(Step("timezone"), " Europe/Berlin"), "bold"))
+    assert piece == "*/delphi timezone Europe/Berlin*"
+    assert notice_text(say("Round 1 has closed. Send ", Step("ballot"), ".")) == (
+        "Round 1 has closed. Send /delphi ballot.")
+    [message] = render(card(say(Step("ballot"), " continues your ballot")))
+    assert message.text == "/delphi ballot continues your ballot"  # the notification too
+
+
+def test_words_as_written_are_never_read_for_commands() -> None:
+    for style in ("plain", "quote"):  # an expert's or a coordinator's words stay theirs
+        [piece] = section_texts(Section("Try /help or /ballot", style))  # type: ignore[arg-type]
+        assert piece.removeprefix(">") == "Try /help or /ballot"
 
 
 def test_button_text_keeps_the_scale_number() -> None:

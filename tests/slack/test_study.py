@@ -17,6 +17,7 @@ from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.harness import (
     TOKENS,
     SlackStudy,
+    bare_commands,
     card_of,
     count,
     everything_seen,
@@ -104,6 +105,8 @@ async def test_two_rounds_with_feedback_and_no_names(study: SlackStudy) -> None:
     assert await count(study.store, Rating) == 20 + 4 * round_two[2]
 
     everyone = [*experts, study.coordinator]
+    for user in everyone:
+        assert bare_commands(user) == [], user.name
     for user in experts:
         seen = "\n".join(everything_seen(user))
         assert "Alice" not in seen and "Carol" not in seen
@@ -202,6 +205,8 @@ async def test_refusals_and_the_comment_fallback(study: SlackStudy) -> None:
     assert len(expert.messages) == messages
     notice = await expert.wait_for_ephemeral()
     assert "Round 1 has closed" in notice.text and "/delphi ballot" in notice.text
+    for user in (expert, stranger, study.coordinator):  # every command the Slack way
+        assert bare_commands(user) == [], user.name
     assert await count(study.store, Rating) == 1
     async with study.store.transaction() as session:
         participant = await session.get(Participant, 1)
