@@ -142,7 +142,7 @@ async def test_refusals_answer_clearly_and_write_nothing(study: Study) -> None:
     reply = await expert.press_data("1|r|1|S99|3")
     assert reply.alert and reply.toast and "S99 is not on the ballot" in str(reply.toast)
     reply = await expert.press_data("1|r|2|S01|3")
-    assert reply.alert and reply.toast and "round 2 is not open" in reply.toast.lower()
+    assert reply.alert and reply.toast and "round 2 is not open" in str(reply.toast).lower()
     assert await count(study.store, Rating) == 0
     await expert.press("4")
     replayed = await study.conductor.handle(Pressed(expert.who, "same", "1|r|1|S02|1"))
