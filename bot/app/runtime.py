@@ -20,6 +20,7 @@ from bot.app.config import Config
 from bot.app.failures import CommandError
 from bot.app.readiness import require_current_schema
 from bot.chat.ports import Adapter, Dialogue
+from bot.chat.text import Step, say, slash, spell
 from bot.delivery.dispatcher import Dispatcher
 from bot.dialogue.conductor import Conductor
 from bot.dialogue.context import Coordinators, StudyContext
@@ -48,12 +49,15 @@ async def check_ready(store: Store, config: Config, config_path: str) -> StudyFi
 
 def missing_coordinators(config: Config) -> list[str]:
     """A served messenger without a coordinator: nobody there could open a round."""
-    served = {"telegram": (config.telegram, config.coordinators.telegram),
-              "slack": (config.slack, config.coordinators.slack)}
+    from adapters.slack.render import slack_command
+
+    served = {"telegram": (config.telegram, config.coordinators.telegram, slash),
+              "slack": (config.slack, config.coordinators.slack, slack_command)}
     return [f"no coordinator is configured for {platform}, so nobody there can run the study. "
-            f"Send /whoami to the bot, put the id it shows in [coordinators] {platform} = "
-            "[...] in the config, and restart."
-            for platform, (section, ids) in served.items() if section is not None and not ids]
+            f"Send {spell(say(Step('whoami')), spelling)} to the bot, put the id it shows in "
+            f"[coordinators] {platform} = [...] in the config, and restart."
+            for platform, (section, ids, spelling) in served.items()
+            if section is not None and not ids]
 
 
 def coordinators_of(config: Config) -> Coordinators:

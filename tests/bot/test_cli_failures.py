@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from bot.app.cli import main
+from bot.app.config import load_config
 from bot.app.logs import RedactSecrets
+from bot.app.runtime import missing_coordinators
 from tests.engine.helpers import EXAMPLES
 from tests.fakes.slack_api import running_slack_fake
 from tests.fakes.telegram_api import running_telegram_fake
@@ -274,3 +276,14 @@ def test_demo_never_deletes_what_it_did_not_write(tmp_path: Path,
         (legacy / name).write_text("old")
     assert delphi(capsys, "demo", "--out", str(legacy), "--experts", "4")[0] == 0
     assert (legacy / "report.html").read_text() != "old" and (legacy / ".delphi-demo").exists()
+
+
+def test_the_missing_coordinator_warning_names_the_command_each_messenger_takes(
+        tmp_path: Path) -> None:
+    """A Slack operator who types /whoami reaches no app: the warning says /delphi whoami."""
+    config = load_config(write_config(
+        tmp_path, '[telegram]\ntoken = "1:x"\n[slack]\nbot_token = "xoxb-1"\n'
+                  'signing_secret = "s"\n'))
+    telegram, slack = missing_coordinators(config)
+    assert "Send /whoami to the bot" in telegram
+    assert "Send /delphi whoami to the bot" in slack

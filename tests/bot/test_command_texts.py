@@ -23,8 +23,8 @@ from bot.dialogue import texts
 ROOT = Path(__file__).resolve().parents[2]
 SPELLED = re.compile(r"(?<![\w/])/({})\b".format("|".join(sorted(NAMES, key=len,
                                                                    reverse=True))))
-# Text that never reaches a chat: the operator's terminal, the pilot's help, the report.
-NOT_CHAT = {"bot/app/runtime.py", "bot/tools/pilot.py"}
+# Text that never reaches a chat: the pilot's help, the report.
+NOT_CHAT = {"bot/tools/pilot.py"}
 NOT_CHAT_DIRS = ("engine/report/",)
 
 
