@@ -161,8 +161,7 @@ async def read_round(store: Store, study_id: str) -> RoundReading | None:
         spec = study_file_of(await get_study(session, study_id))
         frame = await ratings_frame(session, study_id, round_.number)
         eligible = await panel_size(session, round_)
-        return RoundReading.of(round_.id, round_.number,
-                               spec.consensus.ballots == "submitted", eligible, frame,
+        return RoundReading.of(round_.id, round_.number, spec, eligible, frame,
                                _analysis(spec, round_.number, eligible, frame),
                                await ballot_marks(session, round_.id))
 
@@ -171,6 +170,8 @@ async def read_round(store: Store, study_id: str) -> RoundReading | None:
         if reading is None or round_ is None:
             return reading
         spec = study_file_of(await get_study(session, study_id))
+        if spec != reading.spec:  # the study file changed meanwhile: read inside instead
+            return None
         return await _up_to_date(session, spec, round_, await panel_size(session, round_),
                                  reading)
 
@@ -206,8 +207,7 @@ async def _round_results(session: AsyncSession, spec: StudyFile, round_: Round,
                          eligible: int, reading: RoundReading | None) -> pd.DataFrame:
     """The analysis of the ratings up to ``round_`` as they are now: the reading brought
     up to date when it is of this round, else everything read and analysed here."""
-    if (reading is None or reading.round_id != round_.id
-            or reading.submitted_only != (spec.consensus.ballots == "submitted")):
+    if reading is None or reading.round_id != round_.id or reading.spec != spec:
         return _analysis(spec, round_.number, eligible,
                          await ratings_frame(session, spec.study.id, round_.number))
     return await _results_now(session, spec, round_, eligible, reading)

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.models import Ballot, Participant
 from engine.stats.ordering import natural_key
+from engine.studyfile import StudyFile
 
 # Analyses a ratings frame the way the close does (engine.conclusion): its results table.
 Analysis = Callable[[pd.DataFrame], pd.DataFrame]
@@ -49,7 +50,7 @@ class RoundReading:
 
     round_id: int
     round_number: int
-    submitted_only: bool  # read under [consensus] ballots = "submitted"
+    spec: StudyFile  # the study file it was read and analysed under
     panel_size: int
     frame: pd.DataFrame
     results: pd.DataFrame
@@ -58,12 +59,12 @@ class RoundReading:
     by_participant: Mapping[Hashable, np.ndarray]  # pseudonym -> their rows of this round
 
     @classmethod
-    def of(cls, round_id: int, round_number: int, submitted_only: bool, panel_size: int,
+    def of(cls, round_id: int, round_number: int, spec: StudyFile, panel_size: int,
            frame: pd.DataFrame, results: pd.DataFrame,
            marks: Mapping[int, BallotMark]) -> RoundReading:
         rows = np.arange(len(frame))
         this_round = (frame["round"] == round_number).to_numpy(dtype=bool)
-        return cls(round_id, round_number, submitted_only, panel_size, frame, results,
+        return cls(round_id, round_number, spec, panel_size, frame, results,
                    dict(marks), _positions(frame["statement"], rows),
                    _positions(frame["participant"][this_round], rows[this_round]))
 
@@ -107,7 +108,7 @@ class RoundReading:
             results = self.results if not touched else _merged(
                 self.results, analysis(frame[frame["statement"].isin(touched)]),
                 self.round_number, touched)
-        return RoundReading.of(self.round_id, self.round_number, self.submitted_only,
+        return RoundReading.of(self.round_id, self.round_number, self.spec,
                                panel_size, frame, results, marks)
 
     def _stale_rows(self, marks: Mapping[int, BallotMark]) -> np.ndarray:

@@ -20,7 +20,7 @@ from engine.models import Ballot, RoundResult, Statement, StatementVersion
 from engine.round_reading import BallotMark, RoundReading
 from engine.stats.api import analyze
 from engine.studyfile import ConsensusSection, StoppingSection
-from tests.engine.helpers import enrol_panel, loaded
+from tests.engine.helpers import enrol_panel, loaded, tiny_study
 
 
 async def _results(store: Store) -> dict[int, tuple[int, float | None]]:
@@ -136,7 +136,7 @@ def test_a_reading_brought_up_to_date_analyses_as_if_everything_were_read_now(
 
     marks = {index: BallotMark(0, False, who) for index, who in enumerate(people[:12])}
     frame = as_frame(before)
-    reading = RoundReading.of(7, 2, False, eligible, frame, analysis(frame), marks)
+    reading = RoundReading.of(7, 2, tiny_study(), eligible, frame, analysis(frame), marks)
     after = dict(before)
     moved = chance.sample(people, 4)
     for who in moved:
