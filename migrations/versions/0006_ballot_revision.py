@@ -23,10 +23,8 @@ TRIGGERS = {
     "sqlite": [
         "CREATE TRIGGER ratings_revise_ballot_on_insert AFTER INSERT ON ratings BEGIN "
         "UPDATE ballots SET revision = revision + 1 WHERE id = NEW.ballot_id; END",
-        "CREATE TRIGGER ratings_revise_ballot_on_update AFTER UPDATE OF value, ballot_id "
-        "ON ratings BEGIN "
-        "UPDATE ballots SET revision = revision + 1 WHERE id IN (OLD.ballot_id, "
-        "NEW.ballot_id); END",
+        "CREATE TRIGGER ratings_revise_ballot_on_update AFTER UPDATE OF value ON ratings "
+        "BEGIN UPDATE ballots SET revision = revision + 1 WHERE id = NEW.ballot_id; END",
         "CREATE TRIGGER ratings_revise_ballot_on_delete AFTER DELETE ON ratings BEGIN "
         "UPDATE ballots SET revision = revision + 1 WHERE id = OLD.ballot_id; END",
     ],
@@ -40,9 +38,9 @@ TRIGGERS = {
         "NEW.ballot_id USING ERRCODE = 'DL001'; END IF; "
         "END IF; "
         "UPDATE ballots SET revision = revision + 1 "
-        "WHERE id IN (OLD.ballot_id, NEW.ballot_id); RETURN NULL; END $$",
-        "CREATE TRIGGER ratings_revise_ballot AFTER INSERT OR UPDATE OF value, ballot_id "
-        "OR DELETE ON ratings FOR EACH ROW EXECUTE FUNCTION ratings_revise_ballot()",
+        "WHERE id = COALESCE(NEW.ballot_id, OLD.ballot_id); RETURN NULL; END $$",
+        "CREATE TRIGGER ratings_revise_ballot AFTER INSERT OR UPDATE OF value OR DELETE "
+        "ON ratings FOR EACH ROW EXECUTE FUNCTION ratings_revise_ballot()",
     ],
 }
 DROPS = {
