@@ -1,10 +1,11 @@
-"""Every coordinator command, with its handler and how it takes the study's lock.
+"""Every command the bot answers: who may send it, and which function answers it.
 
 One table instead of a registry that modules fill as they are imported: a reader finds here
-which function answers ``/extend``, and a new command is one line. Only coordinators may use
-these (:data:`bot.chat.commands.COORDINATOR_COMMANDS` lists the same names, in this order);
-anyone else is told so and the refused attempt is audited. Expert commands
-(:data:`bot.chat.commands.EXPERT_COMMANDS`) are answered by the conductor itself.
+which function answers ``/extend`` or ``/ballot`` and who may send it, and a new command is
+one line. :data:`bot.chat.commands.EXPERT_COMMANDS` and
+:data:`bot.chat.commands.COORDINATOR_COMMANDS` list the same names, in this order, for the
+adapters, which know nothing of the dialogue. :func:`run` checks the sender against the
+table before any handler runs.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.chat.cards import Reply
+from bot.chat.cards import Reply, card
 from bot.chat.events import Command
-from bot.chat.text import Step
-from bot.dialogue import relay, report_commands, schedule_commands
+from bot.chat.text import Step, say
+from bot.dialogue import expert_commands, relay, report_commands, schedule_commands
 from bot.dialogue.coordination import Coordination, actor
+from bot.dialogue.expert_commands import AnyoneHandler, Guide, PanelHandler
 from engine.audit import record_audit
 from engine.locks import hold_study
+from engine.standing import Standing, ensure_active
 
 # handler(coordination, session, the command's arguments, now) -> the reply to the sender
 Handler = Callable[[Coordination, AsyncSession, str, datetime], Awaitable[Reply]]
@@ -42,39 +45,87 @@ class Locking(Enum):
 
 
 @dataclass(frozen=True)
-class CoordinatorCommand:
+class ForAnyone:
+    """Answered whoever sends it; the answer may depend on who that is."""
+
+    handler: AnyoneHandler
+
+
+@dataclass(frozen=True)
+class ForPanel:
+    """Only for people on the panel: anyone else is told how to join. With ``active``,
+    only for those taking part now: a withdrawn or ineligible expert is told where they
+    stand."""
+
+    handler: PanelHandler
+    active: bool = False
+
+
+@dataclass(frozen=True)
+class ForCoordinators:
+    """Only for the coordinators named in the config: anyone else is told so, and the
+    refused attempt is audited. Every use is audited."""
+
     handler: Handler
     locking: Locking = Locking.STUDY
 
 
-TABLE: dict[str, CoordinatorCommand] = {
-    "status": CoordinatorCommand(Coordination._status, Locking.NONE),
-    "openround": CoordinatorCommand(Coordination._openround),
-    "closeround": CoordinatorCommand(Coordination._closeround, Locking.NONE),
-    "results": CoordinatorCommand(Coordination._results, Locking.NONE),
-    "revise": CoordinatorCommand(Coordination._revise, Locking.ITSELF),
-    "drop": CoordinatorCommand(Coordination._drop),
-    "add": CoordinatorCommand(Coordination._add),
-    "invite": CoordinatorCommand(Coordination._invite),
-    "export": CoordinatorCommand(Coordination._export, Locking.NONE),
-    "endstudy": CoordinatorCommand(Coordination._endstudy),
-    "preview": CoordinatorCommand(Coordination._preview, Locking.NONE),
-    "report": CoordinatorCommand(report_commands.report, Locking.NONE),
-    "comments": CoordinatorCommand(report_commands.comments, Locking.NONE),
-    "hide": CoordinatorCommand(report_commands.hide),
-    "unhide": CoordinatorCommand(report_commands.unhide),
-    "extend": CoordinatorCommand(schedule_commands.extend, Locking.ITSELF),
-    "nudge": CoordinatorCommand(schedule_commands.nudge, Locking.ITSELF),
-    "reply": CoordinatorCommand(relay.reply),
+TABLE: dict[str, ForAnyone | ForPanel | ForCoordinators] = {
+    "start": ForAnyone(expert_commands.start),
+    "ballot": ForPanel(expert_commands.ballot, active=True),
+    "progress": ForPanel(expert_commands.progress, active=True),
+    "help": ForAnyone(expert_commands.show_help),
+    "withdraw": ForPanel(expert_commands.withdraw),
+    "timezone": ForPanel(expert_commands.timezone, active=True),
+    "ask": ForPanel(expert_commands.ask),
+    "whoami": ForAnyone(expert_commands.whoami),
+    "status": ForCoordinators(Coordination._status, Locking.NONE),
+    "openround": ForCoordinators(Coordination._openround),
+    "closeround": ForCoordinators(Coordination._closeround, Locking.NONE),
+    "results": ForCoordinators(Coordination._results, Locking.NONE),
+    "revise": ForCoordinators(Coordination._revise, Locking.ITSELF),
+    "drop": ForCoordinators(Coordination._drop),
+    "add": ForCoordinators(Coordination._add),
+    "invite": ForCoordinators(Coordination._invite),
+    "export": ForCoordinators(Coordination._export, Locking.NONE),
+    "endstudy": ForCoordinators(Coordination._endstudy),
+    "preview": ForCoordinators(Coordination._preview, Locking.NONE),
+    "report": ForCoordinators(report_commands.report, Locking.NONE),
+    "comments": ForCoordinators(report_commands.comments, Locking.NONE),
+    "hide": ForCoordinators(report_commands.hide),
+    "unhide": ForCoordinators(report_commands.unhide),
+    "extend": ForCoordinators(schedule_commands.extend, Locking.ITSELF),
+    "nudge": ForCoordinators(schedule_commands.nudge, Locking.ITSELF),
+    "reply": ForCoordinators(relay.reply),
 }
 
 
-async def run(coordination: Coordination, session: AsyncSession, event: Command,
-              now: datetime) -> Reply:
+async def run(guide: Guide, coordination: Coordination, session: AsyncSession,
+              event: Command, sender: Standing | None, now: datetime) -> Reply:
+    """Answer ``event`` by the table, after checking that its sender may send it.
+
+    ``sender``: the sender's standing, read as the event arrived (None: not on the panel).
+    """
+    name = event.name.lower()
+    command = TABLE.get(name)
+    if command is None:
+        return Reply(send=[card(say(f"Unknown command /{name}. Send ", Step("help"),
+                                    " for the list."))])
+    if isinstance(command, ForAnyone):
+        return await command.handler(guide, session, event, now)
+    if isinstance(command, ForPanel):
+        expert = guide.expert(sender)
+        if command.active:
+            ensure_active(expert)
+        return await command.handler(guide, session, event, expert, now)
+    return await _coordinate(command, coordination, session, event, now)
+
+
+async def _coordinate(command: ForCoordinators, coordination: Coordination,
+                      session: AsyncSession, event: Command, now: datetime) -> Reply:
     """Refuse a non-coordinator, take the lock the command needs, answer, audit."""
     name = event.name.lower()
     coordination.require(event, Step(name))
-    command = TABLE[name]
     if command.locking is Locking.STUDY:
         await hold_study(session, coordination.study_id)
     reply = await command.handler(coordination, session, event.args.strip(), now)

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import actions
 from bot.chat.cards import Card, Prompt, Reply, card
-from bot.chat.commands import COORDINATOR_COMMANDS, EXPERT_COMMANDS
 from bot.chat.events import Attached, Command, Event, Joined, Pressed, Texted
 from bot.chat.text import Step, Words, say
 from bot.delivery import outbox
@@ -29,7 +28,6 @@ from bot.dialogue.closing import RoundCloser
 from bot.dialogue.context import StudyContext
 from bot.dialogue.coordination import Coordination, NotCoordinator
 from engine import ballots, conversation, enrolment, replies, standing
-from engine.clock import known_time_zone
 from engine.db import refused_for_a_closed_round
 from engine.enrolment import PlatformUser
 from engine.errors import ConcurrentChange, DelphiError, NotEnrolled, RoundClosed, RoundNotOpen
@@ -159,7 +157,7 @@ class Conductor:
         if isinstance(event, Joined):
             return await self._join(session, event, now)
         if isinstance(event, Command):
-            return await self._command(session, event, expert, now)
+            return await commands.run(self, self.coordination, session, event, expert, now)
         if isinstance(event, Pressed):
             return await self._press(session, event, expert, now)
         if isinstance(event, Texted):
@@ -262,77 +260,19 @@ class Conductor:
         existing = await enrolment.find_participant(session, self.study_id, event.who.platform,
                                                     event.who.user_id)
         if existing is not None:
-            return Reply(send=await self._resume_enrolment(session, existing))
+            return Reply(send=await self.resume_enrolment(session, existing))
         await enrolment.redeem_invite(session, self.study_id, event.token,
                                                     event.who, now)
         return Reply(send=[texts.consent(self.spec)])
 
-    async def _resume_enrolment(self, session: AsyncSession,
-                                participant: Participant) -> list[Card]:
+    async def resume_enrolment(self, session: AsyncSession,
+                               participant: Participant) -> list[Card]:
+        """Where someone already enrolled picks up: consent, screening, or the ballot."""
         if participant.status == "enrolled":
             return [texts.consent(self.spec)]
         if participant.status == "withdrawn":
             return [texts.withdrawn()]
         return await self.after_enrolment_step(session, participant)
-
-    async def _command(self, session: AsyncSession, event: Command, sender: Standing | None,
-                       now: datetime) -> Reply:
-        name = event.name.lower()
-        if name in COORDINATOR_COMMANDS:
-            return await commands.run(self.coordination, session, event, now)
-        if name == "help":
-            return Reply(send=[texts.expert_help(event.who in self.coordinators)])
-        if name == "whoami":
-            return Reply(send=[texts.whoami(event.who.platform, event.who.user_id,
-                                            event.who in self.coordinators)])
-        if name == "start":
-            found = await enrolment.find_participant(session, self.study_id,
-                                                     event.who.platform, event.who.user_id)
-            if found is None:
-                if event.who in self.coordinators:
-                    return Reply(send=[texts.expert_help(True)])
-                return Reply(send=[texts.need_invite()])
-            return Reply(send=await self._resume_enrolment(session, found))
-        if name not in EXPERT_COMMANDS:
-            return Reply(send=[card(say(f"Unknown command /{name}. Send ", Step("help"),
-                                        " for the list."))])
-        if name in ("ballot", "progress"):
-            expert = self.expert(sender)
-            ensure_active(expert)
-            if name == "progress":
-                return Reply(send=[texts.progress_text(await ballots.progress(
-                    session, expert), self.zone(expert.timezone))])
-            if expert.awaiting_text:  # /ballot cancels a comment prompt
-                await conversation.clear_pending(session, expert.id)
-            return Reply(send=[await self.continue_ballot(session, expert)])
-        participant = await self.participant(session, event)
-        if name == "withdraw":
-            if participant.status == "withdrawn":
-                return Reply(send=[texts.withdrawn()])
-            return Reply(send=[texts.withdraw_confirm()])
-        if name == "ask":
-            if participant.status == "withdrawn":
-                return Reply(send=[texts.withdrawn()])
-            return await relay.to_coordinators(self.context, session, participant, event.args,
-                                               event.update_key, now)
-        ensure_active(participant)
-        return await self._set_timezone(session, participant, event.args)
-
-    async def _set_timezone(self, session: AsyncSession, participant: Participant,
-                            zone: str) -> Reply:
-        zone = zone.strip()
-        if not zone:
-            return Reply(send=[card(say(
-                f"Your time zone is {self.zone(participant.timezone)}. To change it send e.g. ",
-                Step("timezone"), " Europe/Berlin (an IANA time zone name)."))])
-        if not known_time_zone(zone):
-            return Reply(send=[card(say(
-                f"Your time zone is {self.zone(participant.timezone)}. To change it send e.g. ",
-                Step("timezone"), " Europe/Berlin (an IANA time zone name). "
-                f"{zone[:40]!r} is not a time zone name I know; try a region/city name "
-                "like America/New_York or Asia/Tokyo."))])
-        participant.timezone = zone
-        return Reply(send=[card(f"Times are now shown in {zone}.")])
 
     async def _press(self, session: AsyncSession, event: Pressed, sender: Standing | None,
                      now: datetime) -> Reply:
@@ -510,7 +450,7 @@ class Conductor:
         the coordinators."""
         participant = await self.participant(session, event)
         if participant.status in ("enrolled", "screening"):
-            return Reply(send=await self._resume_enrolment(session, participant))
+            return Reply(send=await self.resume_enrolment(session, participant))
         if participant.status == "withdrawn":
             return Reply(send=[texts.withdrawn()])
         pending = await conversation.pending_input(session, participant.id)
