@@ -52,18 +52,13 @@ SAME_MOMENT = ("Another change arrived at the same moment, so this one was not s
 class Conductor:
     def __init__(self, context: StudyContext) -> None:
         self.context = context
-        self.store = context.store
-        self.clock = context.clock
-        self.spec = context.spec
-        self.study_id = context.study_id
-        self.coordinators = context.coordinators
         self.closer = RoundCloser(context.store, context.study_id, context.spec.feedback.chart)
         self.coordination = Coordination(context, self.card_for, self.closer)
 
     @property
     def title(self) -> str:
         """The study's title, for an adapter's home view."""
-        return self.spec.study.title
+        return self.context.spec.study.title
 
     # --- the one way in ---------------------------------------------------------------
 
@@ -76,11 +71,11 @@ class Conductor:
         savepoint.
         """
         reading = await self._read_before(event)
-        now = self.clock.now()
+        now = self.context.clock.now()
         try:
-            async with self.store.transaction() as session:
+            async with self.context.store.transaction() as session:
                 arrival = await standing.arrive(
-                    session, self.study_id, event.who.platform, event.who.user_id,
+                    session, self.context.study_id, event.who.platform, event.who.user_id,
                     _key(event), now)
                 if not arrival.first_time:
                     log.info("replayed update %s ignored", event.update_key)
@@ -114,7 +109,7 @@ class Conductor:
     async def _read_before(self, event: Event) -> RoundReading | None:
         """What a coordinator's confirmed close will need, read before the transaction so
         that experts' presses do not wait for it (bot.dialogue.closing)."""
-        if not isinstance(event, Pressed) or event.who not in self.coordinators:
+        if not isinstance(event, Pressed) or event.who not in self.context.coordinators:
             return None
         try:
             action = actions.decode(event.data)
@@ -127,7 +122,7 @@ class Conductor:
     async def _refused(self, event: Event, refusal: actions.BadAction | DelphiError,
                        now: datetime) -> Reply:
         try:
-            async with self.store.transaction() as session:
+            async with self.context.store.transaction() as session:
                 if event.update_key is not None:
                     await standing.record_update(session, event.who.platform,
                                                  str(event.update_key), now)
@@ -169,10 +164,10 @@ class Conductor:
     async def home(self, who: PlatformUser) -> Card:
         """A person's overview (Slack's App Home): the live dashboard for a coordinator,
         their own progress for an expert, how to join for anyone else. Reads only."""
-        async with self.store.transaction() as session:
-            if who in self.coordinators:
+        async with self.context.store.transaction() as session:
+            if who in self.context.coordinators:
                 return await self.coordination.dashboard(session)
-            expert = await standing.standing_of(session, self.study_id, who.platform,
+            expert = await standing.standing_of(session, self.context.study_id, who.platform,
                                                 who.user_id)
             if expert is None:
                 return texts.need_invite()
@@ -187,8 +182,8 @@ class Conductor:
     # --- helpers ----------------------------------------------------------------------
 
     async def participant(self, session: AsyncSession, event: Event) -> Participant:
-        found = await enrolment.find_participant(session, self.study_id, event.who.platform,
-                                                 event.who.user_id)
+        found = await enrolment.find_participant(
+            session, self.context.study_id, event.who.platform, event.who.user_id)
         if found is None:
             raise NotEnrolled(NOT_ON_PANEL)
         return found
@@ -209,13 +204,13 @@ class Conductor:
                        given: Mapping[int, int | None] | None = None) -> Card:
         """A statement card with its feedback, and the expert's answer if ``given`` (their
         answers by statement version) holds one."""
-        groups = self.spec.study.groups if self.spec.feedback.by_group else None
-        feedback = await statement_feedback(session, participant_id, self.study_id, item,
-                                            groups)
+        spec = self.context.spec
+        groups = spec.study.groups if spec.feedback.by_group else None
+        feedback = await statement_feedback(session, participant_id, self.context.study_id,
+                                            item, groups)
         given = given or {}
-        return texts.statement_card(self.spec, item, feedback, given.get(item.version_id),
-                                    item.version_id in given,
-                                    replies=self.spec.feedback.replies)
+        return texts.statement_card(spec, item, feedback, given.get(item.version_id),
+                                    item.version_id in given, replies=spec.feedback.replies)
 
     async def continue_ballot(self, session: AsyncSession, expert: Standing) -> Card:
         """The card an expert should see next: first unanswered, review, or a round note."""
@@ -232,7 +227,7 @@ class Conductor:
 
     def review(self, state: ballots.Progress) -> Card:
         """Every answer of the open round and the way to submit."""
-        return texts.review(self.spec, state.round, state.entries,
+        return texts.review(self.context.spec, state.round, state.entries,
                             state.submitted_at is not None)
 
     async def after_enrolment_step(self, session: AsyncSession,
@@ -245,7 +240,7 @@ class Conductor:
         if participant.status == "screening":
             question = await enrolment.next_screening_question(session, participant)
             if question is not None:
-                questions = self.spec.screening
+                questions = self.context.spec.screening
                 index = next(i for i, q in enumerate(questions, 1) if q.id == question.id)
                 return [texts.screening_question(question, index, len(questions))]
         expert = await standing.standing(session, participant.id)
@@ -257,19 +252,19 @@ class Conductor:
     # --- expert events ----------------------------------------------------------------
 
     async def _join(self, session: AsyncSession, event: Joined, now: datetime) -> Reply:
-        existing = await enrolment.find_participant(session, self.study_id, event.who.platform,
-                                                    event.who.user_id)
+        existing = await enrolment.find_participant(
+            session, self.context.study_id, event.who.platform, event.who.user_id)
         if existing is not None:
             return Reply(send=await self.resume_enrolment(session, existing))
-        await enrolment.redeem_invite(session, self.study_id, event.token,
-                                                    event.who, now)
-        return Reply(send=[texts.consent(self.spec)])
+        await enrolment.redeem_invite(session, self.context.study_id, event.token, event.who,
+                                      now)
+        return Reply(send=[texts.consent(self.context.spec)])
 
     async def resume_enrolment(self, session: AsyncSession,
                                participant: Participant) -> list[Card]:
         """Where someone already enrolled picks up: consent, screening, or the ballot."""
         if participant.status == "enrolled":
-            return [texts.consent(self.spec)]
+            return [texts.consent(self.context.spec)]
         if participant.status == "withdrawn":
             return [texts.withdrawn()]
         return await self.after_enrolment_step(session, participant)
@@ -293,7 +288,8 @@ class Conductor:
                 return Reply(toast="Thank you.", edit=None,
                              send=await self.after_enrolment_step(session, participant))
             case actions.Screen(question_id, option):
-                question = next((q for q in self.spec.screening if q.id == question_id), None)
+                question = next((q for q in self.context.spec.screening
+                                 if q.id == question_id), None)
                 if question is None or option >= len(question.options):
                     raise actions.BadAction("unknown screening answer")
                 if expert.status != "screening" or await enrolment.screening_answered(
@@ -320,19 +316,19 @@ class Conductor:
             case actions.Rate(round_number, code, value):
                 receipt = await ballots.record_rating(session, expert, round_number,
                                                       code, value, now)
-                label = texts.scale_label(self.spec, value)
-                rated = texts.rated_card(self.spec, receipt.item, value,
+                label = texts.scale_label(self.context.spec, value)
+                rated = texts.rated_card(self.context.spec, receipt.item, value,
                                          self._ask_confidence(receipt))
-                mode = self.spec.feedback.ask_reason
+                mode = self.context.spec.feedback.ask_reason
                 if mode != "off" and receipt.item.round > 1:
-                    why = await outlying(session, expert.id, self.study_id,
+                    why = await outlying(session, expert.id, self.context.study_id,
                                          receipt.item, value, mode)
                     if why is not None and value is not None:
                         await conversation.expect_comment(
                             session, expert.id, receipt.item.round, code, now,
                             kind="reason")
                         return Reply(toast=f"Recorded: {label}", edit=rated, send=[
-                            texts.reason_prompt(self.spec, receipt.item, value, why)])
+                            texts.reason_prompt(self.context.spec, receipt.item, value, why)])
                     if receipt.replaced and expert.ballot_id is not None:
                         await ballots.drop_reason(session, expert.ballot_id,
                                                   receipt.item.version_id)
@@ -341,22 +337,22 @@ class Conductor:
                           else self.review(receipt.progress))
                 return Reply(toast=f"Recorded: {label}", edit=rated, send=[follow])
             case actions.Confide(round_number, code, level):
-                if self.spec.scale.confidence == "off":
+                if self.context.spec.scale.confidence == "off":
                     raise actions.BadAction("this study does not ask for confidence")
                 entries = (await ballots.progress(session, expert)).entries
                 item = next((i for i, _, _ in entries if i.code == code), None)
                 codes = [code]
-                if item is not None and self.spec.scale.confidence == "per_domain":
+                if item is not None and self.context.spec.scale.confidence == "per_domain":
                     codes = [i.code for i, _, _ in entries if i.domain == item.domain]
                 chosen = await ballots.record_confidence(session, expert, round_number,
                                                          codes, level, now)
                 mine = next(i for i in chosen if i.code == code)
                 return Reply(toast=f"Noted: confidence {texts.CONFIDENCE_WORDS[level]}",
-                             edit=texts.rated_card(self.spec, mine,
+                             edit=texts.rated_card(self.context.spec, mine,
                                                    expert.given.get(mine.version_id),
                                                    confidence=level))
             case actions.AskReason(round_number, code):
-                if self.spec.feedback.ask_reason == "off":
+                if self.context.spec.feedback.ask_reason == "off":
                     raise actions.BadAction("this study does not ask for reasons")
                 await button_round(session, expert, round_number)
                 item = await ballots.item_of(session, expert, code)
@@ -374,10 +370,10 @@ class Conductor:
                 return Reply(toast="Skipped.", edit=None,
                              send=[await self.continue_ballot(session, expert)])
             case actions.ReplyTo(round_number, comment_id):
-                if not self.spec.feedback.replies:
+                if not self.context.spec.feedback.replies:
                     raise actions.BadAction("this study does not take replies")
                 await button_round(session, expert, round_number)
-                answered = await replies.answerable(session, expert, self.study_id,
+                answered = await replies.answerable(session, expert, self.context.study_id,
                                                     round_number, comment_id)
                 item = await ballots.item_of(session, expert, answered.code)
                 await conversation.expect_comment(session, expert.id, round_number,
@@ -422,7 +418,7 @@ class Conductor:
     def _ask_confidence(self, receipt: ballots.RatingReceipt) -> str | None:
         """Whether the rated card asks how sure the expert is: after every rating with
         confidence per statement; per domain, once the rating completes the domain."""
-        mode = self.spec.scale.confidence
+        mode = self.context.spec.scale.confidence
         if mode == "per_statement":
             return "statement"
         if mode == "per_domain" and not receipt.replaced:
@@ -441,8 +437,8 @@ class Conductor:
                       if item.code == code and answered), None)
         if entry is None:
             return False
-        return await outlying(session, participant_id, self.study_id, entry[0], entry[1],
-                              self.spec.feedback.ask_reason) is not None
+        return await outlying(session, participant_id, self.context.study_id, entry[0],
+                              entry[1], self.context.spec.feedback.ask_reason) is not None
 
     async def _text(self, session: AsyncSession, event: Texted, now: datetime) -> Reply:
         """Text answers a prompt (a comment, a reason, a reply); before the panel starts

@@ -537,7 +537,7 @@ PRESSER = st.sampled_from(("halfway", "halfway", "submitted", "idle", "idle", "w
 @example(presser="halfway", data="1|r|2|S01|4" + "x" * 60)  # past 64 bytes
 async def test_any_button_data_is_refused_clearly_or_does_exactly_what_it_says(
         study: Study, presser: str, data: str) -> None:
-    spec = study.conductor.spec
+    spec = study.conductor.context.spec
     now = await world(study.store, spec.scale.points, PLATFORM, presser)
     before = await snapshot(study.store)
     expected = expect(presser, data, now, spec.scale.unable_to_rate)

@@ -540,7 +540,8 @@ async def _closing_with_a_pause(two: TwoWorkers) -> tuple[list[MemoryChat], Paus
     for expert in experts:
         await expert.press_data(actions.encode(actions.Rate(1, "S01", 2)))
     conductor = two.conductors[0]
-    paused = PausedCloser(conductor.store, conductor.study_id, conductor.spec.feedback.chart)
+    context = conductor.context
+    paused = PausedCloser(context.store, context.study_id, context.spec.feedback.chart)
     conductor.closer = conductor.coordination.closer = paused
     await two.coordinators[0].command("closeround")
     return experts, paused

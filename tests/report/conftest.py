@@ -63,7 +63,7 @@ class FinishedStudy:
 
     @property
     def study_id(self) -> str:
-        return self.conductor.study_id
+        return self.conductor.context.study_id
 
     async def deliver(self) -> int:
         return await self.dispatcher.run_once()

@@ -125,7 +125,7 @@ async def test_reasons_groups_and_replies_in_slack(extras: SlackStudy) -> None:
 @pytest.mark.parametrize("extras", ["domain", "changed"], indirect=True)
 async def test_confidence_per_domain_and_changed_reasons_in_slack(
         extras: SlackStudy) -> None:
-    spec = extras.conductor.spec
+    spec = extras.conductor.context.spec
     user: SimulatedUser = extras.experts[0]
     if spec.scale.confidence == "per_domain":
         await extras.command(extras.coordinator, "openround 7d")
