@@ -1,13 +1,14 @@
 """The names of the chat commands, in one place.
 
 Adapters offer these names (Slack spells them ``/delphi <name>``, Telegram ``/<name>``); the
-dialogue answers them (:mod:`bot.dialogue.commands` gives each coordinator command its
-handler). Names only, so an adapter needs nothing of the dialogue to know them.
+dialogue answers them (:data:`bot.dialogue.commands.TABLE` gives each command its handler
+and says who may send it). Names only, so an adapter needs nothing of the dialogue to know
+them.
 """
 
 from __future__ import annotations
 
-# Anyone may send these; the conductor answers each according to who sends it.
+# Offered to everyone; some answer only those on the panel (see the table).
 EXPERT_COMMANDS = ("start", "ballot", "progress", "help", "withdraw", "timezone", "ask",
                    "whoami")
 # Only the coordinators named in the config may use these; anyone else is refused and audited.
