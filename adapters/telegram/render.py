@@ -6,6 +6,7 @@ comment), so nobody can inject markup or links into another expert's chat.
 
 from __future__ import annotations
 
+import functools
 import html
 from dataclasses import dataclass
 
@@ -48,8 +49,20 @@ def keyboard(card: Card) -> InlineKeyboardMarkup | None:
          for button in row] for row in card.buttons])
 
 
+# Rendered cards kept for reuse, as adapters/slack/render.py does: in a round every expert
+# is shown the same statement cards (and the same rated cards), and building the HTML and
+# the keyboard's Telegram objects again for each press is measurable on the press path.
+# The messages are shared (TelegramMessage and the keyboard are frozen).
+RENDER_CACHE_SIZE = 1024
+
+
 def render(card: Card) -> list[TelegramMessage]:
     """One card as one or more messages; the buttons go on the last one."""
+    return list(_render(card))
+
+
+@functools.lru_cache(maxsize=RENDER_CACHE_SIZE)
+def _render(card: Card) -> tuple[TelegramMessage, ...]:
     parts: list[str] = []
     if card.heading:
         parts.append(f"<b>{html.escape(card.heading, quote=False)}</b>")
@@ -66,5 +79,5 @@ def render(card: Card) -> list[TelegramMessage]:
             current = candidate
     messages.append(current or "…")
     markup = keyboard(card)
-    return [TelegramMessage(text, markup if i == len(messages) - 1 else None)
-            for i, text in enumerate(messages)]
+    return tuple(TelegramMessage(text, markup if i == len(messages) - 1 else None)
+                 for i, text in enumerate(messages))

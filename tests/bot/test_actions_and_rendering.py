@@ -70,3 +70,22 @@ def test_user_text_is_escaped_for_html() -> None:
     [message] = render(Card(sections=(Section("<b>x</b> & <a href='http://e'>y</a>", "quote"),)))
     assert message.text == ("<blockquote>&lt;b&gt;x&lt;/b&gt; &amp; &lt;a href='http://e'&gt;y"
                             "&lt;/a&gt;</blockquote>")
+
+
+def test_a_telegram_card_rendered_again_is_the_same_and_the_list_is_the_callers() -> None:
+    """render() reuses the HTML and keyboard built for an equal card (every expert sees
+    the same statement cards); what one caller does to its list does not reach the next."""
+    rate = (Button("1 · Strongly disagree", "1|r|1|S01|1"), Button("2", "1|r|1|S01|2"))
+    statement = Card(heading="Round 1 · Statement 1 of 5 · Sun <protection>",
+                     sections=(Section("Broad-spectrum sunscreen & shade."),), buttons=(rate,))
+    first = render(statement)
+    first.clear()
+    [again] = render(Card(heading="Round 1 · Statement 1 of 5 · Sun <protection>",
+                          sections=(Section("Broad-spectrum sunscreen & shade."),),
+                          buttons=(rate,)))
+    assert again.text == ("<b>Round 1 · Statement 1 of 5 · Sun &lt;protection&gt;</b>\n\n"
+                          "Broad-spectrum sunscreen &amp; shade.")
+    assert again.markup is not None
+    assert [b.callback_data for b in again.markup.inline_keyboard[0]] == ["1|r|1|S01|1",
+                                                                        "1|r|1|S01|2"]
+    assert render(statement) == [again]
