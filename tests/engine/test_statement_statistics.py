@@ -10,11 +10,12 @@ from bot.dialogue.texts import feedback_sections
 from engine import ballots, conclusion, rounds
 from engine.clock import ManualClock
 from engine.codec import decode_counts, encode_counts, version_key
+from engine.conclusion import StatementOutcome
 from engine.db import Store
-from engine.feedback import statement_feedback
+from engine.feedback import Feedback, statement_feedback
 from engine.statement_statistics import StatementStatistics
 from engine.stats import analyze
-from engine.studyfile import ConsensusSection
+from engine.studyfile import ConsensusSection, StudyFile
 from engine.verdict import Verdict, VerdictRules
 from tests.engine.helpers import enrol_panel, loaded, tiny_study
 from tests.stats.helpers import frame
@@ -79,21 +80,31 @@ def test_counts_and_wording_keys_have_one_spelling() -> None:
     assert (version_key("S05", 1), version_key("S05", 2)) == ("S05", "S05.v2")
 
 
-async def test_the_next_rounds_card_shows_what_the_close_computed(
-        store: Store, clock: ManualClock) -> None:
-    spec = await loaded(store, clock.now())
-    experts = await enrol_panel(store, spec.study.id, 4, clock.now())
+async def _s01_after_round_one(store: Store, clock: ManualClock, spec: StudyFile,
+                               values: Sequence[int | None]
+                               ) -> tuple[StatementOutcome, Feedback | None]:
+    """Four experts rate S01, the round closes and the next opens: S01's outcome and the
+    first expert's feedback card on the next ballot."""
+    await loaded(store, clock.now(), spec)
+    experts = await enrol_panel(store, spec.study.id, len(values), clock.now())
     async with store.transaction() as session:
         await rounds.open_round(session, spec.study.id, clock.now())
-    for expert, value in zip(experts, (1, 3, 4, None), strict=True):
+    for expert, value in zip(experts, values, strict=True):
         async with store.transaction() as session:
             await ballots.record_rating(session, expert, 1, "S01", value, clock.now())
     async with store.transaction() as session:
         closed = await conclusion.conclude_round(session, spec.study.id, clock.now())
         second = await rounds.open_round(session, spec.study.id, clock.now())
-        [item] = [i for i in await ballots.ballot_items(session, second) if i.code == "S01"]
-        feedback = await statement_feedback(session, experts[0], spec.study.id, item)
+        items = [i for i in await ballots.ballot_items(session, second) if i.code == "S01"]
+        feedback = (await statement_feedback(session, experts[0], spec.study.id, items[0])
+                    if items else None)
     [outcome] = [o for o in closed.outcomes if o.code == "S01"]
+    return outcome, feedback
+
+
+async def test_the_next_rounds_card_shows_what_the_close_computed(
+        store: Store, clock: ManualClock) -> None:
+    outcome, feedback = await _s01_after_round_one(store, clock, tiny_study(), (1, 3, 4, None))
     assert outcome.carried and outcome.verdict is Verdict.NO_CONSENSUS
     assert (outcome.statistics.n, outcome.statistics.n_unable) == (3, 1)
     assert feedback is not None and feedback.statistics == outcome.statistics
@@ -108,20 +119,8 @@ async def test_a_rejected_statements_card_shows_the_share_the_close_computed(
     spec = tiny.model_copy(update={
         "consensus": tiny.consensus.model_copy(update={"agree": None, "disagree": None}),
         "stopping": tiny.stopping.model_copy(update={"require_stability": True})})
-    await loaded(store, clock.now(), spec)
-    experts = await enrol_panel(store, spec.study.id, 4, clock.now())
-    async with store.transaction() as session:
-        await rounds.open_round(session, spec.study.id, clock.now())
-    for expert, value in zip(experts, (1, 1, 2, 2), strict=True):
-        async with store.transaction() as session:
-            await ballots.record_rating(session, expert, 1, "S01", value, clock.now())
-    async with store.transaction() as session:
-        closed = await conclusion.conclude_round(session, spec.study.id, clock.now())
-        second = await rounds.open_round(session, spec.study.id, clock.now())
-        [item] = [i for i in await ballots.ballot_items(session, second) if i.code == "S01"]
-        feedback = await statement_feedback(session, experts[0], spec.study.id, item)
-    [outcome] = [o for o in closed.outcomes if o.code == "S01"]
+    outcome, feedback = await _s01_after_round_one(store, clock, spec, (1, 1, 2, 2))
     assert outcome.statistics.consensus == "out" and outcome.statistics.pct_disagree == 100
     assert feedback is not None
-    card = " ".join(section.text for section in feedback_sections(spec, feedback))
+    card = " ".join(str(section.text) for section in feedback_sections(spec, feedback))
     assert "100 % disagreed" in card
