@@ -118,8 +118,9 @@ class SlackWebMethods:
         user = self.workspace.users.get(channel)
         return user.dm.id if user is not None else channel
 
-    def _channel_for_posting(self, params: Params) -> tuple[FakeChannel, SimulatedUser | None]:
-        channel_id = self.resolve_channel_id(params.required("channel", "channel_not_found"))
+    def _channel_for_posting(self, params: Params, key: str = "channel"
+                             ) -> tuple[FakeChannel, SimulatedUser | None]:
+        channel_id = self.resolve_channel_id(params.required(key, "channel_not_found"))
         channel = self.workspace.channels.get(channel_id or "")
         if channel is None:
             raise SlackApiFailure("channel_not_found")
@@ -325,13 +326,7 @@ class SlackWebMethods:
             if entry.get("title"):
                 file.title = str(entry["title"])
             files.append(file)
-        channel_id = self.resolve_channel_id(params.required("channel_id", "channel_not_found"))
-        channel = self.workspace.channels.get(channel_id or "")
-        if channel is None:
-            raise SlackApiFailure("channel_not_found")
-        owner = self.workspace.dm_owner(channel.id)
-        if owner is not None:
-            self._check_user_reachable(owner, missing="channel_not_found")
+        channel, owner = self._channel_for_posting(params, "channel_id")
         comment = params.text("initial_comment")
         for file in files:
             file.initial_comment = comment
