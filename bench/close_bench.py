@@ -35,6 +35,7 @@ from sqlalchemy import insert, select
 
 from bench.soak_bench import pressed_value, write_study
 from bench.study_setup import prepare_study
+from bot.app.runtime import freeze_startup_heap
 from bot.chat import actions
 from bot.chat.events import Pressed
 from bot.dialogue.conductor import Conductor
@@ -117,6 +118,7 @@ async def _measure() -> dict[str, Any]:
             conductor = Conductor(StudyContext(
                 store, clock, spec,
                 Coordinators(frozenset({(PLATFORM, COORDINATOR.user_id)}))))
+            freeze_startup_heap()  # as `delphi run` does once it serves
             stop, latencies = asyncio.Event(), []  # type: ignore[var-annotated]
             tasks = [asyncio.create_task(_expert(conductor, people[i], codes, i, stop,
                                                  latencies)) for i in range(pressers)]
