@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from engine.db import upsert
+from engine.db import in_one_trip, upsert
 from engine.models import Identity, OutboxMessage, Participant
 
 Payload = dict[str, Any]  # {"cards": [card JSON, ...], "sent": cards already delivered}
@@ -68,8 +68,9 @@ async def queue_to_panel(session: AsyncSession, study_id: str, kind: str, payloa
             .order_by(people.c.id))
     insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
               else sqlite.insert)
-    await session.execute(insert(OutboxMessage).from_select(list(values), rows)
-                          .on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    statement = (insert(OutboxMessage).from_select(list(values), rows)
+                 .on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    await in_one_trip(session, lambda connection: connection.execute(statement))
 
 
 async def newest(session: AsyncSession, dedupe_prefix: str) -> int | None:

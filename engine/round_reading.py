@@ -16,15 +16,17 @@ is read again; one written after it finds the round closed and is refused.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.db import in_one_trip
 from engine.models import Ballot, Participant
+from engine.statement_statistics import StatementStatistics
 from engine.stats.ordering import natural_key
 from engine.studyfile import StudyFile
 
@@ -41,12 +43,29 @@ class BallotMark:
     participant: str  # pseudonym, as in the ratings frame
 
 
+# One row of an analysis (a ``to_dict("records")`` record), by wording key.
+Rows = Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class ResultsNow:
+    """The analysis as the ratings are now: the table, this round's rows of it by wording
+    key, and the keys analysed again since the reading (None: every key was)."""
+
+    results: pd.DataFrame
+    by_key: Rows
+    touched: frozenset[str] | None
+
+
 @dataclass(frozen=True)
 class RoundReading:
     """What the close of round ``round_id`` needs, read before its transaction: the
     ratings up to this round (conclusion.ratings_frame), their analysis with
     ``panel_size`` experts expected, and the mark of every ballot of the round as it was
-    in the same snapshot. Made by :meth:`of`, which indexes the frame's rows."""
+    in the same snapshot. Made by :meth:`of`, which indexes the frame's rows and this
+    round's results; the close may add each statement's statistics
+    (:meth:`with_statistics`), so that inside its transaction only the statements whose
+    ratings moved are turned into statistics again."""
 
     round_id: int
     round_number: int
@@ -57,6 +76,9 @@ class RoundReading:
     marks: Mapping[int, BallotMark]  # ballot id -> mark
     by_statement: Mapping[Hashable, np.ndarray]  # statement key -> its rows, every round
     by_participant: Mapping[Hashable, np.ndarray]  # pseudonym -> their rows of this round
+    by_key: Rows  # this round's rows of ``results``
+    # This round's statistics by wording key, made from ``by_key`` (engine.conclusion).
+    statistics: Mapping[str, StatementStatistics] = field(default_factory=dict)
 
     @classmethod
     def of(cls, round_id: int, round_number: int, spec: StudyFile, panel_size: int,
@@ -66,7 +88,13 @@ class RoundReading:
         this_round = (frame["round"] == round_number).to_numpy(dtype=bool)
         return cls(round_id, round_number, spec, panel_size, frame, results,
                    dict(marks), _positions(frame["statement"], rows),
-                   _positions(frame["participant"][this_round], rows[this_round]))
+                   _positions(frame["participant"][this_round], rows[this_round]),
+                   rows_by_key(results, round_number))
+
+    def with_statistics(self, statistics: Mapping[str, StatementStatistics]
+                        ) -> RoundReading:
+        """This reading with this round's statistics made from :attr:`by_key`."""
+        return replace(self, statistics=dict(statistics))
 
     def changed(self, marks: Mapping[int, BallotMark]) -> list[int]:
         """The ballots (ids) whose mark differs from ``marks``, read now."""
@@ -74,23 +102,28 @@ class RoundReading:
                       | {b for b in self.marks if b not in marks})
 
     def results_now(self, marks: Mapping[int, BallotMark], fresh: pd.DataFrame,
-                    panel_size: int, analysis: Analysis) -> pd.DataFrame:
+                    panel_size: int, analysis: Analysis) -> ResultsNow:
         """The analysis of the ratings as they are now, given ``marks`` and ``fresh``
         (the ratings of the ballots whose mark moved, read now): only the statements
         whose ratings moved are analysed again, unless the panel size moved (it is every
         statement's denominator). Work in proportion to what changed, for inside the
         close's write transaction."""
         if panel_size != self.panel_size:
-            return self.updated(marks, fresh, panel_size, analysis).results
+            results = self.updated(marks, fresh, panel_size, analysis).results
+            return ResultsNow(results, rows_by_key(results, self.round_number), None)
         stale = self._stale_rows(marks)
         touched = _statements_differing(self.frame.take(stale), fresh)
         if not touched:
-            return self.results
+            return ResultsNow(self.results, self.by_key, frozenset())
         rows = np.setdiff1d(np.concatenate([self.by_statement.get(key, _NONE)
                                             for key in touched]), stale, assume_unique=True)
         subset = pd.concat([self.frame.take(rows),
                             fresh[fresh["statement"].isin(touched)]], ignore_index=True)
-        return _merged(self.results, analysis(subset), self.round_number, touched)
+        partial = analysis(subset)
+        by_key = {key: row for key, row in self.by_key.items() if key not in touched}
+        by_key.update(rows_by_key(partial, self.round_number))
+        return ResultsNow(_merged(self.results, partial, self.round_number, touched),
+                          by_key, frozenset(map(str, touched)))
 
     def updated(self, marks: Mapping[int, BallotMark], fresh: pd.DataFrame,
                 panel_size: int, analysis: Analysis) -> RoundReading:
@@ -119,6 +152,14 @@ class RoundReading:
 
 
 _NONE = np.array([], dtype=np.intp)
+
+
+def rows_by_key(results: pd.DataFrame, round_number: int) -> dict[str, dict[str, Any]]:
+    """Round ``round_number``'s rows of an analysis, by wording key."""
+    if results.empty:
+        return {}
+    rows = results[results["round"] == round_number]
+    return {str(r["statement"]): r for r in rows.to_dict("records")}
 
 
 def _positions(keys: pd.Series, rows: np.ndarray) -> dict[Hashable, np.ndarray]:
@@ -155,16 +196,22 @@ def _merged(results: pd.DataFrame, partial: pd.DataFrame, round_number: int,
                      & results["statement"].isin(touched))]
     mine = partial[partial["round"] == round_number] if len(partial) else partial
     merged = pd.concat([kept, mine], ignore_index=True) if len(mine) else kept
-    order = sorted(range(len(merged)), key=lambda i: (
-        int(merged["round"].iat[i]), natural_key(merged["statement"].iat[i])))
+    rounds = merged["round"].tolist()
+    statements = merged["statement"].tolist()
+    keys = {statement: natural_key(statement) for statement in set(statements)}
+    order = sorted(range(len(merged)), key=lambda i: (int(rounds[i]), keys[statements[i]]))
     return merged.iloc[order].reset_index(drop=True)
 
 
+_BALLOT_MARKS = (select(Ballot.id, Ballot.revision, Ballot.submitted_at, Participant.pseudonym)
+                 .join(Participant, Participant.id == Ballot.participant_id)
+                 .where(Ballot.round_id == bindparam("round_id")))
+
+
 async def ballot_marks(session: AsyncSession, round_id: int) -> dict[int, BallotMark]:
-    """Every ballot of the round with its mark: one small row per expert."""
-    rows = await session.execute(
-        select(Ballot.id, Ballot.revision, Ballot.submitted_at, Participant.pseudonym)
-        .join(Participant, Participant.id == Ballot.participant_id)
-        .where(Ballot.round_id == round_id))
+    """Every ballot of the round with its mark: one small row per expert, read in one
+    trip on the connection (the close reads them inside its write transaction)."""
+    rows = await in_one_trip(session, lambda connection: connection.execute(
+        _BALLOT_MARKS, {"round_id": round_id}).all())
     return {ballot: BallotMark(revision, submitted is not None, who)
             for ballot, revision, submitted, who in rows}

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from engine.db import in_one_trip
 from engine.errors import (
     InvalidValue,
     NoMoreRounds,
@@ -229,18 +231,28 @@ async def close_round(session: AsyncSession, study_id: str, now: datetime) -> Cl
     return ClosedRound(round=current, panel_size=await panel_size(session, current))
 
 
-async def latest_versions(session: AsyncSession, study_id: str) -> dict[str, StatementVersion]:
-    """The newest version of every statement that has not been dropped, by code."""
+def _latest_versions_query(*columns: Any) -> Select[Any]:
+    """The newest version of every statement not dropped, in the study's order."""
     newest = (select(StatementVersion.statement_id,
                      func.max(StatementVersion.version).label("version"))
               .group_by(StatementVersion.statement_id).subquery())
-    rows = await session.execute(
-        select(Statement.code, StatementVersion)
-        .join(StatementVersion, StatementVersion.statement_id == Statement.id)
-        .join(newest, (newest.c.statement_id == StatementVersion.statement_id)
-              & (newest.c.version == StatementVersion.version))
-        .where(Statement.study_id == study_id, Statement.dropped_in_round.is_(None))
-        .order_by(Statement.position))
+    return (select(*columns)
+            .join(StatementVersion, StatementVersion.statement_id == Statement.id)
+            .join(newest, (newest.c.statement_id == StatementVersion.statement_id)
+                  & (newest.c.version == StatementVersion.version))
+            .where(Statement.study_id == bindparam("study_id"),
+                   Statement.dropped_in_round.is_(None))
+            .order_by(Statement.position))
+
+
+# (code, version id) of the newest versions, in the study's order.
+_LATEST_VERSION_IDS = _latest_versions_query(Statement.code, StatementVersion.id)
+
+
+async def latest_versions(session: AsyncSession, study_id: str) -> dict[str, StatementVersion]:
+    """The newest version of every statement that has not been dropped, by code."""
+    rows = await session.execute(_latest_versions_query(Statement.code, StatementVersion),
+                                 {"study_id": study_id})
     return {code: version for code, version in rows}
 
 
@@ -269,18 +281,25 @@ async def prepare_next_round(
     """Create the next draft round holding the statements to rate again (by code).
 
     Returns None when the study has used all its rounds or nothing is left to rate.
+    A close calls this inside its write transaction, so the ballot is read as plain rows
+    and written in one statement (the draft is new: it has no items to replace).
     """
     study = await get_study(session, study_id)
     spec = study_file_of(study)
     last = await latest_round(session, study_id)
     if last is None or last.status != "closed" or last.number >= spec.study.max_rounds:
         return None
-    latest = await latest_versions(session, study_id)
-    versions = [latest[code] for code in carry if code in latest]
+    latest: dict[str, int] = dict(await in_one_trip(session, lambda connection: (
+        connection.execute(_LATEST_VERSION_IDS, {"study_id": study_id}).all())))
+    wanted = set(carry)
+    versions = [version_id for code, version_id in latest.items() if code in wanted]
     if not versions:
         return None
     draft = Round(study_id=study_id, number=last.number + 1, status="draft")
     session.add(draft)
     await session.flush()
-    await set_round_items(session, draft, versions)
+    items = [{"round_id": draft.id, "statement_version_id": version_id, "position": i}
+             for i, version_id in enumerate(versions, start=1)]
+    await in_one_trip(session, lambda connection: connection.execute(
+        insert(RoundItem), items))
     return draft

@@ -17,7 +17,7 @@ from engine.conclusion import RATING_COLUMNS
 from engine.db import Store
 from engine.errors import RoundClosed
 from engine.models import Ballot, RoundResult, Statement, StatementVersion
-from engine.round_reading import BallotMark, RoundReading
+from engine.round_reading import BallotMark, RoundReading, Rows, rows_by_key
 from engine.stats.api import analyze
 from engine.studyfile import ConsensusSection, StoppingSection
 from tests.engine.helpers import enrol_panel, loaded, tiny_study
@@ -149,9 +149,22 @@ def test_a_reading_brought_up_to_date_analyses_as_if_everything_were_read_now(
                  for index, who in enumerate(people)}
     fresh = as_frame({k: v for k, v in after.items() if k[0] == 2 and k[2] in moved})
     expected = analysis(as_frame(after))
-    pd.testing.assert_frame_equal(reading.results_now(now_marks, fresh, eligible, analysis),
-                                  expected)
+    now = reading.results_now(now_marks, fresh, eligible, analysis)
+    pd.testing.assert_frame_equal(now.results, expected)
+    _assert_same_rows(now.by_key, rows_by_key(expected, 2))
     updated = reading.updated(now_marks, fresh, eligible, analysis)
     pd.testing.assert_frame_equal(updated.results, expected)
-    pd.testing.assert_frame_equal(  # and brought up to date once more, with nothing new
-        updated.results_now(now_marks, fresh.iloc[:0], eligible, analysis), expected)
+    _assert_same_rows(updated.by_key, rows_by_key(expected, 2))
+    again = updated.results_now(now_marks, fresh.iloc[:0], eligible, analysis)
+    pd.testing.assert_frame_equal(again.results, expected)  # once more, nothing new
+    assert again.touched == frozenset()
+
+
+def _assert_same_rows(rows: Rows, expected: Rows) -> None:
+    """The same rows by key, NA where NA (NA is not equal to itself)."""
+    assert set(rows) == set(expected)
+    for key, row in expected.items():
+        assert list(rows[key]) == list(row), key
+        for name, value in row.items():
+            assert (pd.isna(value) and pd.isna(rows[key][name])) or rows[key][name] == value, (
+                key, name)
