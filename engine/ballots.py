@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.db import upsert
+from engine.db import in_one_trip, upsert, upsert_statement
 from engine.errors import (
     BallotSubmitted,
     DeadlinePassed,
@@ -46,6 +46,8 @@ from engine.standing import (
     ensure_active,
     standing,
 )
+from engine.studyfile import StudyFile
+from engine.trips import CoreTrip, Trip
 from engine.visible import is_blank
 
 MAX_COMMENT_CHARS = 2000
@@ -107,6 +109,8 @@ class RoundRef(Protocol):
 
 
 _BALLOTS, _RATINGS, _COMMENTS = Ballot.__table__, Rating.__table__, Comment.__table__
+_RATING_KEY = ("ballot_id", "statement_version_id")
+_RATING_COLUMNS = (*_RATING_KEY, "value", "created_at", "updated_at")
 _BALLOT_ID = select(_BALLOTS.c.id).where(_BALLOTS.c.round_id == bindparam("round_id"),
                                          _BALLOTS.c.participant_id == bindparam("participant_id"))
 
@@ -119,13 +123,17 @@ async def ballot_items(session: AsyncSession, round_: RoundRef) -> list[BallotIt
     in the store's memo (the close then finds it there); a draft's is read afresh.
     """
     memo = session.info.get("memo") if round_.status != "draft" else None
-    key = ("ballot_items", round_.id)
-    if memo is not None and key in memo:
-        cached: list[BallotItem] = memo[key]
+    if memo is not None and (cached := remembered_items(memo, round_.id)) is not None:
         return cached
     items = await _read_ballot_items(session, round_)
     if memo is not None:
-        memo[key] = items
+        memo[("ballot_items", round_.id)] = items
+    return items
+
+
+def remembered_items(memo: Mapping[Any, Any], round_id: int) -> list[BallotItem] | None:
+    """An open or closed round's ballot, if :func:`ballot_items` has read it already."""
+    items: list[BallotItem] | None = memo.get(("ballot_items", round_id))
     return items
 
 
@@ -146,10 +154,14 @@ async def _writable(session: AsyncSession, participant: Expert, round_number: in
     may still write to it: the expert takes part, the round is open, its deadline ahead."""
     expert = await standing(session, participant)
     current = await button_round(session, expert, round_number)
+    before_deadline(current, now)
+    return expert, current
+
+
+def before_deadline(current: OpenRound, now: datetime) -> None:
     if current.deadline is not None and now >= current.deadline:
         raise DeadlinePassed(f"The deadline of round {current.number} has passed; ratings "
                              "can no longer be changed.")
-    return expert, current
 
 
 async def _ensure_ballot(session: AsyncSession, expert: Standing, round_: OpenRound,
@@ -236,21 +248,40 @@ async def record_rating(
     """Record (or replace) a rating; ``None`` means unable to rate."""
     expert, current = await _writable(session, participant, round_number, now)
     spec = await study_spec(session, expert.study_id)
+    items = await ballot_items(session, current)
+    item = rating_target(spec, items, expert, current, code, value)
+    ballot_id = await _ensure_ballot(session, expert, current, now)
+    await in_one_trip(session, lambda connection: write_rating(
+        CoreTrip(connection), ballot_id, item, value, now))
+    return rating_receipt(expert, current, items, item, value)
+
+
+def rating_target(spec: StudyFile, items: list[BallotItem], expert: Standing,
+                  current: OpenRound, code: str, value: int | None) -> BallotItem:
+    """The ballot's statement a rating of ``value`` for ``code`` goes to, if it may."""
     if value is None and not spec.scale.unable_to_rate:
         raise InvalidValue("This study does not offer \"unable to rate\"; choose a value.")
     if value is not None and not 1 <= value <= spec.scale.points:
         raise InvalidValue(f"Ratings go from 1 to {spec.scale.points}.")
-    items = await ballot_items(session, current)
     item = _item(items, code, current.number)
     if expert.submitted_at is not None:
         raise BallotSubmitted("You have submitted this round's ballot; choose \"Change "
                               "answers\" first if you want to change a rating.")
-    ballot_id = await _ensure_ballot(session, expert, current, now)
-    await upsert(
-        session, _RATINGS,
-        {"ballot_id": ballot_id, "statement_version_id": item.version_id, "value": value,
-         "created_at": now, "updated_at": now},
-        conflict=("ballot_id", "statement_version_id"), update=("value", "updated_at"))
+    return item
+
+
+def write_rating(trip: Trip, ballot_id: int, item: BallotItem, value: int | None,
+                 now: datetime) -> None:
+    """Record (or replace) a rating on a started ballot, as one statement of a trip."""
+    trip.count(upsert_statement(trip.dialect_name, _RATINGS, _RATING_COLUMNS,
+                                _RATING_KEY, ("value", "updated_at")),
+               {"ballot_id": ballot_id, "statement_version_id": item.version_id,
+                "value": value, "created_at": now, "updated_at": now})
+
+
+def rating_receipt(expert: Standing, current: OpenRound, items: list[BallotItem],
+                   item: BallotItem, value: int | None) -> RatingReceipt:
+    """What a rating changed, from the standing read before it was written."""
     given = dict(expert.given)
     replaced, old_value = item.version_id in given, given.get(item.version_id)
     given[item.version_id] = value

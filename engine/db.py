@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -39,6 +39,7 @@ from sqlalchemy.pool import NullPool
 
 from engine import sqlite_driver
 from engine.models import ROUND_NOT_OPEN_SQLSTATE, Base
+from engine.trips import CoreTrip, DriverTrip, Trip, as_sqlalchemy_error
 
 # How long a transaction may wait for another process's write before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -62,17 +63,22 @@ def _prepare_sqlite_file(url: str) -> None:
         os.close(fd)
 
 
+def _set_up_sqlite_connection(dbapi_connection: sqlite3.Connection) -> None:
+    """The settings every SQLite connection of ours runs with."""
+    # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BLOCKING_WAIT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 def _configure_sqlite(engine: AsyncEngine, begin: str = sqlite_driver.BEGIN_WRITE) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BLOCKING_WAIT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        _set_up_sqlite_connection(dbapi_connection)
         if isinstance(dbapi_connection, sqlite_driver.InLoopConnection):
             dbapi_connection.write_wait_s = SQLITE_BUSY_TIMEOUT_MS / 1000
 
@@ -205,6 +211,10 @@ class Store:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False,
                                             info={"memo": self.memo})
         self._write_lock: asyncio.Lock | None = None
+        self._trip_database = _driver_trip_database(engine)
+        self._trip_connection: sqlite3.Connection | None = None
+        self._prepared: dict[Any, Any] = {}  # statements compiled for driver trips
+        self._trace: Callable[[str], None] | None = None
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Store:
@@ -250,9 +260,7 @@ class Store:
             async with self._sessions() as session, session.begin():
                 yield session
             return
-        if self._write_lock is None:
-            self._write_lock = asyncio.Lock()
-        async with self._write_lock:
+        async with self._writer():
             # Not ``async with session``: AsyncSession's exit closes in a shielded task,
             # one trip through the event loop with the write lock still held, and every
             # other press queued behind it waits for that trip too.
@@ -268,13 +276,89 @@ class Store:
                 raise
             await session.run_sync(_end, commit=True)
 
+    def _writer(self) -> asyncio.Lock:
+        """The lock this process's SQLite writers queue on (made in the running loop)."""
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        return self._write_lock
+
+    async def one_trip(self, work: Callable[[Trip], T]) -> T:
+        """A short write transaction run in one go: BEGIN, ``work``'s statements, COMMIT
+        (ROLLBACK if ``work`` raises). ``work`` uses no ORM and awaits nothing. For the
+        button press (engine.trips says why): on a SQLite file with the in-loop driver it
+        runs on a connection of the Store's own, straight on the driver; on any other
+        database in an ordinary transaction, on its Core connection."""
+        if self._trip_database is None:
+            async with self.transaction() as session:
+                return await in_one_trip(session,
+                                         lambda connection: work(CoreTrip(connection)))
+        async with self._writer():
+            connection = self._trip_connection or self._open_trip_connection()
+            trace = self._trace
+            try:
+                if trace is not None:
+                    trace(sqlite_driver.BEGIN_WRITE)
+                await sqlite_driver.begin_write(
+                    lambda: connection.execute(sqlite_driver.BEGIN_WRITE),
+                    SQLITE_BUSY_TIMEOUT_MS / 1000)
+            except sqlite3.Error as error:
+                raise as_sqlalchemy_error(error, sqlite_driver.BEGIN_WRITE, ()) from error
+            try:
+                result = work(DriverTrip(connection, self.engine.dialect, self._prepared,
+                                         trace))
+                connection.commit()
+            except sqlite3.Error as error:  # the commit's (a statement's is SQLAlchemy's)
+                _roll_back(connection)
+                raise as_sqlalchemy_error(error, "COMMIT", ()) from error
+            except BaseException:
+                _roll_back(connection)
+                raise
+            return result
+
+    def _open_trip_connection(self) -> sqlite3.Connection:
+        assert self._trip_database is not None
+        connection = sqlite3.connect(self._trip_database, check_same_thread=False)
+        _set_up_sqlite_connection(connection)
+        self._trip_connection = connection
+        return connection
+
+    def trace_driver_trips(self, callback: Callable[[str], None] | None) -> None:
+        """See each statement a driver trip sends, BEGIN included and the commit not, as
+        SQLAlchemy's ``before_cursor_execute`` event sees a transaction's (it does not see
+        a driver trip's: those go straight to the driver); None stops. For tests and
+        debugging."""
+        self._trace = callback
+
     async def create_all(self) -> None:
         """Create the schema directly (tests); production uses `delphi db upgrade`."""
         async with self.engine.begin() as connection:
             await connection.run_sync(Base.metadata.create_all)
 
     async def dispose(self) -> None:
+        if self._trip_connection is not None:
+            self._trip_connection.close()
+            self._trip_connection = None
         await self.engine.dispose()
+
+
+def _driver_trip_database(engine: AsyncEngine) -> str | None:
+    """The SQLite file a Store runs driver trips on (engine.trips): only with the in-loop
+    driver (aiosqlite's threads are kept for whoever chose them) and only for a database
+    a second connection opens too (a file, not memory)."""
+    url = engine.url
+    if not isinstance(engine.dialect, sqlite_driver.InLoopSQLiteDialect):
+        return None
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:") or url.query:
+        return None
+    return database
+
+
+def _roll_back(connection: sqlite3.Connection) -> None:
+    """End a failed driver trip; a failure to roll back changes nothing for the caller
+    (SQLite rolls back what it could not commit), so the first error is the one raised."""
+    with suppress(sqlite3.Error):
+        connection.rollback()
 
 
 def _end(session: Session, commit: bool) -> None:

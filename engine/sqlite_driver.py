@@ -28,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import pool
 from sqlalchemy.dialects import registry
@@ -39,6 +40,7 @@ from sqlalchemy.util.concurrency import await_, in_greenlet
 DRIVER = "delphi_inloop"
 BEGIN_WRITE = "BEGIN IMMEDIATE"
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+T = TypeVar("T")
 
 
 async def _already_done() -> None:
@@ -65,21 +67,27 @@ class _Cursor(sqlite3.Cursor):
         connection's ``write_wait_s``."""
         wait = self.connection.write_wait_s if isinstance(self.connection,
                                                           InLoopConnection) else 0.0
-        give_up = time.monotonic() + wait
-        pause = 0.005
-        while True:
-            try:
-                return super().execute(sql)
-            except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode not in _BUSY or time.monotonic() + pause > give_up:
-                    raise
-            await_(asyncio.sleep(pause))
-            pause = min(pause * 2, 0.1)
+        return await_(begin_write(lambda: sqlite3.Cursor.execute(self, sql), wait))
 
     async def _async_soft_close(self) -> None:
         """Called by SQLAlchemy's asyncio results on every driver cursor before the rows
         are read (an async driver closes its cursor early there, keeping the rows it has
         fetched). A sqlite3 cursor is read on this same thread, so there is nothing to do."""
+
+
+async def begin_write(begin: Callable[[], T], wait_s: float) -> T:
+    """Run ``begin`` (a BEGIN IMMEDIATE), retrying with asynchronous sleeps while another
+    process holds SQLite's write lock, for up to ``wait_s``."""
+    give_up = time.monotonic() + wait_s
+    pause = 0.005
+    while True:
+        try:
+            return begin()
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode not in _BUSY or time.monotonic() + pause > give_up:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 class InLoopConnection(sqlite3.Connection):

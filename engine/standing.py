@@ -35,6 +35,7 @@ from engine.models import (
     Round,
     round_status_is,
 )
+from engine.trips import CoreTrip, Trip
 
 NOT_ENROLLED = "You are not enrolled in this study; you need an invite link."
 NO_OPEN_ROUND = ("No round is open at the moment; you will get a message when the next one "
@@ -96,22 +97,33 @@ def ensure_active(participant: Participant | Standing) -> None:
             participant.status, ("You are not taking part in this study.",)))
 
 
-async def button_round(session: AsyncSession, expert: Standing,
-                       round_number: int | None) -> OpenRound:
+def matching_round(expert: Standing, round_number: int | None) -> OpenRound | None:
     """The open round, if the expert takes part and a button made for round
-    ``round_number`` (None: for whichever round is open) may act on it. Every ballot
-    button is checked here, once; a write adds the deadline (engine.ballots)."""
+    ``round_number`` (None: for whichever round is open) may act on it; None when the
+    button belongs to another round (:func:`button_round` says which refusal)."""
     ensure_active(expert)
     current = expert.round
     if round_number is not None and (current is None or current.number != round_number):
-        if await rounds.status_of(session, expert.study_id, round_number) == "closed":
-            raise RoundClosed(f"Round {round_number} has closed; this button no longer works. "
-                              "Send ", Step("ballot"), " for the current round.")
-        raise RoundNotOpen(f"Round {round_number} is not open, so this button does nothing "
-                           "now. Send ", Step("ballot"), " to continue.")
+        return None
     if current is None:
         raise RoundNotOpen(NO_OPEN_ROUND)
     return current
+
+
+async def button_round(session: AsyncSession, expert: Standing,
+                       round_number: int | None) -> OpenRound:
+    """The open round, if the expert takes part and a button made for round
+    ``round_number`` may act on it. Every ballot button is checked here, once; a write
+    adds the deadline (engine.ballots)."""
+    current = matching_round(expert, round_number)
+    if current is not None:
+        return current
+    assert round_number is not None  # a button for whichever round is open matches it
+    if await rounds.status_of(session, expert.study_id, round_number) == "closed":
+        raise RoundClosed(f"Round {round_number} has closed; this button no longer works. "
+                          "Send ", Step("ballot"), " for the current round.")
+    raise RoundNotOpen(f"Round {round_number} is not open, so this button does nothing "
+                       "now. Send ", Step("ballot"), " to continue.")
 
 
 # Core tables, not ORM entities: these statements run on every press (see the docstring).
@@ -167,8 +179,15 @@ async def standing(session: AsyncSession, expert: Expert) -> Standing:
 async def standing_of(session: AsyncSession, study_id: str, platform: str, user_id: str
                       ) -> Standing | None:
     """The standing of whoever this platform user is in the study; None if nobody."""
-    return await in_one_trip(session, lambda connection: _standing_from(connection.execute(
-        _BY_IDENTITY, {"study_id": study_id, "platform": platform, "user_id": user_id}).all()))
+    return await in_one_trip(session, lambda connection: read_standing(
+        CoreTrip(connection), study_id, platform, user_id))
+
+
+def read_standing(trip: Trip, study_id: str, platform: str, user_id: str
+                  ) -> Standing | None:
+    """:func:`standing_of`, as one statement of a trip (engine.trips)."""
+    return _standing_from(trip.rows(_BY_IDENTITY, {
+        "study_id": study_id, "platform": platform, "user_id": user_id}))
 
 
 async def arrive(session: AsyncSession, study_id: str, platform: str, user_id: str,
@@ -177,12 +196,10 @@ async def arrive(session: AsyncSession, study_id: str, platform: str, user_id: s
     the sender's standing, in one trip: the first thing every incoming event needs."""
 
     def read(connection: Connection) -> Arrival:
-        first = update_key is None or _record_update(connection, platform, update_key, now)
-        if not first:
+        trip = CoreTrip(connection)
+        if not first_arrival(trip, platform, update_key, now):
             return Arrival(False, None)
-        rows = connection.execute(_BY_IDENTITY, {
-            "study_id": study_id, "platform": platform, "user_id": user_id}).all()
-        return Arrival(True, _standing_from(rows))
+        return Arrival(True, read_standing(trip, study_id, platform, user_id))
 
     return await in_one_trip(session, read)
 
@@ -190,14 +207,18 @@ async def arrive(session: AsyncSession, study_id: str, platform: str, user_id: s
 async def record_update(session: AsyncSession, platform: str, update_key: str,
                         now: datetime) -> bool:
     """Record a platform's update key; False when it was recorded before (a replay)."""
-    return await in_one_trip(session, lambda connection: _record_update(
-        connection, platform, update_key, now))
+    return await in_one_trip(session, lambda connection: first_arrival(
+        CoreTrip(connection), platform, update_key, now))
 
 
-def _record_update(connection: Connection, platform: str, update_key: str,
-                   now: datetime) -> bool:
-    statement = upsert_statement(connection.dialect.name, _UPDATES,
+def first_arrival(trip: Trip, platform: str, update_key: str | None, now: datetime) -> bool:
+    """Record a platform's update key, as one statement of a trip; False when it was
+    recorded before (a replay). An event without a key (the in-process backend) always
+    arrives for the first time."""
+    if update_key is None:
+        return True
+    statement = upsert_statement(trip.dialect_name, _UPDATES,
                                  ("platform", "update_key", "processed_at"),
                                  ("platform", "update_key"))
-    return bool(connection.execute(statement, {
-        "platform": platform, "update_key": update_key, "processed_at": now}).rowcount)
+    return bool(trip.count(statement, {
+        "platform": platform, "update_key": update_key, "processed_at": now}))

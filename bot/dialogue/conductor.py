@@ -27,11 +27,11 @@ from bot.dialogue import closing, commands, relay, texts
 from bot.dialogue.closing import RoundCloser
 from bot.dialogue.context import StudyContext
 from bot.dialogue.coordination import Coordination, NotCoordinator
-from engine import ballots, conversation, enrolment, replies, standing
+from engine import ballots, conversation, enrolment, quick_rating, replies, standing
 from engine.db import refused_for_a_closed_round
 from engine.enrolment import PlatformUser
 from engine.errors import ConcurrentChange, DelphiError, NotEnrolled, RoundClosed, RoundNotOpen
-from engine.feedback import outlying, statement_feedback
+from engine.feedback import Feedback, outlying, statement_feedback
 from engine.models import Participant
 from engine.round_reading import RoundReading
 from engine.standing import Standing, button_round, ensure_active
@@ -73,6 +73,9 @@ class Conductor:
         reading = await self._read_before(event)
         now = self.context.clock.now()
         try:
+            quick = await self._quick_rating(event, now)
+            if quick is not None:
+                return quick
             async with self.context.store.transaction() as session:
                 arrival = await standing.arrive(
                     session, self.context.study_id, event.who.platform, event.who.user_id,
@@ -105,6 +108,43 @@ class Conductor:
             made = await reply.render()
             reply = replace(reply, documents=[*reply.documents, *made], render=None)
         return reply
+
+    async def _quick_rating(self, event: Event, now: datetime) -> Reply | None:
+        """A rating press served in one trip, without the ORM (engine.quick_rating says
+        which); None when the full path must take it. Nothing differs for the expert:
+        the same checks, the same rows, the same reply."""
+        if not isinstance(event, Pressed):
+            return None
+        try:
+            action = actions.decode(event.data)
+        except actions.BadAction:
+            return None
+        if not isinstance(action, actions.Rate) or not quick_rating.may_serve(action.round):
+            return None
+        press = quick_rating.Press(self.context.study_id, event.who.platform,
+                                   event.who.user_id, _key(event), action.round,
+                                   action.code, action.value)
+        store, spec = self.context.store, self.context.spec
+        served = await store.one_trip(
+            lambda trip: quick_rating.rate(trip, store.memo, spec, press, now))
+        if served is None:
+            return None
+        if served.receipt is None:
+            log.info("replayed update %s ignored", event.update_key)
+            return Reply(toast="Already recorded.")
+        receipt = served.receipt
+        upcoming = receipt.progress.first_unanswered
+        return self._rated(receipt, action.value,
+                           self.statement_card(upcoming) if upcoming is not None
+                           else self.review(receipt.progress))
+
+    def _rated(self, receipt: ballots.RatingReceipt, value: int | None,
+               follow: Card) -> Reply:
+        """The answer to a recorded rating: the card marked, and what comes next."""
+        return Reply(toast=f"Recorded: {texts.scale_label(self.context.spec, value)}",
+                     edit=texts.rated_card(self.context.spec, receipt.item, value,
+                                           self._ask_confidence(receipt)),
+                     send=[follow])
 
     async def _read_before(self, event: Event) -> RoundReading | None:
         """What a coordinator's confirmed close will need, read before the transaction so
@@ -208,9 +248,15 @@ class Conductor:
         groups = spec.study.groups if spec.feedback.by_group else None
         feedback = await statement_feedback(session, participant_id, self.context.study_id,
                                             item, groups)
+        return self.statement_card(item, feedback, given)
+
+    def statement_card(self, item: ballots.BallotItem, feedback: Feedback | None = None,
+                       given: Mapping[int, int | None] | None = None) -> Card:
+        """A statement card from what :meth:`card_for` read (round 1 has no feedback)."""
         given = given or {}
-        return texts.statement_card(spec, item, feedback, given.get(item.version_id),
-                                    item.version_id in given, replies=spec.feedback.replies)
+        return texts.statement_card(self.context.spec, item, feedback,
+                                    given.get(item.version_id), item.version_id in given,
+                                    replies=self.context.spec.feedback.replies)
 
     async def continue_ballot(self, session: AsyncSession, expert: Standing) -> Card:
         """The card an expert should see next: first unanswered, review, or a round note."""
@@ -316,9 +362,6 @@ class Conductor:
             case actions.Rate(round_number, code, value):
                 receipt = await ballots.record_rating(session, expert, round_number,
                                                       code, value, now)
-                label = texts.scale_label(self.context.spec, value)
-                rated = texts.rated_card(self.context.spec, receipt.item, value,
-                                         self._ask_confidence(receipt))
                 mode = self.context.spec.feedback.ask_reason
                 if mode != "off" and receipt.item.round > 1:
                     why = await outlying(session, expert.id, self.context.study_id,
@@ -327,15 +370,15 @@ class Conductor:
                         await conversation.expect_comment(
                             session, expert.id, receipt.item.round, code, now,
                             kind="reason")
-                        return Reply(toast=f"Recorded: {label}", edit=rated, send=[
-                            texts.reason_prompt(self.context.spec, receipt.item, value, why)])
+                        return self._rated(receipt, value, texts.reason_prompt(
+                            self.context.spec, receipt.item, value, why))
                     if receipt.replaced and expert.ballot_id is not None:
                         await ballots.drop_reason(session, expert.ballot_id,
                                                   receipt.item.version_id)
                 nxt = receipt.progress.first_unanswered
-                follow = (await self.card_for(session, expert.id, nxt) if nxt is not None
-                          else self.review(receipt.progress))
-                return Reply(toast=f"Recorded: {label}", edit=rated, send=[follow])
+                return self._rated(receipt, value,
+                                   await self.card_for(session, expert.id, nxt)
+                                   if nxt is not None else self.review(receipt.progress))
             case actions.Confide(round_number, code, level):
                 if self.context.spec.scale.confidence == "off":
                     raise actions.BadAction("this study does not ask for confidence")

@@ -30,6 +30,7 @@ from engine.feedback import statement_feedback
 from engine.locks import hold_study
 from engine.numbers import fmt, iqr_range
 from engine.panel import enrolment_counts
+from engine.studyfile import StudyFile
 from engine.visible import is_blank
 
 # Draws an expert's card for a statement (the conductor's): open_now queues each first card.
@@ -46,13 +47,21 @@ def actor(event: Event) -> str:
 
 
 class Coordination:
+    """The coordinators' commands and confirmations, on the study's frozen context."""
+
     def __init__(self, context: StudyContext, card_for: CardFor,
                  closer: closing.RoundCloser) -> None:
         self.context = context
         self.card_for = card_for
         self.closer = closer
-        self.spec = context.spec
-        self.study_id = context.study_id
+
+    @property
+    def spec(self) -> StudyFile:
+        return self.context.spec
+
+    @property
+    def study_id(self) -> str:
+        return self.context.study_id
 
     def require(self, event: Event, what: str | Step) -> None:
         if event.who not in self.context.coordinators:

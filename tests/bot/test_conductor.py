@@ -167,20 +167,26 @@ async def test_withdraw_needs_confirmation(study: Study) -> None:
 
 
 class Statements:
-    """Counts the SQL statements the store runs (BEGIN included), while it is open."""
+    """Counts the SQL statements the store runs (BEGIN included), while it is open:
+    through SQLAlchemy, and straight on the driver (engine.trips)."""
 
     def __init__(self, store: Store) -> None:
-        self.engine, self.count = store.engine.sync_engine, 0
+        self.store, self.engine, self.count = store, store.engine.sync_engine, 0
 
     def _seen(self, *_args: object) -> None:
         self.count += 1
 
+    def _sent(self, _sql: str) -> None:
+        self.count += 1
+
     def __enter__(self) -> Statements:
         event.listen(self.engine, "before_cursor_execute", self._seen)
+        self.store.trace_driver_trips(self._sent)
         return self
 
     def __exit__(self, *_exc: object) -> None:
         event.remove(self.engine, "before_cursor_execute", self._seen)
+        self.store.trace_driver_trips(None)
 
 
 async def test_a_rating_press_costs_four_statements_and_a_begin(study: Study) -> None:

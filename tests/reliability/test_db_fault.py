@@ -6,6 +6,7 @@ stored; once the fault clears, the same tap records the rating."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +18,7 @@ from adapters.telegram.adapter import SORRY, SORRY_PRESS
 from bot.dialogue.conductor import COULD_NOT_SAVE, COULD_NOT_SAVE_MESSAGE
 from engine.clock import ManualClock
 from engine.db import Store
-from engine.models import Comment, Rating
+from engine.models import Comment, ProcessedUpdate, Rating
 from tests.engine.helpers import loaded
 from tests.fakes.slack_api import running_slack_fake
 from tests.fakes.telegram_api import running_telegram_fake
@@ -28,8 +29,14 @@ from tests.telegram.harness import card_of, one_expert_in_round_one, running_bot
 
 @contextmanager
 def read_only(store: Store) -> Iterator[None]:
-    """Every transaction begun inside the block refuses writes at the driver."""
+    """Every transaction begun inside the block refuses writes at the driver; a driver
+    trip's writes (engine.trips: straight on sqlite3, where SQLAlchemy's events do not
+    reach) fail there with the error a read-only database gives."""
     sqlite = store.engine.dialect.name == "sqlite"
+
+    def refuse_writes(sql: str) -> None:
+        if sql.startswith(("INSERT", "UPDATE", "DELETE")):
+            raise sqlite3.OperationalError("attempt to write a readonly database")
 
     def on_begin(connection: Any) -> None:
         connection.exec_driver_sql("PRAGMA query_only = 1" if sqlite
@@ -43,9 +50,11 @@ def read_only(store: Store) -> Iterator[None]:
     event.listen(target, "begin", on_begin)
     event.listen(target, "rollback", on_commit)
     event.listen(target, "commit", on_commit)
+    store.trace_driver_trips(refuse_writes)
     try:
         yield
     finally:
+        store.trace_driver_trips(None)
         event.remove(target, "begin", on_begin)
         # The clean-up listeners stay until a transaction after the fault has run them.
         event.remove(target, "rollback", on_commit)
@@ -87,6 +96,28 @@ async def test_a_press_the_database_cannot_store_asks_to_tap_again(
     # The press path answered; no error escaped to PTB's handler (the outbox dispatcher,
     # failing its cycles meanwhile, reports the fault in its own log line).
     assert not tracebacks([r for r in caplog.records if r.name != "bot.delivery.dispatcher"])
+
+
+async def test_a_press_on_a_started_ballot_the_database_cannot_store_asks_again(
+        store: Store, clock: ManualClock) -> None:
+    """The second rating of a ballot takes the one-trip path (engine.quick_rating): a
+    fault there is answered the same way, and nothing of the trip is kept."""
+    spec = await loaded(store, clock.now())
+    async with running_telegram_fake() as fake, running_bot(fake, store, clock, spec) as bot:
+        expert, first = await one_expert_in_round_one(bot)
+        assert (await expert.press_button(first, "4").wait_answered()).answer_text \
+            .startswith("Recorded: 4")
+        second = await expert.wait_for_message(lambda m: card_of(m) == (1, 2, 5))
+        updates = await stored(store, ProcessedUpdate)
+        with read_only(store):
+            answered = await expert.press_button(second, "3").wait_answered()
+        assert answered.answer_text == COULD_NOT_SAVE and answered.show_alert
+        assert await stored(store, Rating) == 1
+        assert await stored(store, ProcessedUpdate) == updates  # the trip left nothing
+        again = expert.press_button(second, "3")
+        assert (await again.wait_answered()).answer_text.startswith("Recorded: 3")
+        assert await stored(store, Rating) == 2
+    assert not fake.internal_errors
 
 
 async def test_an_unforeseen_error_still_answers_the_press_and_the_message(
