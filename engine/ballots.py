@@ -169,14 +169,24 @@ async def _ensure_ballot(session: AsyncSession, expert: Standing, round_: OpenRo
     """The id of the expert's ballot of ``round_``, started now if there is none yet."""
     if expert.ballot_id is not None:
         return expert.ballot_id
+    return await in_one_trip(session, lambda connection: start_ballot(
+        CoreTrip(connection), expert, round_, now))
+
+
+def start_ballot(trip: Trip, expert: Standing, round_: OpenRound, now: datetime) -> int:
+    """The id of the expert's ballot of ``round_``, started now if there is none yet, as
+    statements of a trip (engine.trips)."""
+    if expert.ballot_id is not None:
+        return expert.ballot_id
     values = {"round_id": round_.id, "participant_id": expert.id}
-    created = (await upsert(session, _BALLOTS, {**values, "started_at": now},
-                            conflict=("round_id", "participant_id"),
-                            returning=("id",))).scalar()
-    if created is None:  # another worker started it a moment ago
-        created = await session.scalar(_BALLOT_ID, values)
-    assert created is not None
-    return int(created)
+    created = trip.rows(upsert_statement(trip.dialect_name, _BALLOTS,
+                                         ("round_id", "participant_id", "started_at"),
+                                         ("round_id", "participant_id"),
+                                         returning=("id",)), {**values, "started_at": now})
+    if not created:  # another worker started it a moment ago
+        created = trip.rows(_BALLOT_ID, values)
+    assert created
+    return int(created[0][0])
 
 
 def _progress(round_: OpenRound, items: list[BallotItem], answers: Mapping[int, int | None],

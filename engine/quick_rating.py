@@ -7,12 +7,12 @@ then takes the full path, which also gives every refusal its sentence. Its check
 full path's own functions, so the two paths cannot disagree on what is recorded.
 
 Served: the expert takes part; the button's round is the open round, before its
-deadline; the expert's ballot is started and not submitted; the statement is on it (the
-ballot as already read once for this database, engine.ballots.remembered_items); the
-value is on the scale; and the round is round 1. From round 2 on, the next card carries
-the previous round's feedback and a rating may call for a reason, both read in the
-transaction, so those presses take the full path. Round 1 is where most presses are:
-every statement, from every expert.
+deadline; the expert's ballot is not submitted (it is started here if need be); the
+statement is on it (the ballot as already read once for this database,
+engine.ballots.remembered_items); the value is on the scale; and the round is round 1.
+From round 2 on, the next card carries the previous round's feedback and a rating may
+call for a reason, both read in the transaction, so those presses take the full path.
+Round 1 is where most presses are: every statement, from every expert.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from engine.ballots import (
     rating_receipt,
     rating_target,
     remembered_items,
+    start_ballot,
     write_rating,
 )
 from engine.errors import DelphiError
@@ -70,7 +71,7 @@ def rate(trip: Trip, memo: Mapping[Any, Any], spec: StudyFile, press: Press,
     """Serve ``press`` in ``trip`` if it is the common case; None (nothing written) if
     the full path must take it."""
     expert = read_standing(trip, press.study_id, press.platform, press.user_id)
-    if expert is None or expert.ballot_id is None:
+    if expert is None:
         return None
     try:
         current = matching_round(expert, press.round_number)
@@ -85,5 +86,5 @@ def rate(trip: Trip, memo: Mapping[Any, Any], spec: StudyFile, press: Press,
         return None
     if not first_arrival(trip, press.platform, press.update_key, now):
         return QuickRating(expert, None)
-    write_rating(trip, expert.ballot_id, item, press.value, now)
+    write_rating(trip, start_ballot(trip, expert, current, now), item, press.value, now)
     return QuickRating(expert, rating_receipt(expert, current, items, item, press.value))

@@ -92,15 +92,28 @@ def _prepare(statement: Executable, dialect: Dialect) -> _Prepared:
     binds = {name: compiled.binds[name] for name in names}
     constants = {name: bind.value for name, bind in binds.items()
                  if not bind.required and bind.callable is None}
-    columns = getattr(statement, "selected_columns", None) or ()
-    if getattr(statement, "_returning", ()):
-        raise TypeError("RETURNING is not prepared for a driver trip")
+    constants.update(_column_defaults(compiled))
+    columns = getattr(statement, "exported_columns", None) or ()  # selected or returned
     return _Prepared(
         sql=compiled.string, names=names, constants=constants,
         binds=tuple(binds[name].type.dialect_impl(dialect).bind_processor(dialect)
                     for name in names),
         results=tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
                       for column in columns))
+
+
+def _column_defaults(compiled: SQLCompiler) -> dict[str, Any]:
+    """The values Core would fill in for columns left out of a write: their defaults
+    (only constants: a default computed per row has no place in a driver trip)."""
+    found = {}
+    for columns, which in ((compiled.insert_prefetch, "default"),
+                           (compiled.update_prefetch, "onupdate")):
+        for column in columns:
+            default = getattr(column, which)
+            if default is None or not default.is_scalar:
+                raise TypeError(f"{column} needs a value computed for each row")
+            found[column.key] = default.arg
+    return found
 
 
 class DriverTrip:

@@ -131,3 +131,36 @@ async def test_a_driver_trip_waits_for_another_process_write(
     finally:
         other.close()
         await store.dispose()
+
+
+async def test_a_ballot_started_on_the_driver_is_the_row_core_starts(
+        sqlite_store: Store, clock: ManualClock) -> None:
+    """Columns left out of an INSERT get the defaults Core gives them (a ballot's
+    revision), and RETURNING comes back as Core returns it."""
+    store = sqlite_store
+    try:
+        spec = await loaded(store, clock.now())
+        await enrol_panel(store, spec.study.id, 2, clock.now())
+        async with store.transaction() as session:
+            await rounds.open_round(session, spec.study.id, clock.now())
+        first = await store.one_trip(lambda t: standing.read_standing(t, *_identity(0)))
+        second = await store.one_trip(lambda t: standing.read_standing(t, *_identity(1)))
+        assert first is not None and second is not None and first.round is not None
+        round_ = first.round
+        on_driver = await store.one_trip(
+            lambda trip: ballots.start_ballot(trip, first, round_, clock.now()))
+        async with store.transaction() as session:
+            on_core = await in_one_trip(session, lambda c: ballots.start_ballot(
+                CoreTrip(c), second, round_, clock.now()))
+        again = await store.one_trip(  # started already: the same ballot, found
+            lambda trip: ballots.start_ballot(trip, first, round_, clock.now()))
+    finally:
+        await store.dispose()
+    assert on_driver != on_core and again == on_driver
+    database = store.engine.url.database
+    assert database is not None
+    with sqlite3.connect(database) as raw:
+        rows = raw.execute("SELECT id, round_id, started_at, submitted_at, revision FROM "
+                           "ballots ORDER BY id").fetchall()
+    assert [row[0] for row in rows] == sorted([on_driver, on_core])
+    assert rows[0][1:] == rows[1][1:]
