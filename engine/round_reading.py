@@ -112,13 +112,20 @@ class RoundReading:
             results = self.updated(marks, fresh, panel_size, analysis).results
             return ResultsNow(results, rows_by_key(results, self.round_number), None)
         stale = self._stale_rows(marks)
-        touched = _statements_differing(self.frame.take(stale), fresh)
+        rerated = self._rerated(stale, fresh)
+        if rerated is not None:
+            frame, touched = rerated
+            subset = frame.take(np.concatenate([self.by_statement[key] for key in touched])
+                                if touched else _NONE)
+        else:
+            touched = _statements_differing(self.frame.take(stale), fresh)
+            rows = np.setdiff1d(np.concatenate([self.by_statement.get(key, _NONE)
+                                                for key in touched] or [_NONE]),
+                                stale, assume_unique=True)
+            subset = pd.concat([self.frame.take(rows),
+                                fresh[fresh["statement"].isin(touched)]], ignore_index=True)
         if not touched:
             return ResultsNow(self.results, self.by_key, frozenset())
-        rows = np.setdiff1d(np.concatenate([self.by_statement.get(key, _NONE)
-                                            for key in touched]), stale, assume_unique=True)
-        subset = pd.concat([self.frame.take(rows),
-                            fresh[fresh["statement"].isin(touched)]], ignore_index=True)
         partial = analysis(subset)
         by_key = {key: row for key, row in self.by_key.items() if key not in touched}
         by_key.update(rows_by_key(partial, self.round_number))
@@ -131,6 +138,15 @@ class RoundReading:
         again where that changed anything. Row order does not matter to the statistics
         (engine.stats.encoding orders rounds and statements itself)."""
         stale = self._stale_rows(marks)
+        rerated = self._rerated(stale, fresh) if panel_size == self.panel_size else None
+        if rerated is not None:  # the same rows with new ratings: the indexes still hold
+            frame, touched = rerated
+            results = self.results if not touched else _merged(
+                self.results, analysis(frame.take(np.concatenate(
+                    [self.by_statement[key] for key in touched]))),
+                self.round_number, touched)
+            return replace(self, frame=frame, results=results, marks=dict(marks),
+                           by_key=rows_by_key(results, self.round_number), statistics={})
         keep = np.ones(len(self.frame), dtype=bool)
         keep[stale] = False
         frame = pd.concat([self.frame[keep], fresh], ignore_index=True)
@@ -143,6 +159,36 @@ class RoundReading:
                 self.round_number, touched)
         return RoundReading.of(self.round_id, self.round_number, self.spec,
                                panel_size, frame, results, marks)
+
+    def _rerated(self, stale: np.ndarray, fresh: pd.DataFrame
+                 ) -> tuple[pd.DataFrame, set[Hashable]] | None:
+        """The frame with the ``stale`` rows' ratings replaced by ``fresh``'s, and the
+        statements whose ratings that changed; None unless ``fresh`` holds exactly the
+        stale rows' statements and experts, in the same groups (the usual case: experts
+        changed ratings, added or took none away). Rows keep their places, so the
+        frame's indexes still hold and nothing is copied but the ratings."""
+        if len(fresh) != len(stale):
+            return None
+        old = self.frame.take(stale)
+        place = dict(zip(zip(old["statement"].tolist(), old["participant"].tolist(),
+                             strict=True), stale.tolist(), strict=True))
+        found = list(map(place.get, zip(fresh["statement"].tolist(),
+                                        fresh["participant"].tolist(), strict=True)))
+        if None in found or len(set(found)) != len(found):
+            return None
+        at = np.asarray(found, dtype=np.intp)
+        if _groups(self.frame["group"].take(at)) != _groups(fresh["group"]):
+            return None
+        ratings = self.frame["rating"].array
+        moved = (_plain_ratings(ratings.take(at)) != _plain_ratings(fresh["rating"].array))
+        touched = set(fresh["statement"].to_numpy(dtype=object)[moved].tolist())
+        if not touched:
+            return self.frame, touched
+        rerated = ratings.copy()
+        rerated[at] = fresh["rating"].array
+        frame = self.frame.copy(deep=False)
+        frame["rating"] = rerated
+        return frame, touched
 
     def _stale_rows(self, marks: Mapping[int, BallotMark]) -> np.ndarray:
         """This round's rows of the experts whose ballot's mark moved."""
@@ -172,12 +218,21 @@ def _positions(keys: pd.Series, rows: np.ndarray) -> dict[Hashable, np.ndarray]:
     return {uniques[i]: rows[order[bounds[i]:bounds[i + 1]]] for i in range(len(uniques))}
 
 
+def _plain_ratings(ratings: Any) -> np.ndarray:
+    """Ratings as integers, "unable to rate" as 0."""
+    return np.asarray(pd.array(ratings, dtype="Int64").fillna(0).to_numpy(dtype=np.int64))
+
+
+def _groups(groups: pd.Series) -> list[Any]:
+    """Stakeholder groups as plain values, no group as None."""
+    return list(groups.astype(object).where(groups.notna(), None).tolist())
+
+
 def _rows(frame: pd.DataFrame) -> set[tuple[Any, ...]]:
     """The rows as plain, comparable tuples ("unable to rate" as 0, no group as None)."""
-    ratings = frame["rating"].fillna(0).to_numpy(dtype=np.int64).tolist()
-    groups = frame["group"].astype(object).where(frame["group"].notna(), None).tolist()
-    return set(zip(frame["statement"].tolist(), frame["participant"].tolist(), ratings,
-                   groups, strict=True))
+    return set(zip(frame["statement"].tolist(), frame["participant"].tolist(),
+                   _plain_ratings(frame["rating"].array).tolist(), _groups(frame["group"]),
+                   strict=True))
 
 
 def _statements_differing(old: pd.DataFrame, new: pd.DataFrame) -> set[Hashable]:

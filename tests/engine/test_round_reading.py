@@ -104,12 +104,14 @@ def _frame(rows: list[tuple[int, str, str, int | None, str | None]]) -> pd.DataF
     return frame
 
 
+@pytest.mark.parametrize("only_rerated", [False, True])
 @pytest.mark.parametrize("seed", range(12))
 def test_a_reading_brought_up_to_date_analyses_as_if_everything_were_read_now(
-        seed: int) -> None:
+        seed: int, only_rerated: bool) -> None:
     """Round 2 of a study with groups and a revised statement: experts change, add and
-    (on an unsubmitted ballot) lose ratings after the reading. The reading brought up to
-    date gives exactly the analysis of all the ratings read afresh."""
+    (on an unsubmitted ballot) lose ratings after the reading, or (``only_rerated``)
+    change ratings they had given. The reading brought up to date gives exactly the
+    analysis of all the ratings read afresh."""
     chance = random.Random(seed)
     consensus = ConsensusSection(rule="all_of", rules=[
         ConsensusSection(rule="percent_agreement"), ConsensusSection(rule="median_iqr")],
@@ -141,7 +143,10 @@ def test_a_reading_brought_up_to_date_analyses_as_if_everything_were_read_now(
     moved = chance.sample(people, 4)
     for who in moved:
         for key in chance.sample(keys[2], 3):
-            if chance.random() < 0.2:
+            if only_rerated:
+                if (2, key, who) in after:
+                    after[(2, key, who)] = rating()
+            elif chance.random() < 0.2:
                 after.pop((2, key, who), None)
             else:
                 after[(2, key, who)] = rating()
