@@ -191,13 +191,16 @@ async def _ratings_on_ballots(session: AsyncSession, spec: StudyFile, round_numb
     query = _RATINGS_ON_BALLOTS[spec.consensus.ballots == "submitted"]
     rows = await in_one_trip(session, lambda connection: connection.execute(
         query, {"ballots": list(ballots)}).all())
+    if not rows:
+        return _typed(pd.DataFrame([], columns=RATING_COLUMNS))
     keys = {i.version_id: version_key(i.code, i.version) for i in items}
-    if any(version not in keys for version, *_ in rows):
+    versions, people, values, groups = zip(*rows, strict=True)
+    if not keys.keys() >= set(versions):
         return await ratings_frame(session, spec.study.id, round_number, ballots=ballots,
                                    spec=spec)
-    return _typed(pd.DataFrame([(round_number, keys[version], who, value, group)
-                                for version, who, value, group in rows],
-                               columns=RATING_COLUMNS))
+    return _typed(pd.DataFrame(dict(zip(RATING_COLUMNS, (
+        [round_number] * len(rows), list(map(keys.__getitem__, versions)), people, values,
+        groups), strict=True))))
 
 
 def _analysis(spec: StudyFile, round_number: int, eligible: int,
