@@ -219,8 +219,12 @@ async def progress(session: AsyncSession, participant: Expert) -> Progress:
     expert = await standing(session, participant)
     if expert.round is None:
         raise RoundNotOpen(NO_OPEN_ROUND)
-    return _progress(expert.round, await ballot_items(session, expert.round), expert.given,
-                     expert.submitted_at)
+    return progress_of(expert, expert.round, await ballot_items(session, expert.round))
+
+
+def progress_of(expert: Standing, current: OpenRound, items: list[BallotItem]) -> Progress:
+    """Where the expert stands in ``current``, from their standing and its ballot."""
+    return _progress(current, items, expert.given, expert.submitted_at)
 
 
 async def answers(session: AsyncSession, participant: Expert) -> list[Answer]:

@@ -27,7 +27,7 @@ from bot.dialogue import closing, commands, relay, texts
 from bot.dialogue.closing import RoundCloser
 from bot.dialogue.context import StudyContext
 from bot.dialogue.coordination import Coordination, NotCoordinator
-from engine import ballots, conversation, enrolment, quick_rating, replies, standing
+from engine import ballots, conversation, enrolment, quick, replies, standing
 from engine.db import refused_for_a_closed_round
 from engine.enrolment import PlatformUser
 from engine.errors import ConcurrentChange, DelphiError, NotEnrolled, RoundClosed, RoundNotOpen
@@ -54,6 +54,9 @@ class Conductor:
         self.context = context
         self.closer = RoundCloser(context.store, context.study_id, context.spec.feedback.chart)
         self.coordination = Coordination(context, self.card_for, self.closer)
+        # A statement card without feedback or an answer (round 1's) is the same for
+        # every expert: made once, not on every press that shows it.
+        self._plain_cards: dict[ballots.BallotItem, Card] = {}
 
     @property
     def title(self) -> str:
@@ -73,16 +76,15 @@ class Conductor:
         reading = await self._read_before(event)
         now = self.context.clock.now()
         try:
-            quick = await self._quick_rating(event, now)
-            if quick is not None:
-                return quick
+            quick_reply = await self._quick(event, now)
+            if quick_reply is not None:
+                return quick_reply
             async with self.context.store.transaction() as session:
                 arrival = await standing.arrive(
                     session, self.context.study_id, event.who.platform, event.who.user_id,
                     _key(event), now)
                 if not arrival.first_time:
-                    log.info("replayed update %s ignored", event.update_key)
-                    return Reply(toast="Already recorded.")
+                    return self._replayed(event)
                 if reading is not None:
                     session.info[closing.READ_BEFORE] = reading
                 reply = await self._dispatch(session, event, arrival.expert, now)
@@ -109,34 +111,41 @@ class Conductor:
             reply = replace(reply, documents=[*reply.documents, *made], render=None)
         return reply
 
-    async def _quick_rating(self, event: Event, now: datetime) -> Reply | None:
-        """A rating press served in one trip, without the ORM (engine.quick_rating says
-        which); None when the full path must take it. Nothing differs for the expert:
-        the same checks, the same rows, the same reply."""
-        if not isinstance(event, Pressed):
+    async def _quick(self, event: Event, now: datetime) -> Reply | None:
+        """An expert's commonest events (a rating, ``/ballot``) served in one trip,
+        without the ORM (engine.quick says when); None when the full path must take the
+        event. Nothing differs for the expert: the same checks, rows and reply."""
+        store = self.context.store
+        sender = quick.Sender(self.context.study_id, event.who.platform, event.who.user_id,
+                              _key(event))
+        if isinstance(event, Command) and event.name.lower() == "ballot":
+            glance = await store.one_trip(
+                lambda trip: quick.ballot(trip, store.memo, sender, now))
+            if glance is None:
+                return None
+            if glance.progress is None:
+                return self._replayed(event)
+            return Reply(send=[self.ballot_card(glance.progress, glance.expert.timezone)])
+        press = _quick_press(event)
+        if press is None:
             return None
-        try:
-            action = actions.decode(event.data)
-        except actions.BadAction:
-            return None
-        if not isinstance(action, actions.Rate) or not quick_rating.may_serve(action.round):
-            return None
-        press = quick_rating.Press(self.context.study_id, event.who.platform,
-                                   event.who.user_id, _key(event), action.round,
-                                   action.code, action.value)
-        store, spec = self.context.store, self.context.spec
+        spec = self.context.spec
         served = await store.one_trip(
-            lambda trip: quick_rating.rate(trip, store.memo, spec, press, now))
+            lambda trip: quick.rate(trip, store.memo, spec, sender, press, now))
         if served is None:
             return None
         if served.receipt is None:
-            log.info("replayed update %s ignored", event.update_key)
-            return Reply(toast="Already recorded.")
+            return self._replayed(event)
         receipt = served.receipt
         upcoming = receipt.progress.first_unanswered
-        return self._rated(receipt, action.value,
+        return self._rated(receipt, press.value,
                            self.statement_card(upcoming) if upcoming is not None
                            else self.review(receipt.progress))
+
+    @staticmethod
+    def _replayed(event: Event) -> Reply:
+        log.info("replayed update %s ignored", event.update_key)
+        return Reply(toast="Already recorded.")
 
     def _rated(self, receipt: ballots.RatingReceipt, value: int | None,
                follow: Card) -> Reply:
@@ -254,9 +263,15 @@ class Conductor:
                        given: Mapping[int, int | None] | None = None) -> Card:
         """A statement card from what :meth:`card_for` read (round 1 has no feedback)."""
         given = given or {}
-        return texts.statement_card(self.context.spec, item, feedback,
+        plain = feedback is None and item.version_id not in given
+        if plain and (made := self._plain_cards.get(item)) is not None:
+            return made
+        made = texts.statement_card(self.context.spec, item, feedback,
                                     given.get(item.version_id), item.version_id in given,
                                     replies=self.context.spec.feedback.replies)
+        if plain:
+            self._plain_cards[item] = made
+        return made
 
     async def continue_ballot(self, session: AsyncSession, expert: Standing) -> Card:
         """The card an expert should see next: first unanswered, review, or a round note."""
@@ -265,10 +280,18 @@ class Conductor:
         except RoundNotOpen:
             return card("No round is open at the moment. You will get a message here "
                         "when the next one opens.")
-        if state.submitted_at is not None:
-            return texts.submitted(state, self.zone(expert.timezone))
-        if state.first_unanswered is not None:
+        if state.submitted_at is None and state.first_unanswered is not None:
             return await self.card_for(session, expert.id, state.first_unanswered)
+        return self.ballot_card(state, expert.timezone)
+
+    def ballot_card(self, state: ballots.Progress, timezone: str | None) -> Card:
+        """The card an expert sees next, from their progress alone: the submitted note,
+        the first unanswered statement (without feedback, as in round 1), or the
+        review."""
+        if state.submitted_at is not None:
+            return texts.submitted(state, self.zone(timezone))
+        if state.first_unanswered is not None:
+            return self.statement_card(state.first_unanswered)
         return self.review(state)
 
     def review(self, state: ballots.Progress) -> Card:
@@ -530,6 +553,19 @@ def _cause(error: BaseException) -> str:
     cause = getattr(error, "orig", None) or error
     lines = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+def _quick_press(event: Event) -> quick.Press | None:
+    """A rating button that engine.quick may serve; None for any other event."""
+    if not isinstance(event, Pressed):
+        return None
+    try:
+        action = actions.decode(event.data)
+    except actions.BadAction:
+        return None
+    if not isinstance(action, actions.Rate) or not quick.may_serve(action.round):
+        return None
+    return quick.Press(action.round, action.code, action.value)
 
 
 def _key(event: Event) -> str | None:

@@ -100,7 +100,7 @@ async def test_a_press_the_database_cannot_store_asks_to_tap_again(
 
 async def test_a_press_on_a_started_ballot_the_database_cannot_store_asks_again(
         store: Store, clock: ManualClock) -> None:
-    """The second rating of a ballot takes the one-trip path (engine.quick_rating): a
+    """The second rating of a ballot takes the one-trip path (engine.quick): a
     fault there is answered the same way, and nothing of the trip is kept."""
     spec = await loaded(store, clock.now())
     async with running_telegram_fake() as fake, running_bot(fake, store, clock, spec) as bot:
