@@ -293,9 +293,9 @@ class Store:
                 return await in_one_trip(session,
                                          lambda connection: work(CoreTrip(connection)))
         async with self._writer():
-            connection = self._trip_connection or self._open_trip_connection()
             trace = self._trace
             try:
+                connection = self._trip_connection or self._open_trip_connection()
                 if trace is not None:
                     trace(sqlite_driver.BEGIN_WRITE)
                 await sqlite_driver.begin_write(
