@@ -35,6 +35,8 @@ from typing import Any
 
 import aiohttp
 
+from bench.processes import cpu_seconds
+
 EXPERTS = 200
 REPS = 7
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,7 +264,8 @@ async def _start_bot(kind: str, fake: Any, users: list[Any], folder: Path
 def _summary(runs: list[dict[str, float]]) -> dict[str, Any]:
     best = sorted(runs, key=lambda r: r["presses_per_s"])[len(runs) // 2]
     return {"runs": runs, "median": best,
-            "presses_per_s": statistics.median(r["presses_per_s"] for r in runs)}
+            "presses_per_s": statistics.median(r["presses_per_s"] for r in runs),
+            "cpu_ms_per_press": statistics.median(r["cpu_ms_per_press"] for r in runs)}
 
 
 async def _run_all(folder: Path) -> dict[str, dict[str, Any]]:
@@ -276,11 +279,12 @@ async def _run_all(folder: Path) -> dict[str, dict[str, Any]]:
     async with running_slack_fake() as fake, contextlib.AsyncExitStack() as stack:
         sets = {kind: [fake.create_users(EXPERTS, prefix=f"{kind}{rep}x")
                        for rep in range(REPS + 1)] for kind in KINDS}
-        clients = {}
+        clients, pids = {}, {}
         for kind in KINDS:
             process, port = await _start_bot(kind, fake, [u for s in sets[kind] for u in s],
                                              folder)
             stack.push_async_callback(_stop, process)
+            pids[kind] = process.pid
             clients[kind] = await stack.enter_async_context(SlackPlatformClient(
                 fake, bolt_url=f"http://127.0.0.1:{port}/slack/events",
                 signing_secret=SECRET))
@@ -290,7 +294,10 @@ async def _run_all(folder: Path) -> dict[str, dict[str, Any]]:
         runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in KINDS}
         for rep in range(1, REPS + 1):
             for kind in KINDS:
-                runs[kind].append(await _phase(clients[kind], sets[kind][rep], presses))
+                spent = cpu_seconds(pids[kind])
+                run = await _phase(clients[kind], sets[kind][rep], presses)
+                spent = cpu_seconds(pids[kind]) - spent
+                runs[kind].append({**run, "cpu_ms_per_press": spent * 1000 / run["presses"]})
     return {kind: _summary(runs[kind]) for kind in KINDS}
 
 
@@ -316,17 +323,23 @@ async def _run() -> dict[str, Any]:
         median = result["median"]
         each = ", ".join(f"{r['presses_per_s']:.0f}" for r in result["runs"])
         return (f"{label}: {result['presses_per_s']:.0f} presses/s (median of {REPS} runs: "
-                f"{each}); press to "
+                f"{each}), {result['cpu_ms_per_press']:.2f} ms of the bot's CPU a press; "
+                "press to "
                 f"next card p50 {median['p50_s'] * 1000:.0f} ms, p99 "
                 f"{median['p99_s'] * 1000:.0f} ms; ack p99 {median['ack_p99_s'] * 1000:.0f} ms")
 
+    capacity = floor["cpu_ms_per_press"] / ours["cpu_ms_per_press"]
     return {"name": "slack presses", "rows": rows, "ratio_to_floor": ratio,
             "ratio_adapter_to_floor": adapter_ratio, "paired_ratios": paired,
+            "cpu_ratio_to_floor": capacity,
             "summary": [line("floor", floor), line("adapter only", adapter),
                         line("delphi", ours),
                         f"throughput ratio delphi / floor = {ratio:.2f} (target >= 0.8); "
                         f"run by run: {', '.join(f'{r:.2f}' for r in paired)}; "
-                        f"adapter with a stub conductor / floor = {adapter_ratio:.2f}"]}
+                        f"adapter with a stub conductor / floor = {adapter_ratio:.2f}",
+                        f"CPU per press floor / delphi = {capacity:.2f} (the share of the "
+                        "bare library's capacity delphi keeps, whatever else the machine "
+                        "runs)"]}
 
 
 def run() -> dict[str, Any]:

@@ -46,6 +46,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from bench.processes import cpu_seconds, status_mb
 from bench.study_setup import STUDY, prepare_study
 from bot.chat import actions
 from engine.db import Store, make_engine
@@ -265,25 +266,6 @@ async def _expert(user: SimulatedUser, number: int, first: ChatMessage, codes: l
 
 # --- the bot process ---------------------------------------------------------------------
 
-def _proc_status_mb(pid: int, key: str) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def _proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _watch(pid: int, tally: Tally, goal: int, label: str, samples: list[float]) -> None:
     """Sample the bot's RSS every second; report progress on stderr every minute.
 
@@ -299,7 +281,7 @@ async def _watch(pid: int, tally: Tally, goal: int, label: str, samples: list[fl
         if time.perf_counter() - frozen >= FREEZE_EVERY_S:
             gc.freeze()
             frozen = time.perf_counter()
-        rss = _proc_status_mb(pid, "VmRSS")
+        rss = status_mb(pid, "VmRSS")
         if rss is not None:
             samples.append(rss)
         now = time.perf_counter()
@@ -413,18 +395,19 @@ async def _drive(fake: FakeTelegram, users: list[SimulatedUser], codes: list[str
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot.app.cli", "run", "--config", str(config), cwd=folder,
             env=env, stdout=asyncio.subprocess.DEVNULL, stderr=stderr)
-    tally, samples, pauses = Tally(), [], GcPauses()
+    tally, pauses = Tally(), GcPauses()
+    samples: list[float] = []
     exit_code: int | None = None
     try:
         await fake.wait_until_polling(timeout=60)
         firsts = await asyncio.gather(*(_open_ballot(u, 600) for u in users))
-        rss_ready = _proc_status_mb(process.pid, "VmRSS")
+        rss_ready = status_mb(process.pid, "VmRSS")
         watcher = asyncio.create_task(_watch(process.pid, tally, len(users) * len(codes),
                                              database, samples))
         gc.collect()
         gc.freeze()  # see _watch
         gc.callbacks.append(pauses)
-        bot_cpu, own_cpu = _proc_cpu_s(process.pid), time.process_time()
+        bot_cpu, own_cpu = cpu_seconds(process.pid), time.process_time()
         started = time.perf_counter()
         try:
             await asyncio.gather(*(_expert(u, n, m, codes, scale.think_s, tally)
@@ -435,8 +418,8 @@ async def _drive(fake: FakeTelegram, users: list[SimulatedUser], codes: list[str
             gc.unfreeze()
             watcher.cancel()
         wall = time.perf_counter() - started
-        bot_cpu, own_cpu = _proc_cpu_s(process.pid) - bot_cpu, time.process_time() - own_cpu
-        peak = _proc_status_mb(process.pid, "VmHWM")
+        bot_cpu, own_cpu = cpu_seconds(process.pid) - bot_cpu, time.process_time() - own_cpu
+        peak = status_mb(process.pid, "VmHWM")
         failed = dict(fake.failed_calls)
         internal = len(fake.internal_errors)
     finally:

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.processes import cpu_seconds, status_mb
 from bench.study_setup import STUDY, prepare_study
 from engine.enrolment import PlatformUser
 from engine.studyfile import load_study_file
@@ -51,16 +52,6 @@ CARD = "Round 1 · Statement"
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def _peak_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 async def _open_ballot(user: SimulatedUser) -> ChatMessage:
@@ -101,7 +92,7 @@ async def _phase(users: list[SimulatedUser], presses: int, think_mean: float,
 
 
 async def _stop(process: asyncio.subprocess.Process) -> float | None:
-    peak = _peak_rss_mb(process.pid)
+    peak = status_mb(process.pid, "VmHWM")
 
     process.send_signal(signal.SIGTERM)
     try:
@@ -161,14 +152,18 @@ async def _run_all(folder: Path) -> dict[str, dict[str, Any]]:
             runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in KINDS}
             for rep in range(1, REPS + 1):
                 for kind in KINDS:
-                    runs[kind].append(await _phase(sets[kind][rep], presses, 0.0,
-                                                   _next_card(kind)))
+                    spent = cpu_seconds(processes[kind].pid)
+                    run = await _phase(sets[kind][rep], presses, 0.0, _next_card(kind))
+                    spent = cpu_seconds(processes[kind].pid) - spent
+                    runs[kind].append({**run, "cpu_ms_per_press":
+                                       spent * 1000 / run["presses"]})
             human = {kind: await _phase(paced[kind], presses, THINK_MEAN_S, _next_card(kind))
                      for kind in KINDS}
         finally:
             peaks = {kind: await _stop(processes[kind]) for kind in KINDS}
     return {kind: {"runs": runs[kind], "presses_per_s": statistics.median(
-        r["presses_per_s"] for r in runs[kind]), "paced": human[kind],
+        r["presses_per_s"] for r in runs[kind]), "cpu_ms_per_press": statistics.median(
+        r["cpu_ms_per_press"] for r in runs[kind]), "paced": human[kind],
         "peak_rss_mb": peaks[kind]} for kind in KINDS}
 
 
@@ -193,19 +188,24 @@ async def _run() -> dict[str, Any]:
         p = result["paced"]
         each = ", ".join(f"{r['presses_per_s']:.0f}" for r in result["runs"])
         return (f"{label}: {result['presses_per_s']:.0f} presses/s at saturation (median "
-                f"of {REPS} runs: {each}); paced at mean {THINK_MEAN_S:g} s per "
+                f"of {REPS} runs: {each}), {result['cpu_ms_per_press']:.2f} ms of the bot's "
+                f"CPU a press; paced at mean {THINK_MEAN_S:g} s per "
                 f"statement {p['presses_per_s']:.0f} presses/s, p50 {p['p50_s'] * 1000:.1f} ms, "
                 f"p99 {p['p99_s'] * 1000:.1f} ms; peak RSS {result['peak_rss_mb'] or 0:.0f} MB")
 
+    capacity = floor["cpu_ms_per_press"] / ours["cpu_ms_per_press"]
     return {
         "name": "telegram presses",
         "rows": rows,
         "ratio_to_floor": ratio,
         "paired_ratios": paired,
+        "cpu_ratio_to_floor": capacity,
         "summary": [line("floor", floor), line("delphi", ours),
                     f"throughput ratio delphi / floor = {ratio:.2f} (target >= 0.8); run by "
                     f"run: {', '.join(f'{r:.2f}' for r in paired)}; paced p99 "
-                    f"{ours['paced']['p99_s'] * 1000:.1f} ms (target < 100 ms)"],
+                    f"{ours['paced']['p99_s'] * 1000:.1f} ms (target < 100 ms)",
+                    f"CPU per press floor / delphi = {capacity:.2f} (the share of the bare "
+                    "library's capacity delphi keeps, whatever else the machine runs)"],
     }
 
 
