@@ -154,8 +154,10 @@ class _CollectorPause:
 
 _COLLECTOR_PAUSED = _CollectorPause()
 
-# The share of the interpreter a read apart takes while the event loop serves presses.
+# The share of the interpreter a read apart takes while the event loop serves presses,
+# and the longest it rests in all (seconds).
 READ_APART_SHARE = 0.3
+READ_APART_MAX_REST_S = 2.0
 _PACE = "pace"
 
 
@@ -169,14 +171,22 @@ class _Pace:
     switch interval (5 ms) to get it back, so each press took several times longer
     and, with twenty experts pressing, the presses queued for the write lock faster
     than they were served: measured, presses waited 100-200 ms during a 100,000-rating
-    read. Paced, the read takes longer and the presses keep their pace."""
+    read. Paced, the read takes longer and the presses keep their pace.
 
-    def __init__(self, share: float) -> None:
+    It rests ``most`` seconds at most in all: on a machine so loaded that the read itself
+    is slow, a close should still end within seconds (measured with two other processes
+    burning both cores, an unbounded pace stretched a close to 5.5 s)."""
+
+    def __init__(self, share: float, most: float) -> None:
         self._rest = (1 - share) / share
+        self._left = most
         self._since = time.perf_counter()
 
     def __call__(self) -> None:
-        time.sleep((time.perf_counter() - self._since) * self._rest)
+        pause = min((time.perf_counter() - self._since) * self._rest, self._left)
+        if pause > 0:
+            time.sleep(pause)
+            self._left -= pause
         self._since = time.perf_counter()
 
 
@@ -246,7 +256,8 @@ class Store:
                              paced: bool) -> T:
         assert self._snapshots is not None
         engine = self._snapshots()
-        info = {"memo": {}, _PACE: _Pace(READ_APART_SHARE) if paced else _at_once}
+        info = {"memo": {}, _PACE: (_Pace(READ_APART_SHARE, READ_APART_MAX_REST_S) if paced
+                                    else _at_once)}
         try:
             async with AsyncSession(engine, info=info) as session, session.begin():
                 return await read(session)
