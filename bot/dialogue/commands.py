@@ -22,7 +22,8 @@ from bot.chat.events import Command
 from bot.chat.text import Step, say
 from bot.dialogue import expert_commands, relay, report_commands, schedule_commands
 from bot.dialogue.coordination import Coordination, actor
-from bot.dialogue.expert_commands import AnyoneHandler, Guide, PanelHandler
+from bot.dialogue.expert_commands import AnyoneHandler, AtOnceHandler, Guide, PanelHandler
+from engine import quick
 from engine.audit import record_audit
 from engine.locks import hold_study
 from engine.standing import Standing, ensure_active
@@ -59,6 +60,9 @@ class ForPanel:
 
     handler: PanelHandler
     active: bool = False
+    # Answers the command in one trip when the sender's standing alone answers it (the
+    # commonest case); the handler answers whatever it leaves.
+    at_once: AtOnceHandler | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,8 @@ class ForCoordinators:
 
 TABLE: dict[str, ForAnyone | ForPanel | ForCoordinators] = {
     "start": ForAnyone(expert_commands.start),
-    "ballot": ForPanel(expert_commands.ballot, active=True),
+    "ballot": ForPanel(expert_commands.ballot, active=True,
+                       at_once=expert_commands.ballot_at_once),
     "progress": ForPanel(expert_commands.progress, active=True),
     "help": ForAnyone(expert_commands.show_help),
     "withdraw": ForPanel(expert_commands.withdraw),
@@ -98,6 +103,16 @@ TABLE: dict[str, ForAnyone | ForPanel | ForCoordinators] = {
     "nudge": ForCoordinators(schedule_commands.nudge, Locking.ITSELF),
     "reply": ForCoordinators(relay.reply),
 }
+
+
+async def run_at_once(guide: Guide, event: Command, sender: quick.Sender,
+                      now: datetime) -> Reply | None:
+    """``event`` answered in one trip, if its row says how (``at_once``) and the sender's
+    standing alone answers it; None: :func:`run` answers it, in a transaction."""
+    command = TABLE.get(event.name.lower())
+    if not isinstance(command, ForPanel) or command.at_once is None:
+        return None
+    return await command.at_once(guide, event, sender, now)
 
 
 async def run(guide: Guide, coordination: Coordination, session: AsyncSession,

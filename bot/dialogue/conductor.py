@@ -84,7 +84,7 @@ class Conductor:
                     session, self.context.study_id, event.who.platform, event.who.user_id,
                     _key(event), now)
                 if not arrival.first_time:
-                    return self._replayed(event)
+                    return self.replayed(event)
                 if reading is not None:
                     session.info[closing.READ_BEFORE] = reading
                 reply = await self._dispatch(session, event, arrival.expert, now)
@@ -112,20 +112,15 @@ class Conductor:
         return reply
 
     async def _quick(self, event: Event, now: datetime) -> Reply | None:
-        """An expert's commonest events (a rating, ``/ballot``) served in one trip,
-        without the ORM (engine.quick says when); None when the full path must take the
-        event. Nothing differs for the expert: the same checks, rows and reply."""
+        """An expert's commonest events served in one trip, without the ORM (engine.quick
+        says when): a rating, and the commands whose row in the table says how
+        (``/ballot``); None when the full path must take the event. Nothing differs for
+        the expert: the same checks, rows and reply."""
         store = self.context.store
         sender = quick.Sender(self.context.study_id, event.who.platform, event.who.user_id,
                               _key(event))
-        if isinstance(event, Command) and event.name.lower() == "ballot":
-            glance = await store.one_trip(
-                lambda trip: quick.ballot(trip, store.memo, sender, now))
-            if glance is None:
-                return None
-            if glance.progress is None:
-                return self._replayed(event)
-            return Reply(send=[self.ballot_card(glance.progress, glance.expert.timezone)])
+        if isinstance(event, Command):
+            return await commands.run_at_once(self, event, sender, now)
         press = _quick_press(event)
         if press is None:
             return None
@@ -135,7 +130,7 @@ class Conductor:
         if served is None:
             return None
         if served.receipt is None:
-            return self._replayed(event)
+            return self.replayed(event)
         receipt = served.receipt
         upcoming = receipt.progress.first_unanswered
         return self._rated(receipt, press.value,
@@ -143,7 +138,8 @@ class Conductor:
                            else self.review(receipt.progress))
 
     @staticmethod
-    def _replayed(event: Event) -> Reply:
+    def replayed(event: Event) -> Reply:
+        """The answer to an update seen before: nothing is done again."""
         log.info("replayed update %s ignored", event.update_key)
         return Reply(toast="Already recorded.")
 

@@ -18,7 +18,7 @@ from bot.chat.events import Command, Event
 from bot.chat.text import Step, say
 from bot.dialogue import relay, texts
 from bot.dialogue.context import StudyContext
-from engine import ballots, conversation, enrolment
+from engine import ballots, conversation, enrolment, quick
 from engine.clock import known_time_zone
 from engine.models import Participant
 from engine.standing import Standing
@@ -37,6 +37,10 @@ class Guide(Protocol):
 
     async def continue_ballot(self, session: AsyncSession, expert: Standing) -> Card: ...
 
+    def ballot_card(self, state: ballots.Progress, timezone: str | None) -> Card: ...
+
+    def replayed(self, event: Event) -> Reply: ...
+
     async def resume_enrolment(self, session: AsyncSession,
                                participant: Participant) -> list[Card]: ...
 
@@ -45,6 +49,9 @@ class Guide(Protocol):
 AnyoneHandler = Callable[[Guide, AsyncSession, Command, datetime], Awaitable[Reply]]
 # handler(guide, session, the command, the sender's standing, now) -> the reply
 PanelHandler = Callable[[Guide, AsyncSession, Command, Standing, datetime], Awaitable[Reply]]
+# at_once(guide, the command, its sender, now) -> the reply in one trip (engine.quick), or
+# None when the command's handler must answer it in a transaction of its own
+AtOnceHandler = Callable[[Guide, Command, quick.Sender, datetime], Awaitable[Reply | None]]
 
 
 async def start(guide: Guide, session: AsyncSession, event: Command, now: datetime) -> Reply:
@@ -76,6 +83,19 @@ async def ballot(guide: Guide, session: AsyncSession, event: Command, expert: St
     if expert.awaiting_text:
         await conversation.clear_pending(session, expert.id)
     return Reply(send=[await guide.continue_ballot(session, expert)])
+
+
+async def ballot_at_once(guide: Guide, event: Command, sender: quick.Sender,
+                         now: datetime) -> Reply | None:
+    """:func:`ballot` in one trip, from the sender's standing alone (engine.quick.ballot
+    says when); None: :func:`ballot` answers."""
+    store = guide.context.store
+    glance = await store.one_trip(lambda trip: quick.ballot(trip, store.memo, sender, now))
+    if glance is None:
+        return None
+    if glance.progress is None:
+        return guide.replayed(event)
+    return Reply(send=[guide.ballot_card(glance.progress, glance.expert.timezone)])
 
 
 async def progress(guide: Guide, session: AsyncSession, event: Command, expert: Standing,
