@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from adapters.memory import MemoryChat, MemoryMessenger
-from bot.chat.events import Pressed
+from bot.chat.events import Command, Pressed
 from bot.delivery.dispatcher import Dispatcher
 from bot.dialogue.conductor import Conductor
 from bot.dialogue.context import Coordinators, StudyContext
@@ -223,6 +223,22 @@ async def test_ballot_command_drops_a_waiting_comment_prompt(study: Study) -> No
         await expert.command("ballot")
     assert expert.last.heading is not None and "Statement 1 of 5" in expert.last.heading
     assert seen.count <= 3  # BEGIN, the replay check, the expert's standing
+
+
+async def test_a_replayed_ballot_command_is_answered_once(study: Study) -> None:
+    """/ballot in round 1 is answered in one trip (engine.quick); its update is recorded
+    there too, so a replay shows nothing again and writes nothing."""
+    [expert] = await study.enrol(1)
+    await study.coordinator.command("openround", "7d")
+    await study.deliver()
+    await expert.press("4")
+    first = await study.conductor.handle(Command(expert.who, "ballot-1", "ballot", ""))
+    assert [c.heading for c in first.send] == ["Round 1 · Statement 2 of 5 · Sun protection"]
+    with Statements(study.store) as seen:
+        again = await study.conductor.handle(Command(expert.who, "ballot-1", "ballot", ""))
+    assert again.toast == "Already recorded." and not again.send
+    assert seen.count <= 3  # BEGIN, the standing, the update key: nothing else
+    assert await count(study.store, Rating) == 1
 
 
 async def test_a_comment_hidden_during_round_two_leaves_the_next_card(study: Study) -> None:
