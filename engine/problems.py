@@ -21,7 +21,27 @@ class Problem:
     message: str
 
     def render(self, path: Path | str) -> str:
-        return f"{path}: {self.field}: {self.message}"
+        """One line per problem, whatever the file held: a value quoted from it (an id
+        written as a multi-line string, say) cannot break the report into lines that
+        name no file."""
+        return _one_line(f"{path}: {self.field}: {self.message}")
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
+
+
+ID_SHOWN = 40  # characters of an entry's id quoted in a field's name
+
+
+def _entry_label(entry_id: str) -> str:
+    """An entry's id as a field's name quotes it: its first line, at most ID_SHOWN
+    characters (an id is meant to be short; a broken one is shown, not copied whole)."""
+    lines = entry_id.splitlines() or [""]
+    first = lines[0]
+    if len(lines) > 1 or len(first) > ID_SHOWN:
+        return first[:ID_SHOWN] + "…"
+    return first
 
 
 class FileProblems(Exception):
@@ -46,7 +66,7 @@ def field_path(loc: tuple[int | str, ...], raw: Any) -> str:
             label = f"[{item + 1}]"
             entry = node[item] if isinstance(node, list) and item < len(node) else None
             if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-                label += f" ({entry['id']})"
+                label += f" ({_entry_label(entry['id'])})"
             parts[-1:] = [(parts[-1] if parts else "") + label]
             node = entry
         else:

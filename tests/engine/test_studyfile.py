@@ -66,6 +66,9 @@ BROKEN = {
                            "screening[1] (cert).eligible", "not among the options"),
     "quiet hours": (TINY + '\n[schedule]\nquiet_hours = "9pm-8am"\n', "schedule.quiet_hours",
                     "21:00-08:00"),
+    "id across lines": (_replace('id = "S05"\ndomain = "Acne treatment"\n',
+                                 "id = '''S05\ndomain = \"Acne treatment\"\n'''\n"),
+                        "statements[5] (S05…).domain", "missing"),
     "max rounds": (_replace("max_rounds = 2", "max_rounds = 0"), "study.max_rounds",
                    "greater than or equal to 1"),
 }
@@ -82,6 +85,7 @@ def test_broken_file_names_file_and_field_and_writes_nothing(
     assert code == 2 and out == ""
     assert "Traceback" not in err
     lines = err.strip().splitlines()
+    assert all(line.startswith(f"{path}: ") for line in lines), lines
     prefix = f"{path}: {field}: "
     matching = [line for line in lines if line.startswith(prefix)]
     assert matching, f"no line starts with {prefix!r} in {lines}"
