@@ -29,6 +29,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
@@ -108,7 +109,7 @@ class SlackAdapter:
         secret = settings.signing_secret.get_secret_value()
         self._verifier = SignatureVerifier(secret) if secret else None  # HTTP mode only
         self.installation: Installation | None = None  # known once start() ran auth.test
-        self.app.use(self._workspace_guard)
+        self.app.use(_WorkspaceGuard(self))
         self.app.command(COMMAND)(self._on_command)
         self.app.action(re.compile(rf"^{re.escape(ACTION_PREFIX)}"))(self._on_press)
         self.app.view(COMMENT_CALLBACK)(self._on_comment)
@@ -160,17 +161,6 @@ class SlackAdapter:
             log.warning("slack: the configured workspace %s differs from the bot token's %s; "
                         "only requests of the configured one are answered", ours, learned)
         return ours
-
-    async def _workspace_guard(self, body: dict[str, Any],
-                               next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
-        """bolt middleware (after the signature check, HTTP and Socket Mode alike): a
-        request of another team, app or enterprise is refused and reaches no listener."""
-        reason = None if self.installation is None else foreign(body, self.installation)
-        if reason is not None:
-            log.warning("slack: request refused: %s", reason)
-            return BoltResponse(status=403, body=FOREIGN)
-        await next()
-        return None
 
     def socket_handler(self) -> AsyncSocketModeHandler:
         """bolt's aiohttp Socket Mode handler: requests arrive over a WebSocket and reach the
@@ -508,6 +498,28 @@ class SlackAdapter:
             raise delivery_error(error) from error
         except (aiohttp.ClientError, TimeoutError) as error:
             raise DeliveryError(f"slack: network error: {error!r}") from error
+
+
+class _WorkspaceGuard(AsyncMiddleware):
+    """bolt middleware (after the signature check, HTTP and Socket Mode alike): a request
+    of another team, app or enterprise is refused and reaches no listener.
+
+    A middleware object rather than a function: for a function bolt builds every listener
+    argument (each payload reader among them) on every request, to pass the two it asks
+    for."""
+
+    def __init__(self, adapter: SlackAdapter) -> None:
+        self.adapter = adapter
+
+    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
+                            next: Callable[[], Awaitable[BoltResponse]]
+                            ) -> BoltResponse | None:
+        installation = self.adapter.installation
+        reason = None if installation is None else foreign(req.body, installation)
+        if reason is not None:
+            log.warning("slack: request refused: %s", reason)
+            return BoltResponse(status=403, body=FOREIGN)
+        return await next()
 
 
 async def _let_listeners_start() -> None:
