@@ -57,6 +57,8 @@ class Conductor:
         # A statement card without feedback or an answer (round 1's) is the same for
         # every expert: made once, not on every press that shows it.
         self._plain_cards: dict[ballots.BallotItem, Card] = {}
+        # Likewise a rated card: the statement, the choice and the way back.
+        self._rated_cards: dict[tuple[ballots.BallotItem, int | None, str | None], Card] = {}
 
     @property
     def title(self) -> str:
@@ -146,10 +148,11 @@ class Conductor:
     def _rated(self, receipt: ballots.RatingReceipt, value: int | None,
                follow: Card) -> Reply:
         """The answer to a recorded rating: the card marked, and what comes next."""
+        key = (receipt.item, value, self._ask_confidence(receipt))
+        if (rated := self._rated_cards.get(key)) is None:
+            rated = self._rated_cards[key] = texts.rated_card(self.context.spec, *key)
         return Reply(toast=f"Recorded: {texts.scale_label(self.context.spec, value)}",
-                     edit=texts.rated_card(self.context.spec, receipt.item, value,
-                                           self._ask_confidence(receipt)),
-                     send=[follow])
+                     edit=rated, send=[follow])
 
     async def _read_before(self, event: Event) -> RoundReading | None:
         """What a coordinator's confirmed close will need, read before the transaction so
