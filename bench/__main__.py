@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 # Add a module here (with a ``run() -> dict``) to include it in ``make bench``.
-MODULES = ["bench.stats_bench", "bench.telegram_bench", "bench.slack_bench", "bench.outbox_bench",
-           "bench.soak_bench", "bench.close_bench"]
+MODULES = ["bench.stats_bench", "bench.telegram_bench", "bench.slack_bench",
+           "bench.press_instructions", "bench.outbox_bench", "bench.soak_bench",
+           "bench.close_bench"]
 OUTPUT = Path("bench-results") / "bench.json"
 
 
@@ -28,8 +29,11 @@ def _table(results: list[dict[str, Any]]) -> str:
     rows = [header]
     for result in results:
         for row in result["rows"]:
-            rows.append((result["name"], str(row["case"]), f"{row['median_s']:.4f}",
-                         f"{row.get('min_s', row['median_s']):.4f}", str(row.get("reps", ""))))
+            median = row.get("median_s")  # a count-only benchmark has no time
+            rows.append((result["name"], str(row["case"]),
+                         "" if median is None else f"{median:.4f}",
+                         "" if median is None else f"{row.get('min_s', median):.4f}",
+                         str(row.get("reps", ""))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -245,8 +246,9 @@ LABELS = {"floor": "floor (bare bolt)", "adapter": "slack adapter, conductor stu
           "delphi": "delphi run (slack)"}
 
 
-async def _start_bot(kind: str, fake: Any, users: list[Any], folder: Path
-                     ) -> tuple[asyncio.subprocess.Process, int]:
+async def _start_bot(kind: str, fake: Any, users: list[Any], folder: Path,
+                     prefix: Sequence[str] = ()) -> tuple[asyncio.subprocess.Process, int]:
+    """``prefix``: what runs the Python interpreter (a profiler, say), if anything."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_SLACK_TOKEN": fake.bot_token,
            "BENCH_SLACK_SECRET": SECRET}
@@ -256,7 +258,7 @@ async def _start_bot(kind: str, fake: Any, users: list[Any], folder: Path
     else:
         argv = ["-m", "bench.slack_bench", f"--{kind}", fake.api_url, str(port)]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, *argv, cwd=folder, env=env, stdout=asyncio.subprocess.DEVNULL,
+        *prefix, sys.executable, *argv, cwd=folder, env=env, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL)
     return process, port
 

@@ -30,7 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,9 @@ async def _prepare_delphi(fake: FakeTelegram, users: list[SimulatedUser], folder
 
 
 async def _start_bot(fake: FakeTelegram, kind: str, users: list[SimulatedUser],
-                     folder: Path) -> asyncio.subprocess.Process:
+                     folder: Path, prefix: Sequence[str] = (),
+                     start_timeout: float = 60) -> asyncio.subprocess.Process:
+    """``prefix``: what runs the Python interpreter (a profiler, say), if anything."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_TG_TOKEN": fake.token}
     if kind == "delphi":
         config = await _prepare_delphi(fake, users, folder)
@@ -121,9 +123,9 @@ async def _start_bot(fake: FakeTelegram, kind: str, users: list[SimulatedUser],
     else:
         argv = ["-m", "bench.telegram_floor", fake.base_url, fake.token]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, *argv, cwd=folder, env=env, stdout=asyncio.subprocess.DEVNULL,
+        *prefix, sys.executable, *argv, cwd=folder, env=env, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL)
-    await fake.wait_until_polling(timeout=60)
+    await fake.wait_until_polling(timeout=start_timeout)
     return process
 
 
