@@ -28,7 +28,6 @@ measures nothing. Run with ``python -m bench press_instructions``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -132,7 +131,7 @@ async def _slack(folder: Path) -> dict[str, dict[str, float]]:
                 async with SlackPlatformClient(
                         fake, bolt_url=f"http://127.0.0.1:{port}/slack/events",
                         signing_secret=slack_bench.SECRET) as client:
-                    await _until_listening(client)
+                    await slack_bench._wait_listening(client, START_TIMEOUT_S)
                     for users in sets[:WARM_UP_PHASES]:
                         await slack_bench._phase(client, users, presses)
 
@@ -144,17 +143,6 @@ async def _slack(folder: Path) -> dict[str, dict[str, float]]:
             finally:
                 await slack_bench._stop(process)
     return counted
-
-
-async def _until_listening(client: Any) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        with contextlib.suppress(Exception):
-            if (await client.url_verification("ready")).status == 200:
-                return
-        if time.monotonic() > deadline:
-            raise TimeoutError("the bot under valgrind did not start listening")
-        await asyncio.sleep(0.5)
 
 
 async def _telegram(folder: Path) -> dict[str, dict[str, float]]:

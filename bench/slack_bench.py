@@ -219,8 +219,8 @@ async def _prepare_delphi(fake: Any, users: list[Any], folder: Path, port: int) 
         [PlatformUser("slack", u.id, u.dm.id, u.name, u.name) for u in users])
 
 
-async def _wait_listening(slack: Any) -> None:
-    deadline = time.monotonic() + 60.0
+async def _wait_listening(slack: Any, within_s: float = 60.0) -> None:
+    deadline = time.monotonic() + within_s
     while True:
         try:
             if (await slack.url_verification("ready")).status == 200:
